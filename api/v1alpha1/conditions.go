@@ -1,0 +1,120 @@
+package v1alpha1
+
+// Condition types and reasons. Every condition is a metav1.Condition with
+// observedGeneration; `kubectl wait --for=condition=<Type>` works on each.
+
+// Labels, annotations and finalizers.
+const (
+	// AccountLabel is set on every PartnerInvitation an account owns
+	// through spec.users; its value is the account's name.
+	AccountLabel = "partnerops.dev/account"
+
+	// DisplayNameAnnotation on a namespace is the customer account's name
+	// shown in emails and pages; without it the namespace name is shown.
+	DisplayNameAnnotation = "partnerops.dev/display-name"
+
+	// GrantsFinalizer is present only while the identity backend holds
+	// grants that partnerops must revoke before the object goes.
+	GrantsFinalizer = "partnerops.dev/grants"
+)
+
+// Condition types.
+const (
+	// ConditionReady summarises an object: True when it is settled as asked
+	// (an invitation sent and waiting, or accepted with its grants synced;
+	// an account whose invitations are all settled), False with the reason
+	// that needs attention otherwise.
+	ConditionReady = "Ready"
+
+	// ConditionEmailSent is True once the current invitation email has been
+	// handed to the mail server.
+	ConditionEmailSent = "EmailSent"
+
+	// ConditionAccepted is True once the partner accepted the invitation.
+	ConditionAccepted = "Accepted"
+
+	// ConditionExpired is True once the current link's validity ran out
+	// before the partner accepted.
+	ConditionExpired = "Expired"
+
+	// ConditionGrantsSynced is True when the identity backend holds exactly
+	// the grants the invitation asks for.
+	ConditionGrantsSynced = "GrantsSynced"
+)
+
+// Reasons for an invalid spec (Ready=False, state Invalid).
+const (
+	// ReasonUnknownRole surfaces when spec.role is not in the operator's catalogue.
+	ReasonUnknownRole = "UnknownRole"
+	// ReasonUnknownSystem surfaces when a spec.systems entry is not in the catalogue.
+	ReasonUnknownSystem = "UnknownSystem"
+	// ReasonAccountNotFound surfaces when spec.account names no PartnerAccount in the namespace.
+	ReasonAccountNotFound = "AccountNotFound"
+	// ReasonDomainNotAllowed surfaces when the email's domain is outside the account's allowedDomains.
+	ReasonDomainNotAllowed = "DomainNotAllowed"
+)
+
+// Reasons of the EmailSent condition.
+const (
+	// ReasonSending surfaces while the email is waiting for its turn (rate limits) or being sent.
+	ReasonSending = "Sending"
+	// ReasonSent surfaces when the mail server accepted the email.
+	ReasonSent = "Sent"
+	// ReasonSMTPUnavailable surfaces when the mail server could not be reached
+	// or answered with a temporary (4xx) error; the send is retried with backoff.
+	ReasonSMTPUnavailable = "SMTPUnavailable"
+	// ReasonRecipientRejected surfaces when the mail server refused the
+	// recipient for good (5xx); nothing is retried until the next resend.
+	ReasonRecipientRejected = "RecipientRejected"
+)
+
+// Reasons of the Accepted, Expired and Ready conditions of an invitation.
+const (
+	// ReasonAwaitingAcceptance surfaces while the partner has not answered.
+	ReasonAwaitingAcceptance = "AwaitingAcceptance"
+	// ReasonAccepted surfaces once the partner accepted.
+	ReasonAccepted = "Accepted"
+	// ReasonExpired surfaces when the link ran out before the partner accepted.
+	ReasonExpired = "Expired"
+	// ReasonNotExpired surfaces while the current link is still valid.
+	ReasonNotExpired = "NotExpired"
+	// ReasonWithdrawn surfaces when the admin set spec.revoked or deleted the invitation.
+	ReasonWithdrawn = "Withdrawn"
+	// ReasonDeclined surfaces when the partner declined the invitation.
+	ReasonDeclined = "Declined"
+	// ReasonAccountDeleted surfaces when the invitation's account was deleted.
+	ReasonAccountDeleted = "AccountDeleted"
+	// ReasonResendNotAllowed surfaces when spec.resend was raised on an
+	// Accepted or Revoked invitation; nothing is sent.
+	ReasonResendNotAllowed = "ResendNotAllowed"
+)
+
+// Reasons of the GrantsSynced condition.
+const (
+	// ReasonGrantsApplied surfaces when the backend holds exactly the asked grants.
+	ReasonGrantsApplied = "GrantsApplied"
+	// ReasonGrantsRevoked surfaces when the grants were removed from the backend.
+	ReasonGrantsRevoked = "GrantsRevoked"
+	// ReasonGrantsRetained surfaces when the account's deletionPolicy is
+	// Retain and the grants were left in the backend on purpose.
+	ReasonGrantsRetained = "GrantsRetained"
+	// ReasonBackendUnavailable surfaces when the identity backend could not
+	// be reached or failed; the sync is retried with backoff.
+	ReasonBackendUnavailable = "BackendUnavailable"
+	// ReasonBackendRejected surfaces when the identity backend refused a
+	// change for good (for instance a group that does not exist and may not
+	// be created).
+	ReasonBackendRejected = "BackendRejected"
+)
+
+// Reasons of a PartnerAccount's Ready condition.
+const (
+	// ReasonReconciled surfaces when every invitation of the account is settled.
+	ReasonReconciled = "Reconciled"
+	// ReasonInvitationsPending surfaces while some invitations are being sent or synced.
+	ReasonInvitationsPending = "InvitationsPending"
+	// ReasonInvalidInvitations surfaces when some of the account's invitations are Invalid.
+	ReasonInvalidInvitations = "InvalidInvitations"
+	// ReasonDeleting surfaces while the account's grants are being revoked before it goes.
+	ReasonDeleting = "Deleting"
+)

@@ -1,0 +1,224 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// AccountState is the summary state of a PartnerAccount.
+// +kubebuilder:validation:Enum=PendingApproval;Active;NoUsersOrSystems
+type AccountState string
+
+// The states of a PartnerAccount.
+const (
+	// AccountPendingApproval: invitations were sent and none is accepted yet.
+	AccountPendingApproval AccountState = "PendingApproval"
+	// AccountActive: at least one user accepted and holds at least one system.
+	AccountActive AccountState = "Active"
+	// AccountNoUsersOrSystems: the account has no users, or its users have no systems.
+	AccountNoUsersOrSystems AccountState = "NoUsersOrSystems"
+)
+
+// DeletionPolicy says what deleting a PartnerAccount does to the grants its
+// users hold in the identity backend.
+// +kubebuilder:validation:Enum=Revoke;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyRevoke removes every grant partnerops made for the account's users.
+	DeletionPolicyRevoke DeletionPolicy = "Revoke"
+	// DeletionPolicyRetain leaves the grants in the identity backend, for migrations.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+)
+
+// PartnerUser is one partner user to invite through the account.
+type PartnerUser struct {
+	// email is the user's address; the invitation is sent there. Unique
+	// within the account, compared case-insensitively.
+	// +required
+	Email EmailAddress `json:"email"`
+
+	// role is the key of a role of the operator's catalogue, such as
+	// "editor". The catalogue is the operator's configuration file.
+	// +required
+	Role CatalogueKey `json:"role"`
+
+	// systems are the keys of the catalogue systems the user may work on,
+	// each listed once. Empty means the user has no system yet.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	Systems []CatalogueKey `json:"systems,omitempty"`
+}
+
+// PartnerAccountSpec is what an admin asks for a partner company.
+// +kubebuilder:validation:XValidation:rule="!has(self.users) || self.users.all(u, self.users.exists_one(v, v.email.lowerAscii() == u.email.lowerAscii()))",message="users must not list the same email twice (emails are compared case-insensitively)"
+type PartnerAccountSpec struct {
+	// displayName is the partner company's name as shown in invitation
+	// emails and on the acceptance page, such as "Globex Corporation".
+	// 1 to 128 characters, no control characters, not only spaces.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[\\\\x00-\\\\x1f\\\\x7f]')",message="must not contain line breaks, tabs or other control characters"
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="must not be blank"
+	DisplayName string `json:"displayName"`
+
+	// allowedDomains, when set, restricts invitations to addresses whose
+	// domain is one of these or a subdomain of one (example.com allows
+	// jane@example.com and jane@eu.example.com). An invitation to any other
+	// address is refused with the condition reason DomainNotAllowed and no
+	// email is sent. Empty means any domain.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	AllowedDomains []DomainName `json:"allowedDomains,omitempty"`
+
+	// users is the declarative way to invite many users at once. The account
+	// owns one PartnerInvitation per entry (labelled
+	// partnerops.dev/account=<account name>); editing an entry's role or
+	// systems edits the user's grants, removing an entry removes the user.
+	// At most 150 entries; invite more with standalone PartnerInvitations.
+	// +optional
+	// +listType=map
+	// +listMapKey=email
+	// +kubebuilder:validation:MaxItems=150
+	Users []PartnerUser `json:"users,omitempty"`
+
+	// invitationTTL is how long an invitation of this account stays valid
+	// after it is sent, unless the invitation sets its own ttl. A duration
+	// from 1h to 720h; defaults to 168h (7 days).
+	// +optional
+	// +kubebuilder:default="168h"
+	InvitationTTL TTL `json:"invitationTTL,omitempty"`
+
+	// deletionPolicy says what deleting this account does to its users'
+	// grants in the identity backend: Revoke (the default) removes every
+	// grant partnerops made; Retain leaves them in place, for migrations.
+	// +optional
+	// +kubebuilder:default=Revoke
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// Member is a partner user who accepted an invitation of the account.
+// Written by the operator only, so its fields are bounded but not
+// re-validated.
+type Member struct {
+	// email is the member's address, as invited.
+	// +required
+	// +kubebuilder:validation:MaxLength=254
+	Email string `json:"email"`
+
+	// role is the member's current role key.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Role string `json:"role"`
+
+	// systems are the member's current system keys.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	Systems []string `json:"systems,omitempty"`
+
+	// acceptedAt is when the member accepted the invitation.
+	// +required
+	AcceptedAt metav1.Time `json:"acceptedAt"`
+
+	// invitation is the name of the PartnerInvitation the member accepted.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Invitation string `json:"invitation"`
+}
+
+// InvitationCounts counts an account's invitations by state.
+type InvitationCounts struct {
+	// pending counts invitations waiting for the partner (PendingApproval).
+	// +optional
+	Pending int32 `json:"pending,omitempty"`
+	// accepted counts accepted invitations, that is the account's members.
+	// +optional
+	Accepted int32 `json:"accepted,omitempty"`
+	// expired counts invitations that expired before being accepted.
+	// +optional
+	Expired int32 `json:"expired,omitempty"`
+	// revoked counts withdrawn or declined invitations.
+	// +optional
+	Revoked int32 `json:"revoked,omitempty"`
+	// invalid counts invitations refused by validation (unknown role or
+	// system, domain not allowed, ...).
+	// +optional
+	Invalid int32 `json:"invalid,omitempty"`
+}
+
+// PartnerAccountStatus is what the operator observed of the account.
+type PartnerAccountStatus struct {
+	// state summarises the account: PendingApproval (invitations sent, none
+	// accepted), Active (a user accepted and holds systems) or
+	// NoUsersOrSystems (no users, or no user holds a system).
+	// +optional
+	State AccountState `json:"state,omitempty"`
+
+	// conditions are the account's conditions; Ready summarises them.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// members are the users who accepted an invitation of this account.
+	// +optional
+	// +listType=map
+	// +listMapKey=email
+	// +kubebuilder:validation:MaxItems=2000
+	Members []Member `json:"members,omitempty"`
+
+	// invitations counts the account's invitations by state.
+	// +optional
+	Invitations InvitationCounts `json:"invitations,omitempty"`
+
+	// observedGeneration is the metadata.generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// PartnerAccount is a partner company whose users work on this customer
+// account (the namespace). Users join it through PartnerInvitations, listed
+// in spec.users or created on their own.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pa,categories=partners
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be at most 63 lowercase letters, digits or '-' (it is used as a label value)"
+// +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`,description="The partner company's name"
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`,description="PendingApproval, Active or NoUsersOrSystems"
+// +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.invitations.accepted`,description="Users who accepted"
+// +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.invitations.pending`,description="Invitations waiting for the partner"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1,description="Whether the account is fully reconciled"
+// +kubebuilder:printcolumn:name="Expired",type=integer,JSONPath=`.status.invitations.expired`,priority=1,description="Invitations that expired unaccepted"
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.deletionPolicy`,priority=1,description="What deleting the account does to grants"
+type PartnerAccount struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what the admin asks for.
+	// +required
+	Spec PartnerAccountSpec `json:"spec"`
+
+	// status is what the operator observed.
+	// +optional
+	Status PartnerAccountStatus `json:"status,omitempty"`
+}
+
+// PartnerAccountList is a list of PartnerAccounts.
+// +kubebuilder:object:root=true
+type PartnerAccountList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PartnerAccount `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PartnerAccount{}, &PartnerAccountList{})
+}

@@ -1,0 +1,61 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"text/template"
+)
+
+// GrantFields are the values a groupTemplate can use: {{ .Namespace }},
+// {{ .Account }}, {{ .System }} and {{ .Role }}.
+type GrantFields struct {
+	Namespace string
+	Account   string
+	System    string
+	Role      string
+}
+
+// RenderGroup renders a group template for one grant.
+func RenderGroup(tmpl string, f GrantFields) (string, error) {
+	t, err := template.New("groupTemplate").Option("missingkey=error").Parse(tmpl)
+	if err != nil {
+		return "", fmt.Errorf("parsing group template: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, f); err != nil {
+		return "", fmt.Errorf("rendering group template: %w", err)
+	}
+	out := strings.TrimSpace(b.String())
+	if out == "" {
+		return "", errors.New("group template renders to an empty name")
+	}
+	if strings.ContainsFunc(out, isControl) {
+		return "", errors.New("group template renders control characters")
+	}
+	return out, nil
+}
+
+// CheckGroupTemplate reports whether tmpl parses, uses only the known fields
+// and tells grants apart (it must use .System and .Role, or two different
+// grants would land in the same group).
+func CheckGroupTemplate(tmpl string) error {
+	samples := []GrantFields{
+		{Namespace: "ns", Account: "acct", System: "sys-a", Role: "role-a"},
+		{Namespace: "ns", Account: "acct", System: "sys-b", Role: "role-a"},
+		{Namespace: "ns", Account: "acct", System: "sys-a", Role: "role-b"},
+	}
+	names := make([]string, len(samples))
+	for i, f := range samples {
+		name, err := RenderGroup(tmpl, f)
+		if err != nil {
+			return fmt.Errorf("must be a Go template over .Namespace, .Account, .System and .Role: %w", err)
+		}
+		names[i] = name
+	}
+	if names[0] == names[1] || names[0] == names[2] {
+		return errors.New("must use both {{ .System }} and {{ .Role }} so that every grant has its own group")
+	}
+	return nil
+}

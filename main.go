@@ -1,0 +1,149 @@
+// Command partnerops is the partnerops manager: the PartnerAccount and
+// PartnerInvitation controllers, with leader election, health probes and
+// Prometheus metrics, configured by one YAML file (--config).
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	partnersv1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// options are the manager's command-line flags. Everything about the
+// product (catalogue, SMTP, backend, URLs, limits) is in the --config file;
+// flags only say how the process runs.
+type options struct {
+	configFile           string
+	metricsAddr          string
+	metricsSecure        bool
+	probeAddr            string
+	leaderElect          bool
+	leaderElectNamespace string
+	enableHTTP2          bool
+	zap                  zap.Options
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{zap: zap.Options{Development: false}}
+	fs := flag.NewFlagSet("partnerops", flag.ContinueOnError)
+	fs.StringVar(&o.configFile, "config", "", "Path of the configuration file (required). See docs/configuration.md.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443",
+		"Address the Prometheus metrics endpoint binds to, such as :8443; \"0\" disables it.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS and only to clients the API server authenticates and authorizes (get on /metrics). "+
+			"Set to false to serve plain HTTP, for local development.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false,
+		"Elect a leader through a Lease so that only one replica reconciles at a time (on in the shipped Deployment).")
+	fs.StringVar(&o.leaderElectNamespace, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease; defaults to the namespace the manager runs in.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
+		"Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
+	o.zap.BindFlags(fs)
+	// --kubeconfig is registered on the default FlagSet by controller-runtime.
+	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if o.configFile == "" {
+		return nil, errors.New("--config is required: the path of the configuration file (see docs/configuration.md)")
+	}
+	return o, nil
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "partnerops: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	opts, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := config.Load(opts.configFile)
+	if err != nil {
+		return err
+	}
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(partnersv1alpha1.AddToScheme(scheme))
+
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("finding the Kubernetes API server (set --kubeconfig or KUBECONFIG, or run in a cluster): %w", err)
+	}
+	restConfig.UserAgent = "partnerops/" + version
+
+	var tlsOpts []func(*tls.Config)
+	if !opts.enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{
+		BindAddress:   opts.metricsAddr,
+		SecureServing: opts.metricsSecure,
+		TLSOpts:       tlsOpts,
+	}
+	if opts.metricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        opts.probeAddr,
+		LeaderElection:                opts.leaderElect,
+		LeaderElectionID:              "leader.partnerops.dev",
+		LeaderElectionNamespace:       opts.leaderElectNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptr(30 * time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the readiness check: %w", err)
+	}
+
+	log.Info("Starting manager", "version", version, "config", opts.configFile,
+		"roles", len(cfg.Catalogue.Roles), "systems", len(cfg.Catalogue.Systems),
+		"identityBackend", cfg.IdentityBackend.Type, "leaderElection", opts.leaderElect)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("running the manager: %w", err)
+	}
+	log.Info("Manager stopped")
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
