@@ -1,0 +1,82 @@
+# partnerops — see README.md. `make help` lists the targets.
+
+# Pinned tool versions. The control plane's versions are pinned in
+# hack/tools/kube/go.mod (Kubernetes) and hack/tools/etcd/go.mod (etcd).
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+
+ROOT  := $(CURDIR)
+BIN   := $(ROOT)/bin
+TOOLS := $(BIN)/tools/$(CONTROLLER_TOOLS_VERSION)
+CONTROLLER_GEN := $(TOOLS)/controller-gen
+GO    ?= go
+
+# Test flags: `make test TESTFLAGS='-run TestX -v'`.
+TESTFLAGS ?=
+BENCHFLAGS ?= -benchtime=2s
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: dev
+dev: build control-plane ## Run everything locally: control plane with the CRDs, the manager; prints what to do next.
+	@$(GO) build -o $(BIN)/dev ./hack/dev
+	@$(BIN)/dev --manager $(BIN)/partnerops
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the Go markers.
+	$(CONTROLLER_GEN) rbac:roleName=partnerops-manager crd paths="./..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate the deepcopy code of the API types.
+	$(CONTROLLER_GEN) object paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Format the Go code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: lint
+lint: ## Check formatting and go vet.
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: verify-generated
+verify-generated: $(CONTROLLER_GEN) ## Fail when the committed CRDs, RBAC or deepcopy code are stale.
+	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+
+# with-control-plane runs a command with the TEST_ASSET_* variables envtest
+# reads, building the control plane first if needed.
+with-control-plane = eval "$$(hack/install-control-plane.sh | sed 's/^/export /')" && 
+
+.PHONY: test
+test: verify-generated lint ## Run every test (builds the control plane and tools first).
+	$(with-control-plane) $(GO) test ./... -count=1 $(TESTFLAGS)
+
+.PHONY: bench
+bench: ## Run the benchmarks.
+	$(with-control-plane) $(GO) test ./... -run '^$$' -bench . -benchmem $(BENCHFLAGS)
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager binary into bin/partnerops.
+	$(GO) build -o $(BIN)/partnerops .
+
+##@ Tools
+
+.PHONY: control-plane
+control-plane: ## Build kube-apiserver, kubectl and etcd from the Go module proxy into bin/ (once per version).
+	@hack/install-control-plane.sh >/dev/null
+
+$(CONTROLLER_GEN):
+	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

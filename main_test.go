@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/partnerops/partnerops/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// manager is the partnerops binary under test, built once per test run.
+func buildManager(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "partnerops")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// writeKubeconfig writes a kubeconfig that reaches the test API server as
+// its administrator.
+func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "admin"}
+	kc.CurrentContext = "test"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func devConfig() string { return filepath.Join(testenv.RepoRoot(), "config", "dev", "config.yaml") }
+
+// waitHTTP polls url until it answers 200 or the process exits.
+func waitHTTP(t *testing.T, url string, exited <-chan error) string {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return string(body)
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the manager exited before %s answered: %v", url, err)
+		case <-deadline:
+			t.Fatalf("%s did not answer 200 within a minute", url)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestManagerRunsAndStopsOnSIGTERM starts the real binary against the test
+// API server: probes and metrics answer, it takes the leader Lease, and
+// SIGTERM stops it cleanly with exit code 0, releasing the Lease.
+func TestManagerRunsAndStopsOnSIGTERM(t *testing.T) {
+	bin := buildManager(t)
+	metrics, probes := freeAddr(t), freeAddr(t)
+	var logs bytes.Buffer
+	cmd := exec.Command(bin,
+		"--config", devConfig(),
+		"--kubeconfig", writeKubeconfig(t, env.Config),
+		"--metrics-bind-address", metrics, "--metrics-secure=false",
+		"--health-probe-bind-address", probes,
+		"--leader-elect", "--leader-election-namespace", "default")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	waitHTTP(t, "http://"+probes+"/healthz", exited)
+	waitHTTP(t, "http://"+probes+"/readyz", exited)
+	body := waitHTTP(t, "http://"+metrics+"/metrics", exited)
+	if !strings.Contains(body, "leader_election_master_status") {
+		t.Errorf("metrics do not report leader election:\n%.500s", body)
+	}
+
+	lease := &coordinationv1.Lease{}
+	key := types.NamespacedName{Namespace: "default", Name: "leader.partnerops.dev"}
+	waitFor(t, "the manager to hold the leader Lease", func() bool {
+		return env.Client.Get(context.Background(), key, lease) == nil &&
+			lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != ""
+	})
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("the manager exited with %v after SIGTERM; logs:\n%s", err, logs.String())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatalf("the manager did not stop within 45s of SIGTERM; logs:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "Manager stopped") {
+		t.Errorf("no clean stop in the logs:\n%s", logs.String())
+	}
+	if err := env.Client.Get(context.Background(), key, lease); err != nil {
+		t.Fatal(err)
+	}
+	if h := lease.Spec.HolderIdentity; h != nil && *h != "" {
+		t.Errorf("the Lease is still held by %q after a clean stop; a new leader would wait for it to expire", *h)
+	}
+}
+
+// TestManagerRefusesBadStart checks the errors a user sees when the manager
+// cannot start: each names what is wrong and the exit code is 1.
+func TestManagerRefusesBadStart(t *testing.T) {
+	bin := buildManager(t)
+	dir := t.TempDir()
+	good, err := os.ReadFile(devConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	typo := filepath.Join(dir, "typo.yaml")
+	if err := os.WriteFile(typo, bytes.Replace(good, []byte("\n  host:"), []byte("\n  hots:"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := writeKubeconfig(t, env.Config)
+	cases := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no config flag", []string{"--kubeconfig", kubeconfig}, []string{"--config is required"}},
+		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, []string{"reading configuration", "nope.yaml"}},
+		{"unknown key", []string{"--config", typo, "--kubeconfig", kubeconfig}, []string{typo, `unknown field "smtp.hots"`}},
+		{"unreachable API server", []string{"--config", devConfig(), "--kubeconfig", filepath.Join(dir, "nope")}, []string{"nope"}},
+		{"unknown flag", []string{"--confg", devConfig()}, []string{"flag provided but not defined: -confg"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, append(tc.args, "--health-probe-bind-address", "0", "--metrics-bind-address", "0")...)
+			cmd.Env = append(os.Environ(), "KUBECONFIG=")
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("want exit code 1, got %v; output:\n%s", err, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output does not say %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(fmt.Sprintf("timed out waiting for %s", what))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
