@@ -231,9 +231,10 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes, defaults and validates a configuration document. Unknown
-// and duplicate keys are errors that name the key with its full path.
+// and duplicate keys are errors that name the key with its full path, and so
+// are values of the wrong type. The data must hold one YAML document.
 func Parse(data []byte) (*Config, error) {
-	if err := checkDuplicateKeys(data); err != nil {
+	if err := checkStructure(data); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	j, err := yaml.YAMLToJSONStrict(data)
