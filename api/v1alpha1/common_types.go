@@ -20,11 +20,11 @@ package v1alpha1
 type EmailAddress string
 
 // CatalogueKey names a role or a system of the operator's catalogue (its
-// configuration file): 1 to 63 lowercase letters, digits, '-', '_' or '.',
+// configuration file): 1 to 63 lowercase letters, digits, '-' or '_',
 // starting and ending with a letter or digit.
 // +kubebuilder:validation:MinLength=1
 // +kubebuilder:validation:MaxLength=63
-// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$')",message="must be a catalogue key: lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit, with no spaces"
+// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$')",message="must be a catalogue key: lowercase letters, digits, '-' or '_', starting and ending with a letter or digit, with no spaces"
 type CatalogueKey string
 
 // DomainName is a lowercase DNS domain such as example.com.

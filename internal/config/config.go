@@ -53,7 +53,7 @@ const (
 	DefaultEmailsPerSecond           = 5
 	DefaultEmailsPerNamespacePerHour = 500
 	DefaultAcceptRequestsPerMinute   = 30
-	DefaultGroupTemplate             = "partnerops-{{ .Namespace }}-{{ .System }}-{{ .Role }}"
+	DefaultGroupTemplate             = "partnerops.{{ .Namespace }}.{{ .System }}.{{ .Role }}"
 	DefaultResyncInterval            = 10 * time.Minute
 	DefaultSMTPTimeout               = 30 * time.Second
 )
@@ -305,7 +305,7 @@ func (c *Config) Default() {
 }
 
 // catalogueKey is the same rule as the API's CatalogueKey type.
-var catalogueKey = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$`)
+var catalogueKey = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$`)
 
 // Validate checks a defaulted Config and returns every problem with its path.
 func (c *Config) Validate() field.ErrorList {
@@ -350,7 +350,7 @@ func validateCatalogue(p *field.Path, entries []CatalogueEntry) field.ErrorList 
 		case e.Key == "":
 			errs = append(errs, field.Required(ip.Child("key"), ""))
 		case len(e.Key) > 63 || !catalogueKey.MatchString(e.Key):
-			errs = append(errs, field.Invalid(ip.Child("key"), e.Key, "must be 1 to 63 lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit"))
+			errs = append(errs, field.Invalid(ip.Child("key"), e.Key, "must be 1 to 63 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"))
 		case seen.Has(e.Key):
 			errs = append(errs, field.Duplicate(ip.Child("key"), e.Key))
 		}

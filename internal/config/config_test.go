@@ -156,7 +156,7 @@ func TestParseAppliesDocumentedDefaults(t *testing.T) {
 		"smtp.security":                        {cfg.SMTP.Security, "starttls"},
 		"smtp.port":                            {cfg.SMTP.Port, 587},
 		"smtp.timeout":                         {cfg.SMTP.Timeout.Duration, 30 * time.Second},
-		"identityBackend.groupTemplate":        {cfg.IdentityBackend.GroupTemplate, "partnerops-{{ .Namespace }}-{{ .System }}-{{ .Role }}"},
+		"identityBackend.groupTemplate":        {cfg.IdentityBackend.GroupTemplate, "partnerops.{{ .Namespace }}.{{ .System }}.{{ .Role }}"},
 		"identityBackend.resyncInterval":       {cfg.IdentityBackend.ResyncInterval.Duration, 10 * time.Minute},
 		"rateLimits.emailsPerSecond":           {cfg.RateLimits.EmailsPerSecond, 5.0},
 		"rateLimits.emailsPerNamespacePerHour": {cfg.RateLimits.EmailsPerNamespacePerHour, 500},
@@ -201,7 +201,7 @@ func TestParseKeepsValuesGiven(t *testing.T) {
 		set("acceptance.bindAddress", "127.0.0.1:9443").
 		set("smtp.timeout", "2m").
 		set("identityBackend.resyncInterval", "1h").
-		set("identityBackend.groupTemplate", "pops-{{ .Account }}-{{ .System }}-{{ .Role }}").
+		set("identityBackend.groupTemplate", "pops.{{ .Namespace }}.{{ .Account }}.{{ .System }}.{{ .Role }}").
 		set("rateLimits.emailsPerSecond", 0.5).
 		set("rateLimits.emailsPerNamespacePerHour", 50).
 		set("rateLimits.acceptRequestsPerMinute", 10).
@@ -213,7 +213,7 @@ func TestParseKeepsValuesGiven(t *testing.T) {
 		cfg.RateLimits.EmailsPerSecond, cfg.RateLimits.EmailsPerNamespacePerHour, cfg.RateLimits.AcceptRequestsPerMinute,
 		cfg.Tokens.KeysSecret.Name, cfg.Templates.ConfigMap}
 	want := []any{"identity", "127.0.0.1:9443", 2 * time.Minute,
-		time.Hour, "pops-{{ .Account }}-{{ .System }}-{{ .Role }}",
+		time.Hour, "pops.{{ .Namespace }}.{{ .Account }}.{{ .System }}.{{ .Role }}",
 		0.5, 50, 10,
 		"link-keys", "partnerops-templates"}
 	if !reflect.DeepEqual(got, want) {
@@ -238,11 +238,11 @@ func TestParseAcceptsValidVariants(t *testing.T) {
 		"plain SMTP to a relay, no login":         validDoc().set("smtp.security", "none"),
 		"plain SMTP with login on localhost":      validDoc().set("smtp.security", "none").set("smtp.host", "localhost").set("smtp.credentialsSecret.name", "smtp-login"),
 		"bare sender address":                     validDoc().set("smtp.from", "partners@acme.example"),
-		"catalogue key with dots and underscores": validDoc().set("catalogue.roles[0].key", "billing.read_only"),
+		"catalogue key with dashes and underscores": validDoc().set("catalogue.roles[0].key", "billing_read-only"),
 		"translations":                            validDoc().set("catalogue.roles[0].displayName", map[string]any{"en": "Administrator", "fr": "Administrateur", "es": "Administrador"}),
 		"null duration":                           validDoc().set("smtp.timeout", nil),
 		"templates: null":                         validDoc().set("templates", nil),
-		"group per account":                       validDoc().set("identityBackend.groupTemplate", "{{ .Account }}.{{ .System }}.{{ .Role }}"),
+		"group per account":                       validDoc().set("identityBackend.groupTemplate", "{{ .Namespace }}.{{ .Account }}.{{ .System }}.{{ .Role }}"),
 	}
 	for name, d := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -400,6 +400,10 @@ func TestParseRejectsBadDocuments(t *testing.T) {
 			wantPath: "identityBackend.groupTemplate", wantMsg: "must be a Go template"},
 		{name: "groupTemplate with an unknown field", doc: validDoc().set("identityBackend.groupTemplate", "{{ .Email }}-{{ .System }}-{{ .Role }}"),
 			wantPath: "identityBackend.groupTemplate", wantMsg: "Email"},
+		{name: "groupTemplate without .Namespace", doc: validDoc().set("identityBackend.groupTemplate", "pops.{{ .System }}.{{ .Role }}"),
+			wantPath: "identityBackend.groupTemplate", wantMsg: "must use {{ .Namespace }}"},
+		{name: "catalogue key with a dot", doc: validDoc().set("catalogue.systems[0].key", "admin.center"),
+			wantPath: "catalogue.systems[0].key", wantMsg: "must be 1 to 63 lowercase letters, digits, '-' or '_'"},
 		{name: "groupTemplate without .System", doc: validDoc().set("identityBackend.groupTemplate", "pops-{{ .Namespace }}-{{ .Role }}"),
 			wantPath: "identityBackend.groupTemplate", wantMsg: "must use both {{ .System }} and {{ .Role }}"},
 		{name: "groupTemplate without .Role", doc: validDoc().set("identityBackend.groupTemplate", "pops-{{ .Namespace }}-{{ .System }}"),
@@ -709,7 +713,7 @@ func TestRenderGroup(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		"default template":           {tmpl: config.DefaultGroupTemplate, want: "partnerops-acme-insights-viewer"},
+		"default template":           {tmpl: config.DefaultGroupTemplate, want: "partnerops.acme.insights.viewer"},
 		"account and spaces trimmed": {tmpl: "  {{ .Account }}/{{ .System }}/{{ .Role }}\n", want: "globex/insights/viewer"},
 		"does not parse":             {tmpl: "{{ .System", wantErr: "parsing group template"},
 		"unknown field":              {tmpl: "{{ .Email }}", wantErr: "Email"},

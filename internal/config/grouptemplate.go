@@ -38,13 +38,17 @@ func RenderGroup(tmpl string, f GrantFields) (string, error) {
 }
 
 // CheckGroupTemplate reports whether tmpl parses, uses only the known fields
-// and tells grants apart (it must use .System and .Role, or two different
-// grants would land in the same group).
+// and tells grants apart: it must use .System and .Role, or two different
+// grants would land in the same group, and .Namespace, or two customer
+// accounts would share groups. (Namespaces, account names and catalogue keys
+// never hold a dot, so the default template's dots cannot make two grants
+// collide.)
 func CheckGroupTemplate(tmpl string) error {
 	samples := []GrantFields{
 		{Namespace: "ns", Account: "acct", System: "sys-a", Role: "role-a"},
 		{Namespace: "ns", Account: "acct", System: "sys-b", Role: "role-a"},
 		{Namespace: "ns", Account: "acct", System: "sys-a", Role: "role-b"},
+		{Namespace: "other-ns", Account: "acct", System: "sys-a", Role: "role-a"},
 	}
 	names := make([]string, len(samples))
 	for i, f := range samples {
@@ -56,6 +60,9 @@ func CheckGroupTemplate(tmpl string) error {
 	}
 	if names[0] == names[1] || names[0] == names[2] {
 		return errors.New("must use both {{ .System }} and {{ .Role }} so that every grant has its own group")
+	}
+	if names[0] == names[3] {
+		return errors.New("must use {{ .Namespace }}: without it the partners of every customer account would share one group")
 	}
 	return nil
 }
