@@ -306,4 +306,3 @@ func walkProperties(path string, schema map[string]any, undocumented *[]string) 
 	}
 	return n
 }
-

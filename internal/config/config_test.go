@@ -234,15 +234,15 @@ func TestParseAcceptsValidVariants(t *testing.T) {
 			set("acceptance.partnerHubURL", "http://[::1]:3000/hub"),
 		"acceptance over TLS": validDoc().set("acceptance.tls", map[string]any{
 			"certFile": "/etc/partnerops/tls/tls.crt", "keyFile": "/etc/partnerops/tls/tls.key"}),
-		"implicit TLS with credentials":           validDoc().set("smtp.security", "tls").set("smtp.credentialsSecret.name", "smtp-login"),
-		"plain SMTP to a relay, no login":         validDoc().set("smtp.security", "none"),
-		"plain SMTP with login on localhost":      validDoc().set("smtp.security", "none").set("smtp.host", "localhost").set("smtp.credentialsSecret.name", "smtp-login"),
-		"bare sender address":                     validDoc().set("smtp.from", "partners@acme.example"),
+		"implicit TLS with credentials":             validDoc().set("smtp.security", "tls").set("smtp.credentialsSecret.name", "smtp-login"),
+		"plain SMTP to a relay, no login":           validDoc().set("smtp.security", "none"),
+		"plain SMTP with login on localhost":        validDoc().set("smtp.security", "none").set("smtp.host", "localhost").set("smtp.credentialsSecret.name", "smtp-login"),
+		"bare sender address":                       validDoc().set("smtp.from", "partners@acme.example"),
 		"catalogue key with dashes and underscores": validDoc().set("catalogue.roles[0].key", "billing_read-only"),
-		"translations":                            validDoc().set("catalogue.roles[0].displayName", map[string]any{"en": "Administrator", "fr": "Administrateur", "es": "Administrador"}),
-		"null duration":                           validDoc().set("smtp.timeout", nil),
-		"templates: null":                         validDoc().set("templates", nil),
-		"group per account":                       validDoc().set("identityBackend.groupTemplate", "{{ .Namespace }}.{{ .Account }}.{{ .System }}.{{ .Role }}"),
+		"translations":                              validDoc().set("catalogue.roles[0].displayName", map[string]any{"en": "Administrator", "fr": "Administrateur", "es": "Administrador"}),
+		"null duration":                             validDoc().set("smtp.timeout", nil),
+		"templates: null":                           validDoc().set("templates", nil),
+		"group per account":                         validDoc().set("identityBackend.groupTemplate", "{{ .Namespace }}.{{ .Account }}.{{ .System }}.{{ .Role }}"),
 	}
 	for name, d := range tests {
 		t.Run(name, func(t *testing.T) {
