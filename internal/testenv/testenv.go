@@ -102,7 +102,6 @@ func Start() (*Env, error) {
 // Stop stops the control plane.
 func (e *Env) Stop() error { return e.env.Stop() }
 
-
 // Main is the body of a TestMain that needs a control plane: it starts one,
 // stores it in *env, runs the tests and stops it.
 func Main(m *testing.M, env **Env) {
