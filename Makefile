@@ -56,7 +56,7 @@ verify-generated: $(CONTROLLER_GEN) ## Fail when the committed CRDs, RBAC or dee
 
 # with-control-plane runs a command with the TEST_ASSET_* variables envtest
 # reads, building the control plane first if needed.
-with-control-plane = eval "$$(hack/install-control-plane.sh | sed 's/^/export /')" && 
+with-control-plane = test_env=$$( { hack/install-control-plane.sh && hack/install-peers.sh; } | sed 's/^/export /') && eval "$$test_env" && 
 
 .PHONY: test
 test: verify-generated lint ## Run every test (builds the control plane and tools first).
@@ -80,3 +80,7 @@ control-plane: ## Build kube-apiserver, kubectl and etcd from the Go module prox
 
 $(CONTROLLER_GEN):
 	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
+.PHONY: peers
+peers: ## Build the test peers (Mailpit) into bin/tools/ (once per version).
+	@hack/install-peers.sh >/dev/null
