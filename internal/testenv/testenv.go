@@ -103,14 +103,22 @@ func Start() (*Env, error) {
 func (e *Env) Stop() error { return e.env.Stop() }
 
 // Main is the body of a TestMain that needs a control plane: it starts one,
-// stores it in *env, runs the tests and stops it.
-func Main(m *testing.M, env **Env) {
+// stores it in *env, runs setup (objects every test needs), runs the tests
+// and stops it.
+func Main(m *testing.M, env **Env, setup ...func(*Env) error) {
 	e, err := Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	*env = e
+	for _, f := range setup {
+		if err := f(e); err != nil {
+			fmt.Fprintln(os.Stderr, "setting up the test control plane:", err)
+			_ = e.Stop()
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
 	if err := e.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)

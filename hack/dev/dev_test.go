@@ -1,0 +1,362 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/partnerops/partnerops/internal/testenv"
+)
+
+const (
+	readyTimeout = 2 * time.Minute
+	stopTimeout  = 60 * time.Second
+)
+
+// TestDev runs dev as `make dev` does, uses the environment as its
+// instructions say, stops it as Ctrl-C in a terminal does, and checks that
+// it leaves no process behind.
+func TestDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: this test builds the manager and runs etcd, kube-apiserver and the manager")
+	}
+	root := testenv.RepoRoot()
+	if err := checkExecutable(filepath.Join(root, "bin", "kubectl")); err != nil {
+		t.Fatalf("bin/kubectl: %v: hack/install-control-plane.sh builds it", err)
+	}
+	tmp := t.TempDir()
+	stateDir := filepath.Join(tmp, "state")
+	addrs := freeLoopbackAddrs(t, 3)
+	metricsAddr, probeAddr, acceptanceAddr := addrs[0], addrs[1], addrs[2]
+
+	dev := startDev(t, root,
+		"--state-dir="+stateDir,
+		"--manager="+goBuild(t, root, ".", filepath.Join(tmp, "partnerops")),
+		"--config="+devConfig(t, root, tmp, acceptanceAddr),
+		"--metrics-bind-address="+metricsAddr,
+		"--health-probe-bind-address="+probeAddr,
+	)
+	kubeconfig := dev.waitForLine(t, "export KUBECONFIG=", readyTimeout)
+
+	t.Run("instructions", func(t *testing.T) {
+		for _, want := range []string{
+			"partnerops dev environment is ready.",
+			"  bin/kubectl apply -f config/samples/",
+			"  bin/kubectl get partners -n acme",
+			"Metrics: http://" + metricsAddr + "/metrics   Health: http://" + probeAddr + "/readyz",
+			"Press Ctrl-C to stop everything.",
+		} {
+			if !dev.hasLine(want) {
+				t.Errorf("dev's output has no line %q", want)
+			}
+		}
+		if !dev.hasLinePrefix(managerPrefix) {
+			t.Errorf("dev's output has no line of the manager's, prefixed %q", managerPrefix)
+		}
+	})
+	t.Run("kubeconfig", func(t *testing.T) {
+		checkKubeconfig(t, root, kubeconfig, filepath.Join(stateDir, "kubeconfig"))
+	})
+	t.Run("metrics", func(t *testing.T) {
+		checkHTTPOK(t, "http://"+metricsAddr+"/metrics")
+	})
+	t.Run("samples", func(t *testing.T) {
+		kubectl(t, root, kubeconfig, "apply", "-f", "config/samples/")
+		checkPartners(t, kubectl(t, root, kubeconfig, "get", "partners", "-n", "acme"))
+	})
+
+	code := dev.interrupt(t, stopTimeout)
+	if code != 0 {
+		t.Errorf("dev exited with status %d after SIGINT, want 0", code)
+	}
+	if left := processesMentioning(t, stateDir); len(left) > 0 {
+		var lines []string
+		for _, p := range left {
+			lines = append(lines, strings.Join(p.argv, " "))
+			_ = syscall.Kill(p.pid, syscall.SIGKILL) // not to leak them
+		}
+		t.Errorf("processes left behind after dev exited:\n%s", strings.Join(lines, "\n"))
+	}
+	if _, err := os.Stat(kubeconfig); err != nil {
+		t.Errorf("the kubeconfig should stay after dev stops: %v", err)
+	}
+}
+
+// goBuild builds pkg of the repository into out.
+func goBuild(t *testing.T, root, pkg, out string) string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -o %s %s: %v\n%s", out, pkg, err, b)
+	}
+	return out
+}
+
+// devConfig is config/dev/config.yaml with the acceptance page on addr, so
+// that the test does not take the port a developer's `make dev` uses.
+func devConfig(t *testing.T, root, dir, addr string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "config", "dev", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bind = "bindAddress: 127.0.0.1:8082"
+	if bytes.Count(data, []byte(bind)) != 1 {
+		t.Fatalf("config/dev/config.yaml should have one %q", bind)
+	}
+	path := filepath.Join(dir, "config.yaml")
+	data = bytes.Replace(data, []byte(bind), []byte("bindAddress: "+addr), 1)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func freeLoopbackAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	ports, err := freeLoopbackPorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := make([]string, len(ports))
+	for i, p := range ports {
+		addrs[i] = net.JoinHostPort(loopback, p)
+	}
+	return addrs
+}
+
+// devProcess is dev running in its own process group, as a terminal runs
+// a foreground job.
+type devProcess struct {
+	cmd  *exec.Cmd
+	out  *output
+	done chan struct{}
+	err  error // what Wait returned, once done is closed
+}
+
+func startDev(t *testing.T, root string, args ...string) *devProcess {
+	t.Helper()
+	bin := goBuild(t, root, "./hack/dev", filepath.Join(t.TempDir(), "dev"))
+	out := &output{changed: make(chan struct{}, 1)}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting dev: %v", err)
+	}
+	d := &devProcess{cmd: cmd, out: out, done: make(chan struct{})}
+	go func() {
+		d.err = cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dev's output:\n%s", out)
+		}
+		d.stopAfterFailure(t)
+	})
+	return d
+}
+
+// waitForLine waits for a line of dev's output that starts with prefix,
+// after spaces, and returns the rest of it.
+func (d *devProcess) waitForLine(t *testing.T, prefix string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		for _, line := range d.out.lines() {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+				return rest
+			}
+		}
+		select {
+		case <-d.out.changed:
+		case <-d.done:
+			t.Fatalf("dev exited (%v) before printing %q", d.err, prefix)
+		case <-deadline.C:
+			t.Fatalf("dev did not print %q within %s", prefix, timeout)
+		}
+	}
+}
+
+func (d *devProcess) hasLine(want string) bool {
+	for _, line := range d.out.lines() {
+		if line == want {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *devProcess) hasLinePrefix(prefix string) bool {
+	for _, line := range d.out.lines() {
+		if strings.HasPrefix(line, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// interrupt sends SIGINT to dev's process group, as Ctrl-C in a terminal
+// does, and returns dev's exit status.
+func (d *devProcess) interrupt(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	if err := syscall.Kill(-d.cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatalf("sending SIGINT to dev's process group: %v", err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(timeout):
+		t.Fatalf("dev did not exit within %s of SIGINT", timeout)
+	}
+	var exitErr *exec.ExitError
+	if errors.As(d.err, &exitErr) {
+		return exitErr.ExitCode()
+	}
+	if d.err != nil {
+		t.Fatalf("waiting for dev: %v", d.err)
+	}
+	return 0
+}
+
+// stopAfterFailure stops a dev that a failed test left running.
+func (d *devProcess) stopAfterFailure(t *testing.T) {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-d.done:
+	case <-time.After(stopTimeout):
+		t.Errorf("dev did not exit within %s of SIGINT: killing it", stopTimeout)
+		_ = d.cmd.Process.Kill()
+		<-d.done
+	}
+}
+
+// output collects a process's output and tells when it grows.
+type output struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf.Write(p)
+	select {
+	case o.changed <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// lines are the complete lines so far.
+func (o *output) lines() []string {
+	s := o.String()
+	s = s[:strings.LastIndexByte(s, '\n')+1]
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+func checkKubeconfig(t *testing.T, root, kubeconfig, want string) {
+	t.Helper()
+	if kubeconfig != want {
+		t.Errorf("KUBECONFIG=%s, want %s", kubeconfig, want)
+	}
+	fi, err := os.Stat(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("the kubeconfig's mode is %v, want -rw-------", mode)
+	}
+	if ctx := strings.TrimSpace(kubectl(t, root, kubeconfig, "config", "current-context")); ctx != kubeContext {
+		t.Errorf("the kubeconfig's context is %q, want %q", ctx, kubeContext)
+	}
+}
+
+func checkHTTPOK(t *testing.T, url string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %s, want 200 OK", url, resp.Status)
+	}
+}
+
+// kubectl runs bin/kubectl in the repository with kubeconfig.
+func kubectl(t *testing.T, root, kubeconfig string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "kubectl"), args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// checkPartners checks `kubectl get partners` for both kinds, with their
+// printer columns, and the samples' objects.
+func checkPartners(t *testing.T, out string) {
+	t.Helper()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^NAME +DISPLAY NAME +STATE +MEMBERS +PENDING +AGE\b`),
+		regexp.MustCompile(`(?m)^NAME +EMAIL +ACCOUNT +ROLE +STATE +EXPIRES +AGE\b`),
+		regexp.MustCompile(`(?m)^partneraccount\.partners\.partnerops\.dev/globex +Globex Corporation\b`),
+		regexp.MustCompile(`(?m)^partnerinvitation\.partners\.partnerops\.dev/globex-amelie +amelie\.dupont@globex\.example +globex +editor\b`),
+		regexp.MustCompile(`(?m)^partnerinvitation\.partners\.partnerops\.dev/globex-carlos +carlos\.ruiz@globex\.example +globex +viewer\b`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("kubectl get partners -n acme: no match for %s in:\n%s", want, out)
+		}
+	}
+}
+
+// processesMentioning lists the processes whose command line mentions dir.
+func processesMentioning(t *testing.T, dir string) []proc {
+	t.Helper()
+	procs, err := findProcesses(func(argv []string) bool {
+		return strings.Contains(strings.Join(argv, " "), dir)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return procs
+}

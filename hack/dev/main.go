@@ -1,0 +1,285 @@
+// Command dev runs partnerops on this machine: it is the program behind
+// `make dev`. It starts etcd and kube-apiserver (through envtest) with the
+// project's CRDs installed, writes an administrator's kubeconfig, runs the
+// manager binary against that control plane, prints how to use it and, on
+// Ctrl-C, stops everything it started.
+//
+// Everything it keeps lives in the state directory (--state-dir, default
+// bin/dev): the kubeconfig, etcd's data (kept between runs, so objects
+// survive a restart), the API server's certificates (new on every run) and
+// the control plane's logs. Everything listens on 127.0.0.1 only.
+//
+//	go build -o bin/partnerops . && go run ./hack/dev
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/testenv"
+)
+
+const (
+	// managerStopGrace is how long the manager has to stop after SIGTERM
+	// before it is killed.
+	managerStopGrace = 20 * time.Second
+	// managerReadyTimeout bounds the wait for the manager's /readyz.
+	managerReadyTimeout = 2 * time.Minute
+)
+
+// options are the command-line flags.
+type options struct {
+	root        string
+	stateDir    string
+	manager     string
+	config      string
+	metricsAddr string
+	probeAddr   string
+}
+
+func main() {
+	con := newConsole(os.Stdout, os.Stderr)
+	if err := run(os.Args[1:], con); err != nil {
+		con.errorf("%v", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*options, error) {
+	root := testenv.RepoRoot()
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil || !filepath.IsAbs(root) {
+		return nil, fmt.Errorf("cannot find the repository from %q, the source path compiled in: run dev with go run ./hack/dev, or build it without -trimpath", root)
+	}
+	o := &options{root: root}
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run ./hack/dev [flags]\n\n"+
+			"Runs etcd, kube-apiserver (with the CRDs) and the manager on 127.0.0.1 for `make dev`,\n"+
+			"until Ctrl-C. Flags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.stateDir, "state-dir", filepath.Join(root, "bin", "dev"),
+		"Directory for the kubeconfig, etcd's data, the API server's certificates and the logs.")
+	fs.StringVar(&o.manager, "manager", filepath.Join(root, "bin", "partnerops"),
+		"Path of the manager binary (go build -o bin/partnerops .).")
+	fs.StringVar(&o.config, "config", filepath.Join(root, "config", "dev", "config.yaml"),
+		"The manager's configuration file.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "127.0.0.1:8080",
+		"Address of the manager's metrics endpoint (plain HTTP).")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", "127.0.0.1:8081",
+		"Address of the manager's /healthz and /readyz probes.")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q: dev only takes flags (see -h)", fs.Args())
+	}
+	var err error
+	for _, p := range []*string{&o.stateDir, &o.manager, &o.config} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", *p, err)
+		}
+	}
+	return o, nil
+}
+
+func run(args []string, con *console) (err error) {
+	opts, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Listen for signals first, so that a Ctrl-C while starting up still
+	// stops whatever was already started.
+	ctx, hurry := handleSignals()
+
+	state, err := openState(opts.stateDir)
+	if err != nil {
+		return err
+	}
+	defer state.close()
+	bins, cfg, err := preflight(opts)
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return stopRequested(ctx, con)
+	}
+
+	con.logf("starting etcd and kube-apiserver (state in %s)", con.path(state.dir))
+	cp, err := startControlPlane(bins, state, filepath.Join(opts.root, "config", "crd", "bases"))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, cp.stop(con)) }()
+	if err := writeKubeconfig(state.kubeconfig, cp.admin); err != nil {
+		return err
+	}
+	con.logf("kube-apiserver %s is up at %s; kubeconfig written to %s", cp.version, cp.admin.Host, con.path(state.kubeconfig))
+	// In a cluster, the manifests create the manager's namespace; here, dev
+	// does: the manager keeps its signing keys there.
+	created, err := cp.ensureNamespace(cfg.SecretNamespace)
+	if err != nil {
+		return err
+	}
+	if created {
+		con.logf("created the namespace %s (secretNamespace in %s)", cfg.SecretNamespace, con.path(opts.config))
+	}
+	if ctx.Err() != nil {
+		return stopRequested(ctx, con)
+	}
+
+	mgr, err := startManager(managerArgs(opts, state), con)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, mgr.stop(con, managerStopGrace, hurry)) }()
+	if err := mgr.waitReady(ctx, httpURL(opts.probeAddr, "/readyz"), managerReadyTimeout); err != nil {
+		if ctx.Err() != nil {
+			return stopRequested(ctx, con)
+		}
+		return err
+	}
+
+	con.block(nextSteps(opts, state, con))
+	select {
+	case <-ctx.Done():
+		return stopRequested(ctx, con)
+	case <-mgr.done:
+		con.logf("the manager exited on its own (%s); stopping everything", mgr.status())
+		return fmt.Errorf("the manager exited on its own (%s): see its output above", mgr.status())
+	}
+}
+
+// handleSignals returns a context that ends at the first SIGINT, SIGTERM or
+// SIGHUP (closing the terminal), and a channel closed at the second one, to
+// stop without waiting for the manager's graceful shutdown.
+func handleSignals() (context.Context, <-chan struct{}) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	hurry := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigs
+		cancel(fmt.Errorf("received %v", s))
+		<-sigs
+		close(hurry)
+	}()
+	return ctx, hurry
+}
+
+func stopRequested(ctx context.Context, con *console) error {
+	con.logf("%v: stopping everything", context.Cause(ctx))
+	return nil
+}
+
+// binaries are the control-plane programs dev runs.
+type binaries struct {
+	apiserver, etcd string
+}
+
+// preflight checks everything that can be checked before starting anything,
+// so that a mistake is reported at once and clearly.
+func preflight(o *options) (binaries, *config.Config, error) {
+	apiserver, etcd, err := testenv.Binaries()
+	if err != nil {
+		return binaries{}, nil, fmt.Errorf("finding etcd and kube-apiserver (run `make dev`, which builds them): %w", err)
+	}
+	if err := checkExecutable(o.manager); err != nil {
+		return binaries{}, nil, fmt.Errorf("the manager binary %w: run `make dev`, which builds it (or go build -o bin/partnerops ., or point --manager at it)", err)
+	}
+	cfg, err := config.Load(o.config)
+	if err != nil {
+		return binaries{}, nil, fmt.Errorf("the manager would refuse its configuration (--config): %w", err)
+	}
+	for _, a := range []struct{ flag, addr string }{
+		{"--metrics-bind-address", o.metricsAddr},
+		{"--health-probe-bind-address", o.probeAddr},
+		{"acceptance.bindAddress in " + o.config, cfg.Acceptance.BindAddress},
+	} {
+		if err := checkFree(a.addr); err != nil {
+			return binaries{}, nil, fmt.Errorf("%s: %w (is another `make dev` running?)", a.flag, err)
+		}
+	}
+	return binaries{apiserver: apiserver, etcd: etcd}, cfg, nil
+}
+
+func checkExecutable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("%s is missing", path)
+	}
+	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	return nil
+}
+
+// checkFree reports whether addr can be listened on.
+func checkFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	return l.Close()
+}
+
+func managerArgs(o *options, s *stateDir) []string {
+	return []string{
+		o.manager,
+		"--config=" + o.config,
+		"--kubeconfig=" + s.kubeconfig,
+		"--metrics-bind-address=" + o.metricsAddr,
+		"--metrics-secure=false",
+		"--health-probe-bind-address=" + o.probeAddr,
+		"--zap-devel",
+	}
+}
+
+// httpURL is the URL of path on a server listening on addr; a server
+// listening on every interface is reached on loopback.
+func httpURL(addr, path string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + path
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
+}
+
+// nextSteps is what the user can do once everything is ready.
+func nextSteps(o *options, s *stateDir, con *console) string {
+	kubectl := filepath.Join(o.root, "bin", "kubectl")
+	note := fmt.Sprintf("(%s is the kubectl of the API server's version; any recent kubectl works too.)", con.path(kubectl))
+	if checkExecutable(kubectl) != nil {
+		note = fmt.Sprintf("(%s is missing: hack/install-control-plane.sh builds it; any recent kubectl works too.)", con.path(kubectl))
+		kubectl = "kubectl"
+	} else {
+		kubectl = con.path(kubectl)
+	}
+	samples := con.path(filepath.Join(o.root, "config", "samples")) + string(filepath.Separator)
+	return fmt.Sprintf(`
+partnerops dev environment is ready.
+  export KUBECONFIG=%s
+  %s apply -f %s
+  %s get partners -n acme
+%s
+Metrics: %s   Health: %s
+Logs of etcd and kube-apiserver: %s
+Press Ctrl-C to stop everything.
+`, s.kubeconfig, kubectl, samples, kubectl, note,
+		httpURL(o.metricsAddr, "/metrics"), httpURL(o.probeAddr, "/readyz"), con.path(s.logDir)+string(filepath.Separator))
+}
