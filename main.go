@@ -9,19 +9,18 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	partnersv1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/manager"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -115,31 +114,28 @@ func run(args []string) error {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                        scheme,
-		Metrics:                       metricsOpts,
-		HealthProbeBindAddress:        opts.probeAddr,
-		LeaderElection:                opts.leaderElect,
-		LeaderElectionID:              "leader.partnerops.dev",
-		LeaderElectionNamespace:       opts.leaderElectNamespace,
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       ptr(30 * time.Second),
+	ctx := ctrl.SetupSignalHandler()
+	mgr, err := manager.New(ctx, restConfig, manager.Options{
+		Config: cfg,
+		Scheme: scheme,
+		Manager: ctrl.Options{
+			Metrics:                       metricsOpts,
+			HealthProbeBindAddress:        opts.probeAddr,
+			LeaderElection:                opts.leaderElect,
+			LeaderElectionID:              "leader.partnerops.dev",
+			LeaderElectionNamespace:       opts.leaderElectNamespace,
+			LeaderElectionReleaseOnCancel: true,
+			GracefulShutdownTimeout:       ptr(manager.GracefulShutdownTimeout),
+		},
 	})
 	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
-	}
-
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return fmt.Errorf("adding the health check: %w", err)
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return fmt.Errorf("adding the readiness check: %w", err)
+		return err
 	}
 
 	log.Info("Starting manager", "version", version, "config", opts.configFile,
 		"roles", len(cfg.Catalogue.Roles), "systems", len(cfg.Catalogue.Systems),
 		"identityBackend", cfg.IdentityBackend.Type, "leaderElection", opts.leaderElect)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	log.Info("Manager stopped")

@@ -63,6 +63,13 @@ const (
 	// ReasonSMTPUnavailable surfaces when the mail server could not be reached
 	// or answered with a temporary (4xx) error; the send is retried with backoff.
 	ReasonSMTPUnavailable = "SMTPUnavailable"
+	// ReasonRateLimited surfaces when the namespace used up its hourly email
+	// cap; the email waits for the next slot and is never dropped.
+	ReasonRateLimited = "RateLimited"
+	// ReasonSendFailed surfaces when the email could not be composed or its
+	// link signed (an override template that fails, the signing key Secret
+	// unreadable); retried with backoff.
+	ReasonSendFailed = "SendFailed"
 	// ReasonRecipientRejected surfaces when the mail server refused the
 	// recipient for good (5xx); nothing is retried until the next resend.
 	ReasonRecipientRejected = "RecipientRejected"

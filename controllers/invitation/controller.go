@@ -1,0 +1,295 @@
+// Package invitation is the PartnerInvitation controller: it watches
+// PartnerInvitations (and the PartnerAccounts they name) and changes their
+// status: it validates them against the catalogue and the account, sends the
+// invitation email with a signed link, expires the link on time, honours
+// resend and withdraw. Acceptance is recorded by the acceptance page, grants
+// by the grants controller.
+package invitation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/mail"
+	"github.com/partnerops/partnerops/internal/token"
+)
+
+// accountIndex indexes PartnerInvitations by spec.account.
+const accountIndex = ".spec.account"
+
+// Signer signs invitation links (internal/token.Signer).
+type Signer interface {
+	Sign(ctx context.Context, c token.Claims) (string, error)
+}
+
+// TemplateSource gives the email templates to use now (the built-in ones,
+// possibly overridden from a ConfigMap).
+type TemplateSource interface {
+	Templates(ctx context.Context) (*email.Templates, error)
+}
+
+// Limiter paces sends (internal/ratelimit.Limiter).
+type Limiter interface {
+	Wait(ctx context.Context, namespace string) (time.Duration, error)
+}
+
+// Reconciler reconciles PartnerInvitations.
+type Reconciler struct {
+	Client    client.Client
+	Config    *config.Config
+	Clock     clock.WithTicker
+	Sender    mail.Sender
+	Signer    Signer
+	Templates TemplateSource
+	Limiter   Limiter
+	Recorder  events.EventRecorder
+	// Workers is how many invitations are reconciled at once (default 4).
+	Workers int
+}
+
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partneraccounts,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the controller.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, accountIndex,
+		func(o client.Object) []string { return []string{o.(*v1alpha1.PartnerInvitation).Spec.Account} }); err != nil {
+		return fmt.Errorf("indexing invitations by account: %w", err)
+	}
+	workers := r.Workers
+	if workers == 0 {
+		workers = 4
+	}
+	opts := controller.Options{
+		MaxConcurrentReconciles: workers,
+		// Failed sends and backend errors retry from 1s, doubling, up to 5m.
+		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
+	}
+	if _, real := r.Clock.(clock.RealClock); !real {
+		// Tests run the queue on their fake clock, so expiry requeues fire
+		// when the test moves time, not after real hours.
+		opts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+			return workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{
+				Name: name, Clock: r.Clock,
+			})
+		}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("partnerinvitation").
+		For(&v1alpha1.PartnerInvitation{}).
+		Watches(&v1alpha1.PartnerAccount{}, handler.EnqueueRequestsFromMapFunc(r.invitationsOfAccount),
+			builder.WithPredicates()).
+		WithOptions(opts).
+		Complete(r)
+}
+
+// invitationsOfAccount maps an account event to its invitations, so that a
+// created account or a changed allowedDomains or invitationTTL is seen.
+func (r *Reconciler) invitationsOfAccount(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.PartnerInvitationList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{accountIndex: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the invitations of an account", "account", klog.KObj(o))
+		return nil
+	}
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}}
+	}
+	return reqs
+}
+
+// scope is one reconcile's working set.
+type scope struct {
+	inv     *v1alpha1.PartnerInvitation
+	account *v1alpha1.PartnerAccount // nil when it does not exist
+	problem *problem                 // why the spec cannot be honoured
+	now     time.Time
+	result  ctrl.Result
+}
+
+// requeueAfter keeps the shortest requeue asked by a step.
+func (s *scope) requeueAfter(d time.Duration) {
+	if d > 0 && (s.result.RequeueAfter == 0 || d < s.result.RequeueAfter) {
+		s.result.RequeueAfter = d
+	}
+}
+
+// Reconcile moves one invitation one step towards what its spec asks and
+// writes its status at most once.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	inv := &v1alpha1.PartnerInvitation{}
+	if err := r.Client.Get(ctx, req.NamespacedName, inv); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !inv.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // nothing to clean up for a pending invitation
+	}
+	before := inv.DeepCopy()
+	s := &scope{inv: inv, now: r.Clock.Now()}
+
+	var stepErr error
+	for _, step := range []func(context.Context, *scope) (bool, error){
+		r.loadAccount, r.validate, r.revoked, r.acceptedOrRefuseResend, r.send, r.expire,
+	} {
+		done, err := step(ctx, s)
+		if err != nil {
+			stepErr = err
+			break
+		}
+		if done {
+			break
+		}
+	}
+	setAccepted(inv, s.now)
+	setExpired(inv, s.now)
+	setReady(inv, s.problem, s.now)
+	inv.Status.ObservedGeneration = inv.Generation
+
+	if !equality.Semantic.DeepEqual(before.Status, inv.Status) {
+		if err := r.Client.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // re-read and retry at once
+			}
+			return ctrl.Result{}, errors.Join(stepErr, fmt.Errorf("writing status: %w", err))
+		}
+		r.recordTransition(before, inv)
+	}
+	return s.result, stepErr
+}
+
+// loadAccount reads the account the invitation names (nil if absent).
+func (r *Reconciler) loadAccount(ctx context.Context, s *scope) (bool, error) {
+	acct := &v1alpha1.PartnerAccount{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: s.inv.Namespace, Name: s.inv.Spec.Account}, acct)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading PartnerAccount %s: %w", s.inv.Spec.Account, err)
+	}
+	s.account = acct
+	return false, nil
+}
+
+// validate refuses a spec the catalogue or the account cannot honour. A
+// withdrawn or accepted invitation is not sent anything, so it is not
+// held to this (an accepted user's grants are the grants controller's).
+func (r *Reconciler) validate(_ context.Context, s *scope) (bool, error) {
+	st := &s.inv.Status
+	if s.inv.Spec.Revoked || terminal(st) || accepted(st) {
+		return false, nil
+	}
+	s.problem = checkSpec(s.inv, s.account, r.Config)
+	if s.problem == nil {
+		if st.State == v1alpha1.InvitationInvalid {
+			st.State = "" // recovered: the next steps set the state
+		}
+		return false, nil
+	}
+	st.State = v1alpha1.InvitationInvalid
+	return true, nil
+}
+
+// revoked ends a withdrawn invitation: its link stops working (the
+// acceptance page refuses Revoked invitations).
+func (r *Reconciler) revoked(_ context.Context, s *scope) (bool, error) {
+	st := &s.inv.Status
+	if terminal(st) {
+		r.refuseResend(s, "it is revoked")
+		return true, nil
+	}
+	if !s.inv.Spec.Revoked {
+		return false, nil
+	}
+	// An accepted user's grants are revoked by the grants controller before
+	// the state moves; without grants the state moves now.
+	st.State = v1alpha1.InvitationRevoked
+	return true, nil
+}
+
+// acceptedOrRefuseResend keeps an accepted invitation Accepted; a resend
+// asked of it is refused with a condition.
+func (r *Reconciler) acceptedOrRefuseResend(_ context.Context, s *scope) (bool, error) {
+	if !accepted(&s.inv.Status) {
+		return false, nil
+	}
+	s.inv.Status.State = v1alpha1.InvitationAccepted
+	r.refuseResend(s, "it is already accepted")
+	return true, nil
+}
+
+func (r *Reconciler) refuseResend(s *scope, why string) {
+	if s.inv.Spec.Resend > s.inv.Status.ObservedResend {
+		setEmailSent(s.inv, false, v1alpha1.ReasonResendNotAllowed,
+			fmt.Sprintf("spec.resend=%d was not sent: %s; invite the address again with a new PartnerInvitation if needed", s.inv.Spec.Resend, why), s.now)
+	}
+}
+
+// expire moves a pending invitation to Expired when its link runs out, and
+// otherwise asks to be woken up at that moment.
+func (r *Reconciler) expire(_ context.Context, s *scope) (bool, error) {
+	st := &s.inv.Status
+	if st.ExpiresAt == nil {
+		return false, nil
+	}
+	if expired(st, s.now) {
+		st.State = v1alpha1.InvitationExpired
+		return true, nil
+	}
+	if st.SentAt != nil {
+		st.State = v1alpha1.InvitationPendingApproval
+	}
+	s.requeueAfter(st.ExpiresAt.Sub(s.now))
+	return false, nil
+}
+
+// recordTransition records an Event when the state moves (sends record
+// their own Events).
+func (r *Reconciler) recordTransition(before, after *v1alpha1.PartnerInvitation) {
+	b, a := before.Status.State, after.Status.State
+	if r.Recorder == nil || a == b {
+		return
+	}
+	typ, reason, note := corev1.EventTypeNormal, string(a), ""
+	switch a {
+	case v1alpha1.InvitationExpired:
+		typ, note = corev1.EventTypeWarning, "The link expired before the partner accepted; raise spec.resend to send a fresh one"
+	case v1alpha1.InvitationRevoked:
+		reason, note = revokedReason(after), revokedMessage(after)
+	case v1alpha1.InvitationInvalid:
+		if c := findCondition(&after.Status, v1alpha1.ConditionReady); c != nil {
+			typ, reason, note = corev1.EventTypeWarning, c.Reason, c.Message
+		}
+	case v1alpha1.InvitationPendingApproval:
+		if b == v1alpha1.InvitationInvalid {
+			reason, note = "Valid", "The invitation is valid again"
+		}
+	}
+	if note != "" {
+		r.Recorder.Eventf(after, nil, typ, reason, "Reconcile", "%s", note)
+	}
+}

@@ -1,0 +1,352 @@
+package invitation_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/controllers/invitation"
+	opconfig "github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/mail"
+)
+
+func TestSendReachesPendingApproval(t *testing.T) {
+	h := start(t)
+	h.account("globex")
+	h.invite("mindy", "mindy@globex.example", func(i *v1alpha1.PartnerInvitation) { i.Spec.Locale = "fr" })
+
+	inv := h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+	msgs := h.sender.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("want exactly one email, got %d", len(msgs))
+	}
+	m := msgs[0]
+	if m.To != "mindy@globex.example" || m.Locale != "fr" || m.From != h.cfg.SMTP.From {
+		t.Errorf("email to %q in %q from %q", m.To, m.Locale, m.From)
+	}
+	if want := invitation.MessageID(inv.UID, 0, h.cfg.SMTP.From); m.MessageID != want {
+		t.Errorf("Message-ID %s, want %s", m.MessageID, want)
+	}
+	if !strings.Contains(m.Text, h.cfg.Acceptance.PublicURL+"/invitations/accept?token=") {
+		t.Errorf("the text body has no accept link:\n%s", m.Text)
+	}
+	st := inv.Status
+	if st.SentAt == nil || !st.SentAt.Time.Equal(t0) {
+		t.Errorf("sentAt = %v, want %v", st.SentAt, t0)
+	}
+	if st.ExpiresAt == nil || !st.ExpiresAt.Time.Equal(t0.Add(168*time.Hour)) {
+		t.Errorf("expiresAt = %v, want 7 days after sending", st.ExpiresAt)
+	}
+	for typ, want := range map[string]string{
+		v1alpha1.ConditionReady: "True/AwaitingAcceptance", v1alpha1.ConditionEmailSent: "True/Sent",
+		v1alpha1.ConditionAccepted: "False/AwaitingAcceptance", v1alpha1.ConditionExpired: "False/NotExpired",
+	} {
+		c := condition(inv, typ)
+		if c == nil || string(c.Status)+"/"+c.Reason != want || c.ObservedGeneration != inv.Generation {
+			t.Errorf("condition %s = %+v, want %s at generation %d", typ, c, want, inv.Generation)
+		}
+	}
+	h.eventually("a Sent event", func() bool {
+		return slices.ContainsFunc(h.events("mindy"), func(e string) bool { return strings.HasPrefix(e, "Normal Sent: Invitation sent to mindy@globex.example") })
+	})
+}
+
+func TestInvalidSpecRecovers(t *testing.T) {
+	cases := []struct {
+		name    string
+		setup   func(h *harness)
+		mutate  func(*v1alpha1.PartnerInvitation)
+		reason  string
+		message string
+		fix     func(h *harness)
+	}{
+		{
+			name: "unknown role", setup: func(h *harness) { h.account("globex") },
+			mutate: func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "owner" },
+			reason: v1alpha1.ReasonUnknownRole, message: `role "owner" is not in the operator's catalogue`,
+			fix: func(h *harness) { h.edit("inv", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "admin" }) },
+		},
+		{
+			name: "unknown system", setup: func(h *harness) { h.account("globex") },
+			mutate: func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"editor", "crm"} },
+			reason: v1alpha1.ReasonUnknownSystem, message: `system "crm" is not in the operator's catalogue`,
+			fix: func(h *harness) {
+				h.edit("inv", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"editor"} })
+			},
+		},
+		{
+			name: "account not found", setup: func(*harness) {},
+			reason: v1alpha1.ReasonAccountNotFound, message: `PartnerAccount "globex" does not exist`,
+			fix: func(h *harness) { h.account("globex") },
+		},
+		{
+			name: "domain not allowed",
+			setup: func(h *harness) {
+				h.account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.AllowedDomains = []v1alpha1.DomainName{"initech.example"} })
+			},
+			reason: v1alpha1.ReasonDomainNotAllowed, message: "mindy@globex.example is outside the domains PartnerAccount globex allows (initech.example)",
+			fix: func(h *harness) {
+				a := &v1alpha1.PartnerAccount{}
+				if err := env.Client.Get(context.Background(), keyOf(h.ns, "globex"), a); err != nil {
+					h.t.Fatal(err)
+				}
+				a.Spec.AllowedDomains = append(a.Spec.AllowedDomains, "globex.example")
+				if err := env.Client.Update(context.Background(), a); err != nil {
+					h.t.Fatal(err)
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := start(t)
+			tc.setup(h)
+			var mutate []func(*v1alpha1.PartnerInvitation)
+			if tc.mutate != nil {
+				mutate = append(mutate, tc.mutate)
+			}
+			h.invite("inv", "mindy@globex.example", mutate...)
+			inv := h.waitState("inv", v1alpha1.InvitationInvalid)
+			ready := condition(inv, v1alpha1.ConditionReady)
+			if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != tc.reason || !strings.Contains(ready.Message, tc.message) {
+				t.Fatalf("Ready = %+v, want False/%s saying %q", ready, tc.reason, tc.message)
+			}
+			if n := h.sender.attempts(); n != 0 {
+				t.Fatalf("an invalid invitation sent %d emails", n)
+			}
+			h.eventually("a Warning event "+tc.reason, func() bool {
+				return slices.ContainsFunc(h.events("inv"), func(e string) bool { return strings.HasPrefix(e, "Warning "+tc.reason) })
+			})
+
+			tc.fix(h)
+			h.waitCondition("inv", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAwaitingAcceptance)
+			if n := len(h.sender.messages()); n != 1 {
+				t.Fatalf("after the fix want one email, got %d", n)
+			}
+		})
+	}
+}
+
+func TestExpiryIsTimerDriven(t *testing.T) {
+	h := start(t)
+	h.account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.InvitationTTL = "48h" })
+	h.invite("mindy", "mindy@globex.example")
+	inv := h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+	if !inv.Status.ExpiresAt.Time.Equal(t0.Add(48 * time.Hour)) {
+		t.Fatalf("expiresAt = %v, want the account's 48h", inv.Status.ExpiresAt)
+	}
+
+	// One second early nothing happens; at expiresAt the queue's timer fires.
+	h.stepTo(t0.Add(48*time.Hour - time.Second))
+	if got := h.get("mindy").Status.State; got != v1alpha1.InvitationPendingApproval {
+		t.Fatalf("expired early: %s", got)
+	}
+	h.stepTo(t0.Add(48 * time.Hour))
+	inv = h.waitState("mindy", v1alpha1.InvitationExpired)
+	if c := condition(inv, v1alpha1.ConditionExpired); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("Expired condition = %+v", c)
+	}
+	if c := condition(inv, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonExpired ||
+		!strings.Contains(c.Message, "raise spec.resend") {
+		t.Errorf("Ready = %+v, want False/Expired telling how to resend", c)
+	}
+	h.eventually("an Expired event", func() bool {
+		return slices.ContainsFunc(h.events("mindy"), func(e string) bool { return strings.HasPrefix(e, "Warning Expired") })
+	})
+
+	// Resend from Expired: a new email, new Message-ID, new expiry.
+	h.clock.SetTime(t0.Add(50 * time.Hour))
+	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+	inv = h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+	msgs := h.sender.messages()
+	if len(msgs) != 2 {
+		t.Fatalf("want 2 emails after a resend, got %d", len(msgs))
+	}
+	if msgs[0].MessageID == msgs[1].MessageID || msgs[0].Text == msgs[1].Text {
+		t.Errorf("the resend reused the first email's Message-ID or link")
+	}
+	if inv.Status.ObservedResend != 1 || !inv.Status.ExpiresAt.Time.Equal(t0.Add(98*time.Hour)) {
+		t.Errorf("after resend: observedResend %d, expiresAt %v", inv.Status.ObservedResend, inv.Status.ExpiresAt)
+	}
+	if c := condition(inv, v1alpha1.ConditionExpired); c == nil || c.Status != metav1.ConditionFalse {
+		t.Errorf("Expired condition after resend = %+v", c)
+	}
+}
+
+func TestResendWhilePending(t *testing.T) {
+	h := start(t)
+	h.account("globex")
+	h.invite("mindy", "mindy@globex.example")
+	h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+	h.clock.SetTime(t0.Add(time.Hour))
+	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 3 })
+	inv := h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionTrue, v1alpha1.ReasonSent)
+	h.eventually("the resend", func() bool { return len(h.sender.messages()) == 2 })
+	inv = h.get("mindy")
+	if inv.Status.ObservedResend != 3 || !inv.Status.SentAt.Time.Equal(t0.Add(time.Hour)) {
+		t.Errorf("observedResend %d, sentAt %v", inv.Status.ObservedResend, inv.Status.SentAt)
+	}
+	h.eventually("a Resent event", func() bool {
+		return slices.ContainsFunc(h.events("mindy"), func(e string) bool { return strings.Contains(e, "Resent") && strings.Contains(e, "previous link no longer works") })
+	})
+}
+
+func TestWithdraw(t *testing.T) {
+	h := start(t)
+	h.account("globex")
+	h.invite("mindy", "mindy@globex.example")
+	h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+
+	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	inv := h.waitState("mindy", v1alpha1.InvitationRevoked)
+	if c := condition(inv, v1alpha1.ConditionReady); c == nil || c.Reason != v1alpha1.ReasonWithdrawn {
+		t.Errorf("Ready = %+v, want reason Withdrawn", c)
+	}
+	if len(inv.Finalizers) != 0 {
+		t.Errorf("a withdrawn pending invitation has finalizers %v", inv.Finalizers)
+	}
+
+	// A resend of a withdrawn invitation is refused, visibly, and sends nothing.
+	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+	inv = h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonResendNotAllowed)
+	if c := condition(inv, v1alpha1.ConditionEmailSent); !strings.Contains(c.Message, "it is revoked") {
+		t.Errorf("EmailSent message %q does not say why", c.Message)
+	}
+	if inv.Status.State != v1alpha1.InvitationRevoked || len(h.sender.messages()) != 1 {
+		t.Errorf("state %s, %d emails", inv.Status.State, len(h.sender.messages()))
+	}
+}
+
+func TestAcceptedRefusesResend(t *testing.T) {
+	h := start(t)
+	h.account("globex")
+	h.invite("mindy", "mindy@globex.example")
+	inv := h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+
+	// What the acceptance page writes when the partner accepts.
+	inv.Status.State = v1alpha1.InvitationAccepted
+	inv.Status.AcceptedAt = &metav1.Time{Time: t0.Add(time.Hour)}
+	if err := env.Client.Status().Update(context.Background(), inv); err != nil {
+		t.Fatal(err)
+	}
+	inv = h.waitCondition("mindy", v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)
+	if c := condition(inv, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonAccepted {
+		t.Errorf("Ready = %+v", c)
+	}
+
+	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+	inv = h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonResendNotAllowed)
+	if inv.Status.State != v1alpha1.InvitationAccepted || len(h.sender.messages()) != 1 {
+		t.Errorf("state %s, %d emails", inv.Status.State, len(h.sender.messages()))
+	}
+	// Accepted never expires.
+	h.stepTo(t0.Add(200 * time.Hour))
+	h.clock.Step(time.Second)
+	if got := h.get("mindy").Status.State; got != v1alpha1.InvitationAccepted {
+		t.Errorf("an accepted invitation became %s", got)
+	}
+}
+
+func TestSMTPFailures(t *testing.T) {
+	t.Run("temporary failures retry with backoff", func(t *testing.T) {
+		h := start(t)
+		h.sender.fail = func(n int, _ *mail.Message) error {
+			if n <= 2 {
+				return fmt.Errorf("%w: 451 4.3.0 try again later", mail.ErrTemporary)
+			}
+			return nil
+		}
+		h.account("globex")
+		h.invite("mindy", "mindy@globex.example")
+		inv := h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
+		if c := condition(inv, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonSMTPUnavailable ||
+			!strings.Contains(c.Message, "451 4.3.0 try again later") {
+			t.Errorf("Ready = %+v, want False/SMTPUnavailable with the server's reply", c)
+		}
+		if inv.Status.State != v1alpha1.InvitationPendingApproval {
+			t.Errorf("state %q while the first send fails, want PendingApproval", inv.Status.State)
+		}
+		// The retries wait 1s then 2s on the queue's clock (the fake one).
+		h.eventually("the retries to succeed", func() bool {
+			h.clock.Step(time.Second)
+			c := condition(h.get("mindy"), v1alpha1.ConditionEmailSent)
+			return c != nil && c.Status == metav1.ConditionTrue
+		})
+		if n := h.sender.attempts(); n != 3 {
+			t.Errorf("%d attempts, want 3", n)
+		}
+		h.eventually("a Warning SMTPUnavailable event", func() bool {
+			return slices.ContainsFunc(h.events("mindy"), func(e string) bool { return strings.HasPrefix(e, "Warning SMTPUnavailable") })
+		})
+	})
+	t.Run("a rejected recipient waits for a resend", func(t *testing.T) {
+		h := start(t)
+		h.sender.fail = func(n int, _ *mail.Message) error {
+			if n == 1 {
+				return fmt.Errorf("%w: 550 5.1.1 no such user", mail.ErrRecipientRejected)
+			}
+			return nil
+		}
+		h.account("globex")
+		h.invite("mindy", "mindy@globex.example")
+		inv := h.waitCondition("mindy", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonRecipientRejected)
+		if c := condition(inv, v1alpha1.ConditionEmailSent); !strings.Contains(c.Message, "550 5.1.1 no such user") {
+			t.Errorf("EmailSent message %q lacks the server's reply", c.Message)
+		}
+		// Nothing retries on its own: a later reconcile (the account changes)
+		// sends nothing.
+		a := &v1alpha1.PartnerAccount{}
+		_ = env.Client.Get(context.Background(), keyOf(h.ns, "globex"), a)
+		a.Spec.DisplayName = "Globex Corp."
+		if err := env.Client.Update(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond) // room for a wrong retry to happen
+		if n := h.sender.attempts(); n != 1 {
+			t.Fatalf("a rejected recipient was retried: %d attempts", n)
+		}
+		h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+		h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionTrue, v1alpha1.ReasonSent)
+	})
+}
+
+func TestNamespaceHourlyCapDelaysSends(t *testing.T) {
+	h := start(t, withConfig(func(c *opconfig.Config) { c.RateLimits.EmailsPerNamespacePerHour = 2 }))
+	h.account("globex")
+	for _, n := range []string{"a", "b", "c"} {
+		h.invite(n, n+"@globex.example")
+	}
+	h.eventually("two sends and one delayed", func() bool {
+		limited := 0
+		for _, n := range []string{"a", "b", "c"} {
+			if c := condition(h.get(n), v1alpha1.ConditionEmailSent); c != nil && c.Reason == v1alpha1.ReasonRateLimited {
+				limited++
+			}
+		}
+		return len(h.sender.messages()) == 2 && limited == 1
+	})
+	// Half an hour later the third email goes out: delayed, not dropped.
+	h.stepTo(t0.Add(30 * time.Minute))
+	h.eventually("the third email", func() bool { return len(h.sender.messages()) == 3 })
+}
+
+func TestDeletingAPendingInvitationNeedsNoFinalizer(t *testing.T) {
+	h := start(t)
+	h.account("globex")
+	inv := h.invite("mindy", "mindy@globex.example")
+	h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+	if err := env.Client.Delete(context.Background(), inv); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the invitation to be gone", func() bool {
+		err := env.Client.Get(context.Background(), keyOf(h.ns, "mindy"), &v1alpha1.PartnerInvitation{})
+		return apierrors.IsNotFound(err)
+	})
+}

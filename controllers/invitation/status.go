@@ -1,0 +1,119 @@
+package invitation
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+)
+
+// This file sets the invitation's conditions: one function per condition,
+// each only moving lastTransitionTime when the condition's status moves.
+
+func findCondition(st *v1alpha1.PartnerInvitationStatus, t string) *metav1.Condition {
+	return meta.FindStatusCondition(st.Conditions, t)
+}
+
+func set(inv *v1alpha1.PartnerInvitation, t string, status metav1.ConditionStatus, reason, msg string, now time.Time) {
+	meta.SetStatusCondition(&inv.Status.Conditions, metav1.Condition{
+		Type: t, Status: status, Reason: reason, Message: msg,
+		ObservedGeneration: inv.Generation, LastTransitionTime: metav1.NewTime(now),
+	})
+}
+
+func setEmailSent(inv *v1alpha1.PartnerInvitation, ok bool, reason, msg string, now time.Time) {
+	set(inv, v1alpha1.ConditionEmailSent, boolStatus(ok), reason, msg, now)
+}
+
+func setAccepted(inv *v1alpha1.PartnerInvitation, now time.Time) {
+	if accepted(&inv.Status) {
+		set(inv, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted,
+			"Accepted at "+inv.Status.AcceptedAt.UTC().Format(time.RFC3339), now)
+		return
+	}
+	set(inv, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonAwaitingAcceptance,
+		"The partner has not accepted yet", now)
+}
+
+func setExpired(inv *v1alpha1.PartnerInvitation, now time.Time) {
+	st := &inv.Status
+	switch {
+	case st.State == v1alpha1.InvitationExpired:
+		set(inv, v1alpha1.ConditionExpired, metav1.ConditionTrue, v1alpha1.ReasonExpired,
+			fmt.Sprintf("The link expired at %s; raise spec.resend to send a fresh one", st.ExpiresAt.UTC().Format(time.RFC3339)), now)
+	case st.ExpiresAt != nil:
+		set(inv, v1alpha1.ConditionExpired, metav1.ConditionFalse, v1alpha1.ReasonNotExpired,
+			"The link is valid until "+st.ExpiresAt.UTC().Format(time.RFC3339), now)
+	}
+}
+
+// setReady summarises: True when the invitation is settled as asked, False
+// with the reason that needs attention.
+func setReady(inv *v1alpha1.PartnerInvitation, prob *problem, now time.Time) {
+	st := &inv.Status
+	if prob != nil {
+		set(inv, v1alpha1.ConditionReady, metav1.ConditionFalse, prob.Reason, prob.Message, now)
+		return
+	}
+	var (
+		ok     bool
+		reason string
+		msg    string
+	)
+	emailSent := findCondition(st, v1alpha1.ConditionEmailSent)
+	switch st.State {
+	case v1alpha1.InvitationRevoked:
+		ok, reason, msg = true, revokedReason(inv), revokedMessage(inv)
+	case v1alpha1.InvitationAccepted:
+		ok, reason, msg = true, v1alpha1.ReasonAccepted, "The partner accepted"
+	case v1alpha1.InvitationExpired:
+		ok, reason, msg = false, v1alpha1.ReasonExpired, "The link expired before the partner accepted; raise spec.resend to send a fresh one"
+	default: // PendingApproval
+		switch {
+		case emailSent != nil && emailSent.Status == metav1.ConditionTrue:
+			ok, reason, msg = true, v1alpha1.ReasonAwaitingAcceptance, "Sent to "+string(inv.Spec.Email)+"; waiting for the partner to accept"
+		case emailSent != nil && emailSent.Status == metav1.ConditionFalse && emailSent.Reason != v1alpha1.ReasonResendNotAllowed:
+			ok, reason, msg = false, emailSent.Reason, emailSent.Message
+			if st.SentAt != nil && emailSent.Reason != v1alpha1.ReasonRecipientRejected {
+				// A resend is failing while the previous link still works.
+				ok, reason = true, v1alpha1.ReasonAwaitingAcceptance
+				msg = "Waiting for the partner; the requested resend is not sent yet: " + emailSent.Message
+			}
+		default:
+			ok, reason, msg = false, v1alpha1.ReasonSending, "The invitation email is being sent"
+		}
+	}
+	set(inv, v1alpha1.ConditionReady, boolStatus(ok), reason, msg, now)
+}
+
+// revokedReason keeps the reason a revocation was recorded with (the
+// acceptance page records Declined; account deletion AccountDeleted).
+func revokedReason(inv *v1alpha1.PartnerInvitation) string {
+	if c := findCondition(&inv.Status, v1alpha1.ConditionReady); c != nil && inv.Status.State == v1alpha1.InvitationRevoked {
+		switch c.Reason {
+		case v1alpha1.ReasonDeclined, v1alpha1.ReasonAccountDeleted, v1alpha1.ReasonWithdrawn:
+			return c.Reason
+		}
+	}
+	return v1alpha1.ReasonWithdrawn
+}
+
+func revokedMessage(inv *v1alpha1.PartnerInvitation) string {
+	switch revokedReason(inv) {
+	case v1alpha1.ReasonDeclined:
+		return "The partner declined the invitation"
+	case v1alpha1.ReasonAccountDeleted:
+		return "The partner account was deleted"
+	}
+	return "The invitation was withdrawn; its link no longer works"
+}
+
+func boolStatus(b bool) metav1.ConditionStatus {
+	if b {
+		return metav1.ConditionTrue
+	}
+	return metav1.ConditionFalse
+}

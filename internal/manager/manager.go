@@ -1,0 +1,148 @@
+// Package manager wires the partnerops manager: the cache, the controllers,
+// the mailer, the link signer and the metrics, from the configuration file.
+// main.go and the end-to-end tests build the manager through it, so tests
+// run the same wiring as production with only the clock and the mail
+// transport swapped.
+package manager
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+
+	"github.com/partnerops/partnerops/controllers/invitation"
+	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/mail"
+	"github.com/partnerops/partnerops/internal/metrics"
+	"github.com/partnerops/partnerops/internal/ratelimit"
+	"github.com/partnerops/partnerops/internal/token"
+)
+
+// Options are what differs between production and tests.
+type Options struct {
+	// Config is the loaded configuration file.
+	Config *config.Config
+	// Scheme has the built-in kinds and the project's.
+	Scheme *runtime.Scheme
+	// Manager are controller-runtime's options (metrics, probes, leader
+	// election); Cache.ByObject is set here.
+	Manager ctrl.Options
+	// Clock defaults to the real clock.
+	Clock clock.WithTicker
+	// Sender defaults to SMTP as the configuration says.
+	Sender mail.Sender
+}
+
+// Secrets (the link-signing keys, SMTP credentials) and the templates
+// ConfigMap live in secretNamespace; the Role is generated for the default
+// partnerops-system and moves with the kustomize namespace.
+// +kubebuilder:rbac:groups="",namespace=partnerops-system,resources=secrets,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",namespace=partnerops-system,resources=configmaps,verbs=get;list;watch
+
+// New builds the manager with every controller registered. It creates the
+// link-signing key Secret if it does not exist yet (the only write at start,
+// and only on the very first start).
+func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager, error) {
+	cfg := o.Config
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	// Secrets and ConfigMaps are read only in secretNamespace: the cache
+	// watches nothing else of them (and RBAC grants nothing else).
+	o.Manager.Scheme = o.Scheme
+	if o.Manager.Cache.ByObject == nil {
+		o.Manager.Cache.ByObject = map[client.Object]cache.ByObject{}
+	}
+	only := map[string]cache.Config{cfg.SecretNamespace: {}}
+	o.Manager.Cache.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: only}
+	o.Manager.Cache.ByObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: only}
+
+	direct, err := client.New(restConfig, client.Options{Scheme: o.Scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating a Kubernetes client: %w", err)
+	}
+	if err := token.EnsureSecret(ctx, direct, cfg.SecretNamespace, cfg.Tokens.KeysSecret.Name); err != nil {
+		return nil, fmt.Errorf("ensuring the link-signing keys: %w", err)
+	}
+
+	mgr, err := ctrl.NewManager(restConfig, o.Manager)
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	c := mgr.GetClient()
+
+	sender := o.Sender
+	if sender == nil {
+		smtp, err := mail.NewSMTP(cfg.SMTP, smtpCredentials(c, cfg))
+		if err != nil {
+			return nil, fmt.Errorf("configuring SMTP: %w", err)
+		}
+		sender = smtp
+	}
+	if err := metrics.Register(mgr.GetCache()); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	inv := &invitation.Reconciler{
+		Client:    c,
+		Config:    cfg,
+		Clock:     o.Clock,
+		Sender:    sender,
+		Signer:    token.NewSigner(&token.SecretKeys{Reader: c, Namespace: cfg.SecretNamespace, Name: cfg.Tokens.KeysSecret.Name}, o.Clock),
+		Templates: email.NewConfigMapTemplates(c, cfg.SecretNamespace, templatesConfigMap(cfg)),
+		Limiter:   ratelimit.New(o.Clock, cfg.RateLimits.EmailsPerSecond, cfg.RateLimits.EmailsPerNamespacePerHour),
+		Recorder:  mgr.GetEventRecorder("partnerops"),
+	}
+	if err := inv.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("setting up the invitation controller: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	return mgr, nil
+}
+
+func templatesConfigMap(cfg *config.Config) string {
+	if cfg.Templates == nil {
+		return ""
+	}
+	return cfg.Templates.ConfigMap
+}
+
+// smtpCredentials reads the SMTP username and password from the configured
+// Secret at each send, so rotating them needs no restart.
+func smtpCredentials(c client.Reader, cfg *config.Config) mail.Credentials {
+	if cfg.SMTP.CredentialsSecret == nil {
+		return nil
+	}
+	key := types.NamespacedName{Namespace: cfg.SecretNamespace, Name: cfg.SMTP.CredentialsSecret.Name}
+	return func(ctx context.Context) (string, string, error) {
+		sec := &corev1.Secret{}
+		if err := c.Get(ctx, key, sec); err != nil {
+			return "", "", fmt.Errorf("reading the SMTP credentials Secret %s: %w", key, err)
+		}
+		user, pass := string(sec.Data["username"]), string(sec.Data["password"])
+		if user == "" || pass == "" {
+			return "", "", fmt.Errorf("the SMTP credentials Secret %s needs the keys username and password", key)
+		}
+		return user, pass, nil
+	}
+}
+
+// GracefulShutdownTimeout is how long the manager waits for reconciles in
+// flight (an SMTP send, say) when it is asked to stop.
+const GracefulShutdownTimeout = 30 * time.Second
