@@ -54,7 +54,9 @@ func TestSendReachesPendingApproval(t *testing.T) {
 		}
 	}
 	h.eventually("a Sent event", func() bool {
-		return slices.ContainsFunc(h.events("mindy"), func(e string) bool { return strings.HasPrefix(e, "Normal Sent: Invitation sent to mindy@globex.example") })
+		return slices.ContainsFunc(h.events("mindy"), func(e string) bool {
+			return strings.HasPrefix(e, "Normal Sent: Invitation sent to mindy@globex.example")
+		})
 	})
 }
 
@@ -194,7 +196,9 @@ func TestResendWhilePending(t *testing.T) {
 		t.Errorf("observedResend %d, sentAt %v", inv.Status.ObservedResend, inv.Status.SentAt)
 	}
 	h.eventually("a Resent event", func() bool {
-		return slices.ContainsFunc(h.events("mindy"), func(e string) bool { return strings.Contains(e, "Resent") && strings.Contains(e, "previous link no longer works") })
+		return slices.ContainsFunc(h.events("mindy"), func(e string) bool {
+			return strings.Contains(e, "Resent") && strings.Contains(e, "previous link no longer works")
+		})
 	})
 }
 

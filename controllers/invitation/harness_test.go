@@ -354,4 +354,6 @@ func condition(inv *v1alpha1.PartnerInvitation, t string) *metav1.Condition {
 	return nil
 }
 
-func keyOf(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func keyOf(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
