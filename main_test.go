@@ -17,6 +17,8 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -27,7 +29,12 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
+// The dev configuration keeps its Secrets (the link-signing keys) here.
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, func(e *testenv.Env) error {
+		return e.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "partnerops-system"}})
+	})
+}
 
 // manager is the partnerops binary under test, built once per test run.
 func buildManager(t *testing.T) string {

@@ -101,9 +101,11 @@ func active(t *testing.T) float64 {
 	return metricSum(t, "controller_runtime_active_workers") + metricSum(t, "workqueue_depth")
 }
 
+func crmetricsGather() ([]*dto.MetricFamily, error) { return crmetrics.Registry.Gather() }
+
 func metricSum(t *testing.T, name string) float64 {
 	t.Helper()
-	families, err := crmetrics.Registry.Gather()
+	families, err := crmetricsGather()
 	if err != nil {
 		t.Fatal(err)
 	}
