@@ -150,7 +150,8 @@ func Builtin() *Templates { return builtin() }
 
 // WithOverrides returns templates where each key of data replaces the
 // template of that name; t is unchanged. Keys are "<locale>.<file>", such
-// as "fr.body.html" (the data keys of a ConfigMap). An unknown key, a
+// as "fr.body.html" (the data keys of a ConfigMap); keys starting with
+// PagePrefix belong to the acceptance page and are skipped. An unknown key, a
 // template that does not parse, that fails to render for a sample
 // invitation or whose body does not show .AcceptURL is an error naming its
 // key; all such errors are returned together.
@@ -162,6 +163,9 @@ func (t *Templates) WithOverrides(data map[string]string) (*Templates, error) {
 	}
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range data {
+			if strings.HasPrefix(k, PagePrefix) {
+				continue // the acceptance page's templates share the ConfigMap
+			}
 			if !yield(k) {
 				return
 			}
@@ -186,6 +190,11 @@ func (t *Templates) WithOverrides(data map[string]string) (*Templates, error) {
 	}
 	return out, nil
 }
+
+// PagePrefix starts the keys of the acceptance page's templates, which
+// share the templates ConfigMap with the emails ("page.fr.accept.html");
+// WithOverrides leaves them alone.
+const PagePrefix = "page."
 
 // OverrideErrors are the problems WithOverrides found, one per key, each
 // naming its key.

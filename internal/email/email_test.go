@@ -296,6 +296,8 @@ func TestWithOverridesReplacesOnlyItsKeys(t *testing.T) {
 	tmpl, err := Builtin().WithOverrides(map[string]string{
 		"fr.subject.txt": "Nouvelle invitation – {{.CustomerName}}",
 		"es.body.html":   `<!DOCTYPE html><html lang="es"><body><p>Hola</p><a href="{{.AcceptURL}}">Aceptar</a></body></html>`,
+		// The acceptance page's keys share the ConfigMap and are not ours.
+		"page.en.accept.html": "{{ not an email template",
 	})
 	if err != nil {
 		t.Fatalf("WithOverrides: %v", err)
