@@ -33,7 +33,7 @@ dev: build control-plane ## Run everything locally: control plane with the CRDs,
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the Go markers.
-	$(CONTROLLER_GEN) rbac:roleName=partnerops-manager crd paths="./..." \
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 
 .PHONY: generate

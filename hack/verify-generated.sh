@@ -14,7 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 (
 	cd "$tmp"
 	"$gen" object paths="./api/..."
-	"$gen" rbac:roleName=partnerops-manager crd paths="./..." \
+	"$gen" rbac:roleName=manager-role crd paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 )
 
