@@ -21,7 +21,6 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -101,8 +100,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("partnerinvitation").
 		For(&v1alpha1.PartnerInvitation{}).
-		Watches(&v1alpha1.PartnerAccount{}, handler.EnqueueRequestsFromMapFunc(r.invitationsOfAccount),
-			builder.WithPredicates()).
+		Watches(&v1alpha1.PartnerAccount{}, handler.EnqueueRequestsFromMapFunc(r.invitationsOfAccount)).
 		WithOptions(opts).
 		Complete(r)
 }
@@ -172,7 +170,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !equality.Semantic.DeepEqual(before.Status, inv.Status) {
 		if err := r.Client.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // re-read and retry at once
+				// Someone else wrote first (the acceptance page, say): their
+				// write is a watch event that brings us back with fresh data.
+				return ctrl.Result{}, nil
 			}
 			return ctrl.Result{}, errors.Join(stepErr, fmt.Errorf("writing status: %w", err))
 		}
