@@ -103,30 +103,12 @@ func active(t *testing.T) float64 {
 
 func crmetricsGather() ([]*dto.MetricFamily, error) { return crmetrics.Registry.Gather() }
 
+// metricSum sums a controller-runtime metric of the invitation controller
+// (labelled controller= or, for workqueue metrics, name=).
 func metricSum(t *testing.T, name string) float64 {
 	t.Helper()
-	families, err := crmetricsGather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if !hasLabel(m, "controller", "partnerinvitation") && !hasLabel(m, "name", "partnerinvitation") {
-				continue
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
+	return metricValue(t, name, map[string]string{"controller": "partnerinvitation"}) +
+		metricValue(t, name, map[string]string{"name": "partnerinvitation"})
 }
 
 func hasLabel(m *dto.Metric, name, value string) bool {
