@@ -7,6 +7,8 @@
 #
 #   mailpit  SMTP server with a REST API, built from the Go module proxy into
 #            bin/tools/mailpit/<version>/mailpit (once per version, ~1-2 min).
+#   chromium Debian's chromium, for the acceptance page in a real browser,
+#            installed with apt-get when missing (~30 s; needs root or sudo).
 #
 # Safe to run concurrently: a build goes to a temporary name beside its
 # target and is renamed into place (atomic on one file system).
@@ -50,8 +52,36 @@ install_mailpit() {
 	echo "MAILPIT=$out"
 }
 
+# apt_install <command> <package>...: install Debian packages unless
+# <command> is already on PATH.
+apt_install() {
+	local cmd=$1
+	shift
+	if command -v "$cmd" >/dev/null 2>&1; then
+		return 0
+	fi
+	local sudo=""
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null 2>&1 || { echo "installing $* needs root: run as root, or install them with apt-get" >&2; return 1; }
+		sudo="sudo"
+	fi
+	echo ">> installing $* with apt-get (once)" >&2
+	# Serialised: two runs at once must not fight over dpkg's lock.
+	(
+		flock 9
+		command -v "$cmd" >/dev/null 2>&1 && exit 0
+		$sudo apt-get update -qq >&2
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >&2
+	) 9>"${TMPDIR:-/tmp}/partnerops-apt.lock"
+}
+
+install_chromium() {
+	apt_install chromium chromium fonts-dejavu-core
+	echo "CHROMIUM=$(command -v chromium)"
+}
+
 # Later peers follow the same shape, e.g.
-#   install_slapd()    { command -v slapd >/dev/null || apt-get install -y slapd ...; echo "SLAPD=$(command -v slapd)"; }
+#   install_slapd()    { apt_install slapd slapd ldap-utils; echo "SLAPD=$(command -v slapd)"; }
 #   install_scim()     { npm install into bin/tools/scim/<version> unless present; echo "SCIM_SERVER=..."; }
-#   install_chromium() { command -v chromium >/dev/null || apt-get install -y chromium; echo "CHROMIUM=..."; }
 install_mailpit
+install_chromium
