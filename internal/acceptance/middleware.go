@@ -1,0 +1,164 @@
+package acceptance
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// contentSecurityPolicy allows nothing but the page's own <style> element
+// (by hash: no inline script, no external resource of any kind), forms
+// posted to the page itself and the redirect that follows to the Partner
+// Hub (Chromium applies form-action to redirects after a submission), and
+// no framing.
+func contentSecurityPolicy(hub *url.URL) string {
+	return strings.Join([]string{
+		"default-src 'none'",
+		"style-src " + styleHash(),
+		"form-action 'self' " + hub.Scheme + "://" + hub.Host,
+		"frame-ancestors 'none'",
+		"base-uri 'none'",
+	}, "; ")
+}
+
+// securityHeaders sets the headers every response carries, errors
+// included, before anything else runs.
+func (h *handler) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", h.csp)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+		hd.Set("X-Robots-Tag", "noindex, nofollow")
+		if r.TLS != nil {
+			hd.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic into a 500 page. The log line has the panic's
+// type and the stack, not its value, which could quote the request.
+func (h *handler) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.log.Info("Panic serving the acceptance page", "path", routeName(r.URL.Path),
+				"panicType", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
+			h.fail(w, r, http.StatusInternalServerError, errInternal)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rateLimit refuses a client over its budget with 429 and Retry-After.
+func (h *handler) rateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wait, ok := h.limiter.allow(clientKey(clientIP(r)), h.clock.Now()); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			h.fail(w, r, http.StatusTooManyRequests, errTooManyRequests)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog logs one line per request: method, path without query (and
+// only the page's own routes: a mangled link may hold its token in the
+// path), status, duration, client IP and bytes sent. Health checks that
+// pass are not logged.
+func (h *handler) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now() // latency is real time, whatever the page's clock says
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		if r.URL.Path == pathHealthz && rec.status == http.StatusOK {
+			return
+		}
+		h.log.Info("Request", "method", methodName(r.Method), "path", routeName(r.URL.Path), "status", rec.status,
+			"duration", time.Since(start), "client", clientIP(r), "bytes", rec.bytes)
+	})
+}
+
+// statusRecorder remembers the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// methodName is the request's method for a log line, "other" when it is
+// not a standard one.
+func methodName(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// clientIP is the address the request came from (the TCP peer: behind a
+// proxy, the proxy's).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// clientKey is what the rate limit counts by: an IPv4 address, or the /64
+// an IPv6 address is in (one host commonly holds a whole /64).
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return a.String()
+}

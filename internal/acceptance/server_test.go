@@ -1,0 +1,276 @@
+package acceptance
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/partnerops/partnerops/internal/config"
+)
+
+// startServer runs a Server for e's objects on 127.0.0.1 until the test
+// ends, with the given timeouts (defaults when zero), and returns its
+// address.
+func startServer(t *testing.T, e *env, cfg *config.Config, tm timeouts) (*Server, string) {
+	t.Helper()
+	s, err := NewServer(Options{Config: cfg, Client: e.h.client, Verifier: e.h.verifier, Clock: e.clock, Log: captureLog(e.logs)})
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	if tm != (timeouts{}) {
+		s.timeouts = tm
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Start returned %v after the context ended", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Start did not return 5s after the context ended")
+		}
+	})
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	addr, err := s.addrWhenReady(wctx)
+	if err != nil {
+		select {
+		case err := <-done:
+			t.Fatalf("Start: %v", err)
+		default:
+		}
+		t.Fatalf("the server did not listen: %v", err)
+	}
+	return s, addr.String()
+}
+
+func TestServerIsARunnableOfEveryReplica(t *testing.T) {
+	e := newEnv(t, objects())
+	s, _ := startServer(t, e, testConfig(), timeouts{})
+	if s.NeedLeaderElection() {
+		t.Error("NeedLeaderElection is true: only the leader would serve the page")
+	}
+	if s.timeouts != defaultTimeouts || defaultTimeouts.readHeader != 5*time.Second || defaultTimeouts.read != 10*time.Second ||
+		defaultTimeouts.write != 10*time.Second || defaultTimeouts.idle != 60*time.Second {
+		t.Errorf("timeouts %+v", s.timeouts)
+	}
+}
+
+func TestServerClosesSlowHeaders(t *testing.T) {
+	e := newEnv(t, objects())
+	tm := defaultTimeouts
+	tm.readHeader, tm.read = 300*time.Millisecond, time.Second
+	_, addr := startServer(t, e, testConfig(), tm)
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	// A slowloris: a request line and one header, then nothing.
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(conn) // whatever the server says, it must then close
+	elapsed := time.Since(start)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the connection was still open after %v", elapsed)
+	}
+	if elapsed < 250*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("closed after %v, want about 300ms (ReadHeaderTimeout)", elapsed)
+	}
+}
+
+func TestServerRefusesHugeHeaders(t *testing.T) {
+	e := newEnv(t, objects())
+	_, addr := startServer(t, e, testConfig(), timeouts{})
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+pathHealthz, nil)
+	req.Header.Set("X-Padding", strings.Repeat("x", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("status %d, want 431", resp.StatusCode)
+	}
+}
+
+func TestServerServesTheRoutes(t *testing.T) {
+	jane := invitation("jane")
+	e := newEnv(t, objects(jane))
+	_, addr := startServer(t, e, testConfig(), timeouts{})
+	tok := e.tokenFor(jane)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	resp, err := c.Head("http://" + addr + pathAccept + "?token=" + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := body(t, resp); resp.StatusCode != http.StatusOK || b != "" || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Errorf("HEAD: %d with %d bytes, want 200, headers and no body", resp.StatusCode, len(b))
+	}
+	resp, err = c.PostForm("http://"+addr+pathAccept, map[string][]string{"token": {tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != hubForJane {
+		t.Errorf("POST: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if got := e.invitationNow("jane").Status.State; got != "Accepted" {
+		t.Errorf("state %q after accepting through the server", got)
+	}
+}
+
+func TestServerTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	cfg := testConfig(func(c *config.Config) { c.Acceptance.TLS = &config.TLSFiles{CertFile: certFile, KeyFile: keyFile} })
+	e := newEnv(t, objects())
+	_, addr := startServer(t, e, cfg, timeouts{})
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get("https://" + addr + pathHealthz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
+		t.Errorf("Strict-Transport-Security %q over TLS", got)
+	}
+	// Plain HTTP to a TLS port gets nothing useful.
+	if resp, err := http.Get("http://" + addr + pathHealthz); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("the TLS port answered plain HTTP")
+		}
+	}
+	_, err = NewServer(Options{Config: testConfig(func(c *config.Config) {
+		c.Acceptance.TLS = &config.TLSFiles{CertFile: filepath.Join(t.TempDir(), "missing.crt"), KeyFile: keyFile}
+	}), Client: e.client, Verifier: failingVerifier{}})
+	if err == nil || !strings.Contains(err.Error(), "missing.crt") {
+		t.Errorf("a missing certificate: %v, want an error naming the file", err)
+	}
+}
+
+func TestServerStartFailsOnABusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	e := newEnv(t, objects())
+	s, err := NewServer(Options{Config: testConfig(func(c *config.Config) { c.Acceptance.BindAddress = ln.Addr().String() }), Client: e.client, Verifier: failingVerifier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Errorf("Start on a busy port: %v, want an error naming the address", err)
+	}
+}
+
+func TestServerShutdownLetsRequestsFinish(t *testing.T) {
+	e := newEnv(t, objects())
+	s, err := NewServer(Options{Config: testConfig(), Client: e.client, Verifier: failingVerifier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	inner := s.handler
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+			if r.Context().Err() != nil {
+				t.Error("the request's context was cancelled by the shutdown")
+			}
+		}
+		inner.ServeHTTP(w, r)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx) }()
+	addr, err := s.addrWhenReady(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr.String() + "/slow")
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	time.Sleep(100 * time.Millisecond) // the request is in flight
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
+		t.Error("still accepting connections while shutting down")
+	}
+	close(release)
+	if code := <-got; code != http.StatusNotFound {
+		t.Errorf("the request in flight got %d, want its answer (404)", code)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Start: %v", err)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
+// their files and a pool trusting the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
