@@ -80,8 +80,35 @@ install_chromium() {
 	echo "CHROMIUM=$(command -v chromium)"
 }
 
+# install_scim: the SCIM 2.0 server of hack/scim-server (SCIMMY's Express
+# routers over an in-memory store, exact versions in its package-lock.json),
+# for internal/testpeers/scim. `npm ci` installs it into
+# bin/tools/scim-server/<hash>/, <hash> being that of its package.json,
+# package-lock.json and server.js: a change to any of them installs anew (from
+# npm's cache when it can), an installed one is used as is, offline. Needs
+# node (>= 18) and npm, installed with apt-get when missing.
+install_scim() {
+	local src="$root/hack/scim-server" hash dir tmp
+	hash=$(cat "$src/package.json" "$src/package-lock.json" "$src/server.js" | sha256sum | cut -c1-16)
+	dir="$root/bin/tools/scim-server/$hash"
+	if [ ! -d "$dir" ]; then
+		apt_install node nodejs
+		apt_install npm npm
+		echo ">> installing hack/scim-server with npm ci into ${dir#"$root"/} (once per change; seconds)" >&2
+		mkdir -p "$(dirname "$dir")"
+		tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+		tmps+=("$tmp")
+		cp "$src/package.json" "$src/package-lock.json" "$src/server.js" "$tmp/"
+		(cd "$tmp" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error) >&2
+		# A concurrent run may have put the same files in place first.
+		mv -T "$tmp" "$dir" 2>/dev/null || [ -d "$dir" ]
+	fi
+	echo "SCIM_SERVER=$dir/server.js"
+}
+
 # Later peers follow the same shape, e.g.
 #   install_slapd()    { apt_install slapd slapd ldap-utils; echo "SLAPD=$(command -v slapd)"; }
 #   install_scim()     { npm install into bin/tools/scim/<version> unless present; echo "SCIM_SERVER=..."; }
 install_mailpit
 install_chromium
+install_scim
