@@ -1,0 +1,597 @@
+package scim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/partnerops/partnerops/internal/identity"
+)
+
+func TestFilterValue(t *testing.T) {
+	tests := map[string]string{
+		"zoe@example.test":       `"zoe@example.test"`,
+		`a"b@example.test`:       `"a\"b@example.test"`,
+		`a\b@example.test`:       `"a\\b@example.test"`,
+		"tab\there":              `"tab\there"`,
+		"nul\x00":                `"nul\u0000"`,
+		"<admins> & co":          `"<admins> & co"`, // no HTML escaping: servers compare the text
+		"Zoë":                    `"Zoë"`,
+		`") or (userName pr) or`: `"\") or (userName pr) or"`,
+	}
+	for in, want := range tests {
+		if got := filterValue(in); got != want {
+			t.Errorf("filterValue(%q) = %s, want %s", in, got, want)
+		}
+		// It is a JSON string that decodes to the input.
+		var back string
+		if err := json.Unmarshal([]byte(filterValue(in)), &back); err != nil || back != in {
+			t.Errorf("filterValue(%q) decodes to %q, %v", in, back, err)
+		}
+	}
+}
+
+// The filter reaches the server as written, whatever the email holds: the
+// value quoted and escaped (RFC 7644 §3.4.2.2), the query URL-encoded.
+func TestFindUserFilterOnTheWire(t *testing.T) {
+	tests := map[string]string{
+		"zoe@example.test":                `userName eq "zoe@example.test"`,
+		"o'brien+tag&x=1%25@example.test": `userName eq "o'brien+tag&x=1%25@example.test"`,
+		`quo"te\back@example.test`:        `userName eq "quo\"te\\back@example.test"`,
+	}
+	for email, want := range tests {
+		t.Run(email, func(t *testing.T) {
+			var got, raw string
+			c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+				got, raw = r.URL.Query().Get("filter"), r.URL.RawQuery
+				writeSCIM(w, 200, listOf())
+			})
+			if _, err := c.FindUser(t.Context(), email); !errors.Is(err, identity.ErrNotFound) {
+				t.Fatalf("FindUser: %v, want ErrNotFound", err)
+			}
+			if got != want {
+				t.Errorf("filter = %s, want %s", got, want)
+			}
+			if strings.Contains(raw, "+") || strings.Contains(raw, " ") {
+				t.Errorf("raw query %q: spaces must be %%20 and '+' %%2B", raw)
+			}
+		})
+	}
+}
+
+func TestFindUser(t *testing.T) {
+	user := func(id, name, ext string) map[string]any {
+		return map[string]any{"id": id, "userName": name, "externalId": ext}
+	}
+	tests := []struct {
+		name    string
+		found   []any
+		want    identity.User
+		wantErr error
+	}{
+		{name: "ours", found: []any{user("u1", "Zoe@Example.test", "partnerops:user:zoe@example.test")},
+			want: identity.User{ID: "u1", Email: "Zoe@Example.test", Managed: true}},
+		{name: "someone else's", found: []any{user("u1", "zoe@example.test", "hr:42")},
+			want: identity.User{ID: "u1", Email: "zoe@example.test"}},
+		{name: "no externalId", found: []any{user("u1", "zoe@example.test", "")},
+			want: identity.User{ID: "u1", Email: "zoe@example.test"}},
+		{name: "none", wantErr: identity.ErrNotFound},
+		{name: "a sloppy server's other matches are ignored", found: []any{user("u2", "zoe@example.test.evil", ""), user("u1", "zoe@example.test", "")},
+			want: identity.User{ID: "u1", Email: "zoe@example.test"}},
+		{name: "two", found: []any{user("u1", "zoe@example.test", ""), user("u2", "ZOE@example.test", "")}, wantErr: identity.ErrConflict},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+				writeSCIM(w, 200, listOf(tc.found...))
+			})
+			got, err := c.FindUser(t.Context(), "zoe@example.test")
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("FindUser: %v, want %v", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("FindUser = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// fakeGroups serves /Groups?filter=members.value eq "u1" from n groups,
+// at most maxPage per page, like a service provider that paginates.
+func fakeGroups(t *testing.T, n, maxPage int, ignoreStartIndex bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/scim/v2/Users/u1":
+			writeSCIM(w, 200, map[string]any{"id": "u1"}) // no groups attribute
+		case "/scim/v2/Groups":
+			if f := r.URL.Query().Get("filter"); f != `members.value eq "u1"` {
+				t.Errorf("filter = %s", f)
+			}
+			start, _ := strconv.Atoi(r.URL.Query().Get("startIndex"))
+			count, _ := strconv.Atoi(r.URL.Query().Get("count"))
+			if ignoreStartIndex {
+				start = 1
+			}
+			count = min(count, maxPage)
+			var page []any
+			for i := start; i < start+count && i <= n; i++ {
+				page = append(page, map[string]any{"id": fmt.Sprintf("g%03d", i), "displayName": fmt.Sprintf("group-%03d", i)})
+			}
+			writeSCIM(w, 200, map[string]any{"totalResults": n, "startIndex": start, "itemsPerPage": len(page), "Resources": page})
+		default:
+			http.NotFound(w, r)
+		}
+	}
+}
+
+func TestGroupsPaginates(t *testing.T) {
+	for _, tc := range []struct{ n, maxPage int }{{0, 10}, {5, 10}, {10, 10}, {250, 100}, {23, 7}} {
+		t.Run(fmt.Sprintf("%d groups, pages of %d", tc.n, tc.maxPage), func(t *testing.T) {
+			var requests int
+			h := fakeGroups(t, tc.n, tc.maxPage, false)
+			c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) { requests++; h(w, r) })
+			got, err := c.Groups(t.Context(), identity.User{ID: "u1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.n {
+				t.Fatalf("Groups = %d names, want %d", len(got), tc.n)
+			}
+			for i, name := range got {
+				if want := fmt.Sprintf("group-%03d", i+1); name != want {
+					t.Fatalf("Groups[%d] = %s, want %s", i, name, want)
+				}
+			}
+			pages := max(1, (tc.n+tc.maxPage-1)/tc.maxPage)
+			if requests != 1+pages {
+				t.Errorf("%d requests, want 1 + %d pages", requests, pages)
+			}
+		})
+	}
+}
+
+func TestGroupsStopsWhenPaginationIsIgnored(t *testing.T) {
+	c := newTestClient(t, fakeGroups(t, 30, 10, true))
+	if _, err := c.Groups(t.Context(), identity.User{ID: "u1"}); !errors.Is(err, identity.ErrRejected) {
+		t.Fatalf("Groups: %v, want ErrRejected", err)
+	}
+}
+
+func TestGroupsFromUserAttribute(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/scim/v2/Users/u1":
+			if a := r.URL.Query().Get("attributes"); a != "groups" {
+				t.Errorf("attributes = %q", a)
+			}
+			writeSCIM(w, 200, map[string]any{"id": "u1", "groups": []any{
+				map[string]any{"value": "g1", "display": "crm-admins", "type": "direct"},
+				map[string]any{"value": "g2"}, // no display: read the group
+				map[string]any{"value": "g3", "display": "all-staff", "type": "indirect"},
+				map[string]any{"value": "g1", "display": "crm-admins"},
+			}})
+		case "/scim/v2/Groups/g2":
+			writeSCIM(w, 200, map[string]any{"id": "g2", "displayName": "billing-viewers"})
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL)
+			http.NotFound(w, r)
+		}
+	})
+	got, err := c.Groups(t.Context(), identity.User{ID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "billing-viewers,crm-admins"; strings.Join(got, ",") != want {
+		t.Errorf("Groups = %q, want %s (direct only, sorted, once each)", got, want)
+	}
+}
+
+func TestGroupsOfMissingUser(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) { scimError(w, 404, "", "Resource u1 not found") })
+	if _, err := c.Groups(t.Context(), identity.User{ID: "u1"}); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("Groups: %v, want ErrNotFound", err)
+	}
+}
+
+// recorder is a fake service provider built from per-route handlers that
+// records the requests it got ("METHOD path").
+type recorder struct {
+	mu       sync.Mutex
+	requests []string
+	bodies   map[string]map[string]any
+	routes   map[string]func(w http.ResponseWriter, r *http.Request)
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := r.Method + " " + strings.TrimPrefix(r.URL.Path, "/scim/v2")
+	var body map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	rec.mu.Lock()
+	rec.requests = append(rec.requests, key)
+	if rec.bodies == nil {
+		rec.bodies = map[string]map[string]any{}
+	}
+	rec.bodies[key] = body
+	h := rec.routes[key]
+	rec.mu.Unlock()
+	if h == nil {
+		scimError(w, 404, "", "no route "+key)
+		return
+	}
+	h(w, r)
+}
+
+func (rec *recorder) sent() string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return strings.Join(rec.requests, "; ")
+}
+
+func TestEnsureUserCreates(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		enterprise bool
+	}{{"with the enterprise extension", true}, {"without it", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Users": func(w http.ResponseWriter, r *http.Request) { writeSCIM(w, 200, listOf()) },
+				"POST /Users": func(w http.ResponseWriter, r *http.Request) {
+					writeSCIM(w, 201, map[string]any{"id": "new-id", "userName": "zoe@example.test", "externalId": "partnerops:user:zoe@example.test"})
+				},
+			}}
+			if tc.enterprise {
+				rec.routes["GET /ResourceTypes/User"] = func(w http.ResponseWriter, r *http.Request) {
+					writeSCIM(w, 200, map[string]any{"id": "User", "schemaExtensions": []any{map[string]any{"schema": schemaEnterprise, "required": false}}})
+				}
+			}
+			c := newTestClient(t, rec.ServeHTTP)
+			u, err := c.EnsureUser(t.Context(), identity.NewUser{Email: " zoe@example.test ", Account: "Acme Partners"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (identity.User{ID: "new-id", Email: "zoe@example.test", Managed: true}); u != want {
+				t.Errorf("EnsureUser = %+v, want %+v", u, want)
+			}
+			body := rec.bodies["POST /Users"]
+			b, _ := json.Marshal(body)
+			for _, want := range []string{
+				`"userName":"zoe@example.test"`,
+				`"externalId":"partnerops:user:zoe@example.test"`,
+				`"displayName":"zoe@example.test"`,
+				`"active":true`,
+				`"emails":[{"primary":true,"type":"work","value":"zoe@example.test"}]`,
+			} {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("POST body %s lacks %s", b, want)
+				}
+			}
+			org := fmt.Sprint(body[schemaEnterprise])
+			if tc.enterprise != strings.Contains(org, "Acme Partners") || tc.enterprise != strings.Contains(fmt.Sprint(body["schemas"]), schemaEnterprise) {
+				t.Errorf("enterprise extension %v: body %s", tc.enterprise, b)
+			}
+			// The ResourceTypes answer is kept.
+			if _, err := c.EnsureUser(t.Context(), identity.NewUser{Email: "amy@example.test", Account: "Acme"}); err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(rec.sent(), "GET /ResourceTypes/User"); n != 1 {
+				t.Errorf("GET /ResourceTypes/User sent %d times: %s", n, rec.sent())
+			}
+		})
+	}
+}
+
+// A 409 on create means someone else created the user since the search:
+// EnsureUser returns theirs.
+func TestEnsureUserRace(t *testing.T) {
+	var searches int
+	rec := &recorder{routes: map[string]func(http.ResponseWriter, *http.Request){
+		"GET /Users": func(w http.ResponseWriter, r *http.Request) {
+			if searches++; searches == 1 {
+				writeSCIM(w, 200, listOf())
+				return
+			}
+			writeSCIM(w, 200, listOf(map[string]any{"id": "theirs", "userName": "zoe@example.test"}))
+		},
+		"POST /Users": func(w http.ResponseWriter, r *http.Request) {
+			scimError(w, 409, "uniqueness", "userName is already taken")
+		},
+	}}
+	c := newTestClient(t, rec.ServeHTTP)
+	u, err := c.EnsureUser(t.Context(), identity.NewUser{Email: "zoe@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID != "theirs" || u.Managed {
+		t.Errorf("EnsureUser = %+v", u)
+	}
+	if want := "GET /Users; POST /Users; GET /Users"; rec.sent() != want {
+		t.Errorf("requests %s, want %s", rec.sent(), want)
+	}
+}
+
+func TestAddMember(t *testing.T) {
+	group := map[string]any{"id": "g1", "displayName": "crm-admins"}
+	patchOK := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }
+	tests := []struct {
+		name         string
+		createGroups bool
+		routes       map[string]func(http.ResponseWriter, *http.Request)
+		wantErr      error
+		wantSent     string
+	}{
+		{
+			name: "existing group",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups":      func(w http.ResponseWriter, r *http.Request) { writeSCIM(w, 200, listOf(group)) },
+				"PATCH /Groups/g1": patchOK,
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1",
+		},
+		{
+			name: "missing group, createGroups off",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": func(w http.ResponseWriter, r *http.Request) { writeSCIM(w, 200, listOf()) },
+			},
+			wantErr:  identity.ErrGroupNotFound,
+			wantSent: "GET /Groups",
+		},
+		{
+			name:         "missing group, createGroups on",
+			createGroups: true,
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups":  func(w http.ResponseWriter, r *http.Request) { writeSCIM(w, 200, listOf()) },
+				"POST /Groups": func(w http.ResponseWriter, r *http.Request) { writeSCIM(w, 201, group) },
+			},
+			wantSent: "GET /Groups; POST /Groups",
+		},
+		{
+			name: "two groups with the name",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": func(w http.ResponseWriter, r *http.Request) {
+					writeSCIM(w, 200, listOf(group, map[string]any{"id": "g2", "displayName": "CRM-admins"}))
+				},
+			},
+			wantErr:  identity.ErrConflict,
+			wantSent: "GET /Groups",
+		},
+		{
+			name: "unknown member",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": func(w http.ResponseWriter, r *http.Request) { writeSCIM(w, 200, listOf(group)) },
+				"PATCH /Groups/g1": func(w http.ResponseWriter, r *http.Request) {
+					scimError(w, 400, "invalidValue", "member u1 is not a User")
+				},
+			},
+			wantErr:  identity.ErrRejected,
+			wantSent: "GET /Groups; PATCH /Groups/g1",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{routes: tc.routes}
+			c := newTestClient(t, rec.ServeHTTP, func(cfg *Config) { cfg.CreateGroups = tc.createGroups })
+			err := c.AddMember(t.Context(), "crm-admins", identity.User{ID: "u1", Email: "zoe@example.test"})
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("AddMember: %v, want %v", err, tc.wantErr)
+			}
+			if rec.sent() != tc.wantSent {
+				t.Errorf("requests %s, want %s", rec.sent(), tc.wantSent)
+			}
+			if q := rec.bodies["PATCH /Groups/g1"]; q != nil {
+				b, _ := json.Marshal(q)
+				if want := `{"Operations":[{"op":"add","path":"members","value":[{"value":"u1"}]}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}`; string(b) != want {
+					t.Errorf("PATCH body %s, want %s", b, want)
+				}
+			}
+			if q := rec.bodies["POST /Groups"]; q != nil {
+				b, _ := json.Marshal(q)
+				if want := `{"displayName":"crm-admins","externalId":"partnerops:group:crm-admins","members":[{"value":"u1"}],"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"]}`; string(b) != want {
+					t.Errorf("POST body %s, want %s", b, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRemoveMember(t *testing.T) {
+	ours := map[string]any{"id": "g1", "displayName": "crm-admins", "externalId": "partnerops:group:crm-admins"}
+	theirs := map[string]any{"id": "g1", "displayName": "crm-admins", "externalId": "hr:7"}
+	list := func(g ...any) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) { writeSCIM(w, 200, listOf(g...)) }
+	}
+	status := func(code int) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) }
+	}
+	read := func(g map[string]any, members ...string) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			out := map[string]any{}
+			for k, v := range g {
+				out[k] = v
+			}
+			if len(members) > 0 {
+				var ms []any
+				for _, m := range members {
+					ms = append(ms, map[string]any{"value": m})
+				}
+				out["members"] = ms
+			}
+			writeSCIM(w, 200, out)
+		}
+	}
+	tests := []struct {
+		name     string
+		keep     bool
+		routes   map[string]func(http.ResponseWriter, *http.Request)
+		wantErr  error
+		wantSent string
+	}{
+		{
+			name:     "missing group",
+			routes:   map[string]func(http.ResponseWriter, *http.Request){"GET /Groups": list()},
+			wantSent: "GET /Groups",
+		},
+		{
+			name: "not a member: 400 noTarget",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(theirs),
+				"PATCH /Groups/g1": func(w http.ResponseWriter, r *http.Request) {
+					scimError(w, 400, "noTarget", "Filter does not match any values")
+				},
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1",
+		},
+		{
+			name: "other 400",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(theirs),
+				"PATCH /Groups/g1": func(w http.ResponseWriter, r *http.Request) {
+					scimError(w, 400, "invalidPath", "bad path")
+				},
+			},
+			wantErr:  identity.ErrRejected,
+			wantSent: "GET /Groups; PATCH /Groups/g1",
+		},
+		{
+			name:     "group gone meanwhile",
+			routes:   map[string]func(http.ResponseWriter, *http.Request){"GET /Groups": list(theirs), "PATCH /Groups/g1": status(404)},
+			wantSent: "GET /Groups; PATCH /Groups/g1",
+		},
+		{
+			name:     "someone else's group is never deleted",
+			routes:   map[string]func(http.ResponseWriter, *http.Request){"GET /Groups": list(theirs), "PATCH /Groups/g1": status(204)},
+			wantSent: "GET /Groups; PATCH /Groups/g1",
+		},
+		{
+			name: "our group, members left",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(ours), "PATCH /Groups/g1": status(204), "GET /Groups/g1": read(ours, "u2"),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1",
+		},
+		{
+			name: "our group, now empty: deleted",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(ours), "PATCH /Groups/g1": status(204), "GET /Groups/g1": read(ours), "DELETE /Groups/g1": status(204),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1; DELETE /Groups/g1",
+		},
+		{
+			name: "our group, now empty, KeepEmptyGroups",
+			keep: true,
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(ours), "PATCH /Groups/g1": status(204),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1",
+		},
+		{
+			name: "our group, too large to read: kept",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(ours), "PATCH /Groups/g1": status(204),
+				"GET /Groups/g1": func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/scim+json")
+					_, _ = w.Write([]byte(`{"id":"g1","members":[` + strings.Repeat(`{"value":"someone-else"},`, MaxResponseBytes/20) + `{"value":"x"}]}`))
+				},
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{routes: tc.routes}
+			c := newTestClient(t, rec.ServeHTTP, func(cfg *Config) { cfg.KeepEmptyGroups = tc.keep })
+			err := c.RemoveMember(t.Context(), "crm-admins", identity.User{ID: "u1", Email: "zoe@example.test"})
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("RemoveMember: %v, want %v", err, tc.wantErr)
+			}
+			if rec.sent() != tc.wantSent {
+				t.Errorf("requests %s, want %s", rec.sent(), tc.wantSent)
+			}
+			if q := rec.bodies["PATCH /Groups/g1"]; q != nil {
+				b, _ := json.Marshal(q)
+				if want := `{"Operations":[{"op":"remove","path":"members[value eq \"u1\"]"}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}`; string(b) != want {
+					t.Errorf("PATCH body %s, want %s", b, want)
+				}
+			}
+		})
+	}
+}
+
+func TestDeleteUser(t *testing.T) {
+	tests := []struct {
+		name     string
+		routes   map[string]func(http.ResponseWriter, *http.Request)
+		wantErr  error
+		wantSent string
+	}{
+		{
+			name: "ours",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Users/u1": func(w http.ResponseWriter, r *http.Request) {
+					writeSCIM(w, 200, map[string]any{"id": "u1", "userName": "zoe@example.test", "externalId": "partnerops:user:zoe@example.test"})
+				},
+				"DELETE /Users/u1": func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) },
+			},
+			wantSent: "GET /Users/u1; DELETE /Users/u1",
+		},
+		{
+			name: "already gone",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Users/u1": func(w http.ResponseWriter, r *http.Request) { scimError(w, 404, "", "Resource u1 not found") },
+			},
+			wantSent: "GET /Users/u1",
+		},
+		{
+			name: "gone between the read and the delete",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Users/u1": func(w http.ResponseWriter, r *http.Request) {
+					writeSCIM(w, 200, map[string]any{"id": "u1", "externalId": "partnerops:user:zoe@example.test"})
+				},
+				"DELETE /Users/u1": func(w http.ResponseWriter, r *http.Request) { scimError(w, 404, "", "gone") },
+			},
+			wantSent: "GET /Users/u1; DELETE /Users/u1",
+		},
+		{
+			name: "not ours: refused, whatever the caller says",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Users/u1": func(w http.ResponseWriter, r *http.Request) {
+					writeSCIM(w, 200, map[string]any{"id": "u1", "userName": "zoe@example.test", "externalId": "hr:42"})
+				},
+			},
+			wantErr:  identity.ErrRejected,
+			wantSent: "GET /Users/u1",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{routes: tc.routes}
+			c := newTestClient(t, rec.ServeHTTP)
+			err := c.DeleteUser(t.Context(), identity.User{ID: "u1", Email: "zoe@example.test", Managed: true})
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("DeleteUser: %v, want %v", err, tc.wantErr)
+			}
+			if rec.sent() != tc.wantSent {
+				t.Errorf("requests %s, want %s", rec.sent(), tc.wantSent)
+			}
+		})
+	}
+}
+
+// Ids go into paths escaped.
+func TestPathEscaping(t *testing.T) {
+	var got []string
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.EscapedPath())
+		scimError(w, 404, "", "not found")
+	})
+	if err := c.DeleteUser(t.Context(), identity.User{ID: "a/b c?d", Managed: true}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "/scim/v2/Users/a%2Fb%20c%3Fd"; len(got) != 1 || got[0] != want {
+		t.Errorf("paths %q, want [%s]", got, want)
+	}
+}

@@ -1,0 +1,209 @@
+package scim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/partnerops/partnerops/internal/identity"
+)
+
+// scimGroup is what partnerops reads of a SCIM Group.
+type scimGroup struct {
+	ID          string      `json:"id"`
+	DisplayName string      `json:"displayName"`
+	ExternalID  string      `json:"externalId"`
+	Members     []memberRef `json:"members"`
+}
+
+type memberRef struct {
+	Value string `json:"value"`
+}
+
+func (g scimGroup) managed() bool { return strings.HasPrefix(g.ExternalID, MarkPrefix) }
+
+// groupExternalID is the externalId of a group partnerops creates.
+func groupExternalID(name string) string { return MarkPrefix + "group:" + name }
+
+// findGroup returns the group whose displayName is name (compared without
+// case), without its members. ErrGroupNotFound when there is none,
+// ErrConflict when several match.
+func (c *Client) findGroup(ctx context.Context, name string) (scimGroup, error) {
+	q := url.Values{
+		"filter":             {"displayName eq " + filterValue(name)},
+		"excludedAttributes": {"members"},
+	}
+	found, err := list(ctx, c, "/Groups", q, func(g scimGroup) string { return g.ID })
+	if err != nil {
+		return scimGroup{}, fmt.Errorf("finding SCIM group %s: %w", name, err)
+	}
+	var match []scimGroup
+	for _, g := range found {
+		if g.ID != "" && strings.EqualFold(g.DisplayName, name) {
+			match = append(match, g)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return scimGroup{}, fmt.Errorf("SCIM group %s: %w", name, identity.ErrGroupNotFound)
+	case 1:
+		return match[0], nil
+	default:
+		return scimGroup{}, fmt.Errorf("%w: %d SCIM groups are named %s", identity.ErrConflict, len(match), name)
+	}
+}
+
+func checkArgs(group string, user identity.User) error {
+	if strings.TrimSpace(group) == "" {
+		return fmt.Errorf("%w: empty group name", identity.ErrRejected)
+	}
+	if user.ID == "" {
+		return fmt.Errorf("%w: the user has no id", identity.ErrRejected)
+	}
+	return nil
+}
+
+func membersPatch(op string, path string, value any) map[string]any {
+	o := map[string]any{"op": op, "path": path}
+	if value != nil {
+		o["value"] = value
+	}
+	return map[string]any{"schemas": []string{schemaPatchOp}, "Operations": []any{o}}
+}
+
+// AddMember makes user a member of group with a PATCH add of members (RFC
+// 7644 §3.5.2.1); being a member already is success. A missing group is
+// created with user as its first member when CreateGroups is set, else the
+// answer is ErrGroupNotFound.
+func (c *Client) AddMember(ctx context.Context, group string, user identity.User) error {
+	if err := checkArgs(group, user); err != nil {
+		return fmt.Errorf("adding to a SCIM group: %w", err)
+	}
+	unlock, err := c.groupLocks.lock(ctx, strings.ToLower(group))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	// Twice at most: the group may vanish between the search and the PATCH.
+	for attempt := 0; ; attempt++ {
+		g, err := c.findGroup(ctx, group)
+		if errors.Is(err, identity.ErrGroupNotFound) {
+			if !c.createGroups {
+				return fmt.Errorf("adding %s to SCIM group %s: %w (create it, or set createGroups)", user.Email, group, err)
+			}
+			created, err := c.createGroup(ctx, group, user)
+			if err != nil {
+				return fmt.Errorf("adding %s to SCIM group %s: %w", user.Email, group, err)
+			}
+			if created {
+				return nil
+			}
+			// Created by someone else meanwhile: add to theirs.
+			if g, err = c.findGroup(ctx, group); err != nil {
+				return fmt.Errorf("adding %s to SCIM group %s: %w", user.Email, group, err)
+			}
+		} else if err != nil {
+			return fmt.Errorf("adding %s to SCIM group %s: %w", user.Email, group, err)
+		}
+		path := "/Groups/" + url.PathEscape(g.ID)
+		_, err = c.do(ctx, http.MethodPatch, path, nil, membersPatch("add", "members", []map[string]string{{"value": user.ID}}))
+		if errors.Is(err, identity.ErrNotFound) && attempt == 0 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("adding %s to SCIM group %s: %w", user.Email, group, err)
+		}
+		return nil
+	}
+}
+
+// createGroup POSTs group, marked as partnerops's, with user as its member.
+// It reports false when the service provider says the name is taken (409):
+// someone else created it since the search.
+func (c *Client) createGroup(ctx context.Context, name string, user identity.User) (bool, error) {
+	body := map[string]any{
+		"schemas":     []string{schemaGroup},
+		"displayName": name,
+		"externalId":  groupExternalID(name),
+		"members":     []map[string]string{{"value": user.ID}},
+	}
+	_, err := c.do(ctx, http.MethodPost, "/Groups", nil, body)
+	if httpStatus(err) == http.StatusConflict {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("creating the group: %w", err)
+	}
+	return true, nil
+}
+
+// RemoveMember ends user's membership of group with a PATCH remove of
+// members[value eq "id"] (RFC 7644 §3.5.2.2). A missing group or membership
+// is success (a 400 noTarget included). A group partnerops created (its
+// externalId) that is left without members is deleted, unless
+// KeepEmptyGroups.
+func (c *Client) RemoveMember(ctx context.Context, group string, user identity.User) error {
+	if err := checkArgs(group, user); err != nil {
+		return fmt.Errorf("removing from a SCIM group: %w", err)
+	}
+	unlock, err := c.groupLocks.lock(ctx, strings.ToLower(group))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	g, err := c.findGroup(ctx, group)
+	if errors.Is(err, identity.ErrGroupNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing %s from SCIM group %s: %w", user.Email, group, err)
+	}
+	path := "/Groups/" + url.PathEscape(g.ID)
+	_, err = c.do(ctx, http.MethodPatch, path, nil, membersPatch("remove", "members[value eq "+filterValue(user.ID)+"]", nil))
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return nil // the group went meanwhile
+	case err != nil && scimType(err) == "noTarget":
+		// Not a member (some service providers say so with 400 noTarget).
+	case err != nil:
+		return fmt.Errorf("removing %s from SCIM group %s: %w", user.Email, group, err)
+	}
+	if !g.managed() || c.keepEmpty {
+		return nil
+	}
+	if err := c.deleteIfEmpty(ctx, g); err != nil {
+		return fmt.Errorf("removing %s from SCIM group %s: %w", user.Email, group, err)
+	}
+	return nil
+}
+
+// deleteIfEmpty deletes g when it is still partnerops's and has no member.
+// A group too large to read has members.
+func (c *Client) deleteIfEmpty(ctx context.Context, g scimGroup) error {
+	path := "/Groups/" + url.PathEscape(g.ID)
+	resp, err := c.do(ctx, http.MethodGet, path, url.Values{"attributes": {"displayName,externalId,members"}}, nil)
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return nil
+	case errors.Is(err, errTooLarge):
+		return nil
+	case err != nil:
+		return fmt.Errorf("checking whether the group is empty: %w", err)
+	}
+	var cur scimGroup
+	if err := decode(http.MethodGet, path, resp, &cur); err != nil {
+		return err
+	}
+	if len(cur.Members) > 0 || !cur.managed() {
+		return nil
+	}
+	if _, err := c.do(ctx, http.MethodDelete, path, nil, nil); err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return fmt.Errorf("deleting the empty group: %w", err)
+	}
+	return nil
+}

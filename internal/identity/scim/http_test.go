@@ -1,0 +1,333 @@
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/partnerops/partnerops/internal/identity"
+)
+
+const testToken = "tok-5ecr3t-d0-not-leak"
+
+var testNow = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+
+// newTestClient runs handler as the service provider and returns a client of
+// it with the token testToken and a fixed clock.
+func newTestClient(t *testing.T, handler http.HandlerFunc, mod ...func(*Config)) *Client {
+	t.Helper()
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	cfg := Config{
+		BaseURL: srv.URL + "/scim/v2/",
+		Token:   func(context.Context) (string, error) { return testToken, nil },
+		Timeout: 5 * time.Second,
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.now = func() time.Time { return testNow }
+	return c
+}
+
+func writeSCIM(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func scimError(w http.ResponseWriter, status int, scimType, detail string) {
+	writeSCIM(w, status, map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
+		"status":   fmt.Sprint(status),
+		"scimType": scimType,
+		"detail":   detail,
+	})
+}
+
+func listOf(resources ...any) map[string]any {
+	if resources == nil {
+		resources = []any{}
+	}
+	return map[string]any{
+		"schemas":      []string{"urn:ietf:params:scim:api:messages:2.0:ListResponse"},
+		"totalResults": len(resources),
+		"startIndex":   1,
+		"itemsPerPage": len(resources),
+		"Resources":    resources,
+	}
+}
+
+// checkNoToken fails the test when err's text holds the token.
+func checkNoToken(t *testing.T, err error) {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), testToken) {
+		t.Errorf("the error holds the token: %v", err)
+	}
+}
+
+func TestStatusMapping(t *testing.T) {
+	tests := []struct {
+		name        string
+		status      int
+		header      map[string]string
+		scimType    string
+		detail      string
+		want        []error
+		notWant     []error
+		retryAfter  time.Duration // 0: none
+		wantInError []string
+	}{
+		{name: "401", status: 401, detail: "Invalid bearer token", want: []error{identity.ErrUnauthorized}, wantInError: []string{"HTTP 401", "Invalid bearer token"}},
+		{name: "403", status: 403, detail: "not allowed", want: []error{identity.ErrUnauthorized}},
+		{name: "400 with SCIM detail", status: 400, scimType: "invalidFilter", detail: "Unexpected token in filter",
+			want: []error{identity.ErrRejected}, notWant: []error{identity.ErrUnavailable},
+			wantInError: []string{"HTTP 400", "scimType invalidFilter", "Unexpected token in filter"}},
+		{name: "404", status: 404, want: []error{identity.ErrNotFound}},
+		{name: "409", status: 409, scimType: "uniqueness", want: []error{identity.ErrConflict}, wantInError: []string{"uniqueness"}},
+		{name: "412", status: 412, want: []error{identity.ErrConflict}},
+		{name: "429 Retry-After seconds", status: 429, header: map[string]string{"Retry-After": "7"}, want: []error{identity.ErrUnavailable}, retryAfter: 7 * time.Second},
+		{name: "503 Retry-After HTTP date", status: 503, header: map[string]string{"Retry-After": testNow.Add(90 * time.Second).Format(http.TimeFormat)},
+			want: []error{identity.ErrUnavailable}, retryAfter: 90 * time.Second},
+		{name: "429 Retry-After huge is capped", status: 429, header: map[string]string{"Retry-After": "999999999"}, want: []error{identity.ErrUnavailable}, retryAfter: MaxRetryAfter},
+		{name: "429 without Retry-After", status: 429, want: []error{identity.ErrUnavailable}},
+		{name: "503 with a bad Retry-After", status: 503, header: map[string]string{"Retry-After": "soon"}, want: []error{identity.ErrUnavailable}},
+		{name: "500", status: 500, want: []error{identity.ErrUnavailable}, notWant: []error{identity.ErrRejected}},
+		{name: "502", status: 502, want: []error{identity.ErrUnavailable}},
+		{name: "504", status: 504, want: []error{identity.ErrUnavailable}},
+		{name: "501 is not worth retrying", status: 501, want: []error{identity.ErrRejected}, notWant: []error{identity.ErrUnavailable}},
+		{name: "415", status: 415, want: []error{identity.ErrRejected}},
+		{name: "redirect is not followed", status: 302, header: map[string]string{"Location": "https://elsewhere.test/scim"},
+			want: []error{identity.ErrRejected}, wantInError: []string{"redirected to https://elsewhere.test/scim"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tc.header {
+					w.Header().Set(k, v)
+				}
+				// A careless server that echoes the request's credentials.
+				scimError(w, tc.status, tc.scimType, strings.TrimSpace(tc.detail+" "+r.Header.Get("Authorization")))
+			})
+			_, err := c.FindUser(t.Context(), "zoe@example.test")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !errors.Is(err, w) {
+					t.Errorf("error %q is not %v", err, w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if errors.Is(err, w) {
+					t.Errorf("error %q is %v", err, w)
+				}
+			}
+			d, ok := identity.RetryAfter(err)
+			if tc.retryAfter != 0 && (!ok || d != tc.retryAfter) {
+				t.Errorf("RetryAfter = %v, %v; want %v", d, ok, tc.retryAfter)
+			}
+			if tc.retryAfter == 0 && ok {
+				t.Errorf("RetryAfter = %v, want none", d)
+			}
+			var he *HTTPError
+			if !errors.As(err, &he) || he.Status != tc.status {
+				t.Errorf("HTTPError = %+v, want status %d", he, tc.status)
+			}
+			for _, s := range tc.wantInError {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+			checkNoToken(t, err)
+		})
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c, err := New(Config{BaseURL: "http://" + addr + "/scim/v2", Token: func(context.Context) (string, error) { return testToken, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.FindUser(t.Context(), "zoe@example.test")
+	if !errors.Is(err, identity.ErrUnavailable) {
+		t.Fatalf("error = %v, want ErrUnavailable", err)
+	}
+	if !strings.Contains(err.Error(), "refused") {
+		t.Errorf("error %q does not say the connection was refused", err)
+	}
+	checkNoToken(t, err)
+}
+
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		select { // answer only once the client gave up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}, func(cfg *Config) { cfg.Timeout = 100 * time.Millisecond })
+	start := time.Now()
+	_, err := c.FindUser(t.Context(), "zoe@example.test")
+	if !errors.Is(err, identity.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error = %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+	if el := time.Since(start); el > 4*time.Second {
+		t.Errorf("took %v with a 100ms timeout", el)
+	}
+	checkNoToken(t, err)
+}
+
+func TestCanceledContext(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) { t.Error("a request was sent") })
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := c.FindUser(ctx, "zoe@example.test"); !errors.Is(err, context.Canceled) || !errors.Is(err, identity.ErrUnavailable) {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestRequestHeadersAndTokenRotation(t *testing.T) {
+	var mu sync.Mutex
+	var auths []string
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if !strings.Contains(r.Header.Get("Accept"), "application/scim+json") {
+			t.Errorf("Accept = %q", r.Header.Get("Accept"))
+		}
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/scim/v2/Users":
+			writeSCIM(w, 200, listOf())
+		case r.Method == http.MethodPost && r.URL.Path == "/scim/v2/Users":
+			if ct := r.Header.Get("Content-Type"); ct != "application/scim+json" {
+				t.Errorf("POST Content-Type = %q", ct)
+			}
+			writeSCIM(w, 201, map[string]any{"id": "u1", "userName": "zoe@example.test", "externalId": "partnerops:user:zoe@example.test"})
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL)
+			http.NotFound(w, r)
+		}
+	})
+	// The token is read at each request: a rotated Secret is used at once.
+	var n int
+	c.token = func(context.Context) (string, error) { n++; return fmt.Sprintf("token-%d", n), nil }
+	if _, err := c.EnsureUser(t.Context(), identity.NewUser{Email: "zoe@example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Bearer token-1", "Bearer token-2"}; strings.Join(auths, ",") != strings.Join(want, ",") {
+		t.Errorf("Authorization headers = %q, want %q", auths, want)
+	}
+}
+
+func TestTokenErrors(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) { t.Error("a request was sent") })
+	secretMissing := errors.New(`secret "scim-token" not found`)
+	c.token = func(context.Context) (string, error) { return "", secretMissing }
+	_, err := c.FindUser(t.Context(), "zoe@example.test")
+	if !errors.Is(err, identity.ErrUnauthorized) || !errors.Is(err, secretMissing) {
+		t.Errorf("token error: %v", err)
+	}
+	c.token = func(context.Context) (string, error) { return " ", nil }
+	if _, err := c.FindUser(t.Context(), "zoe@example.test"); !errors.Is(err, identity.ErrUnauthorized) {
+		t.Errorf("empty token: %v", err)
+	}
+}
+
+func TestResponseBodyIsBounded(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/scim+json")
+		_, _ = io.WriteString(w, `{"Resources":[{"id":"`)
+		_, _ = io.WriteString(w, strings.Repeat("x", MaxResponseBytes))
+		_, _ = io.WriteString(w, `"}]}`)
+	})
+	_, err := c.FindUser(t.Context(), "zoe@example.test")
+	if !errors.Is(err, identity.ErrRejected) || !errors.Is(err, errTooLarge) {
+		t.Fatalf("error = %v, want ErrRejected (too large)", err)
+	}
+}
+
+func TestNotSCIMJSON(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html>Sign in</html>")
+	})
+	if _, err := c.FindUser(t.Context(), "zoe@example.test"); !errors.Is(err, identity.ErrRejected) {
+		t.Fatalf("error = %v, want ErrRejected", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"120", 2 * time.Minute, true},
+		{" 3 ", 3 * time.Second, true},
+		{"-1", 0, false},
+		{"1.5", 0, false},
+		{"", 0, false},
+		{"later", 0, false},
+		{testNow.Add(45 * time.Second).Format(http.TimeFormat), 45 * time.Second, true},
+		{testNow.Add(-time.Hour).Format(http.TimeFormat), 0, true},                  // in the past: now
+		{testNow.Add(30 * time.Second).Format(time.RFC850), 30 * time.Second, true}, // obsolete form, still HTTP
+		{testNow.Add(48 * time.Hour).Format(http.TimeFormat), MaxRetryAfter, true},
+		{"99999999999999999999", 0, false},
+	}
+	for _, tc := range tests {
+		got, ok := parseRetryAfter(tc.in, testNow)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestNew(t *testing.T) {
+	tok := func(context.Context) (string, error) { return "t", nil }
+	bad := []Config{
+		{BaseURL: "https://idp.example.test/scim/v2"},                                 // no token
+		{BaseURL: "", Token: tok},                                                     // no URL
+		{BaseURL: "idp.example.test/scim", Token: tok},                                // not absolute
+		{BaseURL: "ftp://idp.example.test/scim", Token: tok},                          // scheme
+		{BaseURL: "https://user:pw@idp.example.test/scim", Token: tok},                // credentials
+		{BaseURL: "https://idp.example.test/scim?tenant=1", Token: tok},               // query
+		{BaseURL: "https://idp.example.test/scim", Token: tok, Timeout: -time.Second}, // negative
+	}
+	for _, cfg := range bad {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) accepted", cfg)
+		} else if strings.Contains(err.Error(), "pw") {
+			t.Errorf("New error shows the password: %v", err)
+		}
+	}
+	c, err := New(Config{BaseURL: " https://idp.example.test/scim/v2/ ", Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.base.String() != "https://idp.example.test/scim/v2" || c.timeout != DefaultTimeout || c.pageSize != DefaultPageSize {
+		t.Errorf("defaults: base %s timeout %v page size %d", c.base, c.timeout, c.pageSize)
+	}
+}
