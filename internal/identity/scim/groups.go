@@ -56,6 +56,14 @@ func (c *Client) findGroup(ctx context.Context, name string) (scimGroup, error) 
 	}
 }
 
+// who names user in errors: its email, else its id.
+func who(user identity.User) string {
+	if user.Email != "" {
+		return user.Email
+	}
+	return "user " + user.ID
+}
+
 func checkArgs(group string, user identity.User) error {
 	if strings.TrimSpace(group) == "" {
 		return fmt.Errorf("%w: empty group name", identity.ErrRejected)
@@ -93,21 +101,21 @@ func (c *Client) AddMember(ctx context.Context, group string, user identity.User
 		g, err := c.findGroup(ctx, group)
 		if errors.Is(err, identity.ErrGroupNotFound) {
 			if !c.createGroups {
-				return fmt.Errorf("adding %s to SCIM group %s: %w (create it, or set createGroups)", user.Email, group, err)
+				return fmt.Errorf("adding %s to SCIM group %s: %w (create it, or set createGroups)", who(user), group, err)
 			}
 			created, err := c.createGroup(ctx, group, user)
 			if err != nil {
-				return fmt.Errorf("adding %s to SCIM group %s: %w", user.Email, group, err)
+				return fmt.Errorf("adding %s to SCIM group %s: %w", who(user), group, err)
 			}
 			if created {
 				return nil
 			}
 			// Created by someone else meanwhile: add to theirs.
 			if g, err = c.findGroup(ctx, group); err != nil {
-				return fmt.Errorf("adding %s to SCIM group %s: %w", user.Email, group, err)
+				return fmt.Errorf("adding %s to SCIM group %s: %w", who(user), group, err)
 			}
 		} else if err != nil {
-			return fmt.Errorf("adding %s to SCIM group %s: %w", user.Email, group, err)
+			return fmt.Errorf("adding %s to SCIM group %s: %w", who(user), group, err)
 		}
 		path := "/Groups/" + url.PathEscape(g.ID)
 		_, err = c.do(ctx, http.MethodPatch, path, nil, membersPatch("add", "members", []map[string]string{{"value": user.ID}}))
@@ -115,7 +123,7 @@ func (c *Client) AddMember(ctx context.Context, group string, user identity.User
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("adding %s to SCIM group %s: %w", user.Email, group, err)
+			return fmt.Errorf("adding %s to SCIM group %s: %w", who(user), group, err)
 		}
 		return nil
 	}
@@ -161,7 +169,7 @@ func (c *Client) RemoveMember(ctx context.Context, group string, user identity.U
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("removing %s from SCIM group %s: %w", user.Email, group, err)
+		return fmt.Errorf("removing %s from SCIM group %s: %w", who(user), group, err)
 	}
 	path := "/Groups/" + url.PathEscape(g.ID)
 	_, err = c.do(ctx, http.MethodPatch, path, nil, membersPatch("remove", "members[value eq "+filterValue(user.ID)+"]", nil))
@@ -171,13 +179,13 @@ func (c *Client) RemoveMember(ctx context.Context, group string, user identity.U
 	case err != nil && scimType(err) == "noTarget":
 		// Not a member (some service providers say so with 400 noTarget).
 	case err != nil:
-		return fmt.Errorf("removing %s from SCIM group %s: %w", user.Email, group, err)
+		return fmt.Errorf("removing %s from SCIM group %s: %w", who(user), group, err)
 	}
 	if !g.managed() || c.keepEmpty {
 		return nil
 	}
 	if err := c.deleteIfEmpty(ctx, g); err != nil {
-		return fmt.Errorf("removing %s from SCIM group %s: %w", user.Email, group, err)
+		return fmt.Errorf("removing %s from SCIM group %s: %w", who(user), group, err)
 	}
 	return nil
 }
