@@ -80,6 +80,31 @@ install_chromium() {
 	echo "CHROMIUM=$(command -v chromium)"
 }
 
+# install_slapd: Debian's OpenLDAP server (slapd, slapadd in /usr/sbin, often
+# not on a user's PATH, hence the absolute path) and ldap-utils, for
+# internal/testpeers/slapd, which runs its own slapd per test on a free
+# loopback port with a throwaway cn=config. The package must not set up or
+# start a system directory: debconf is told "no configuration" (so there is
+# no default database and nothing for the init script to start), and while
+# apt runs, a policy-rc.d that refuses every service start is put in place
+# when the machine has none.
+install_slapd() {
+	local slapd=/usr/sbin/slapd
+	if [ ! -x "$slapd" ] || ! [ -x /usr/bin/ldapsearch ]; then
+		local sudo="" policy=/usr/sbin/policy-rc.d ours=""
+		if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
+		echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections >&2 || true
+		if [ ! -e "$policy" ] && printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null 2>&1; then
+			$sudo chmod 755 "$policy" && ours=1
+		fi
+		local rc=0
+		apt_install "$slapd" slapd ldap-utils && apt_install /usr/bin/ldapsearch ldap-utils || rc=$?
+		if [ -n "$ours" ]; then $sudo rm -f "$policy"; fi
+		[ $rc -eq 0 ] || return $rc
+	fi
+	echo "SLAPD=$slapd"
+}
+
 # install_scim: the SCIM 2.0 server of hack/scim-server (SCIMMY's Express
 # routers over an in-memory store, exact versions in its package-lock.json),
 # for internal/testpeers/scim. `npm ci` installs it into
@@ -111,4 +136,5 @@ install_scim() {
 #   install_scim()     { npm install into bin/tools/scim/<version> unless present; echo "SCIM_SERVER=..."; }
 install_mailpit
 install_chromium
+install_slapd
 install_scim
