@@ -115,9 +115,9 @@ type Config struct {
 // Backend is the LDAP identity.Backend. Its methods are safe for concurrent
 // use; they run one at a time.
 type Backend struct {
-	cfg     Config
-	host    string
-	ldaps   bool // TLS from the start (ldaps://)
+	cfg   Config
+	host  string
+	ldaps bool // TLS from the start (ldaps://)
 
 	// sem is the connection's lock: a buffered channel so that waiting for
 	// it honours the caller's context.
