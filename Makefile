@@ -27,9 +27,10 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: dev
-dev: build control-plane ## Run everything locally: control plane with the CRDs, the manager; prints what to do next.
-	@$(GO) build -o $(BIN)/dev ./hack/dev
-	@$(BIN)/dev --manager $(BIN)/partnerops
+dev: build control-plane ## Run everything locally: control plane with the CRDs, Mailpit, the manager; prints what to do next.
+	@$(GO) build -o $(BIN)/partnerops-dev ./hack/dev
+	@mailpit=$$(hack/install-peers.sh | sed -n 's/^MAILPIT=//p') && \
+		exec $(BIN)/partnerops-dev --manager $(BIN)/partnerops --mailpit "$$mailpit"
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the Go markers.

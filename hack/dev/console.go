@@ -14,6 +14,7 @@ import (
 const (
 	devPrefix     = "dev     | "
 	managerPrefix = "manager | "
+	mailPrefix    = "mail    | "
 )
 
 // console writes whole lines, each with the prefix of its source, so that
@@ -37,6 +38,12 @@ func (c *console) logf(format string, args ...any) {
 // errorf writes one of dev's errors, on stderr.
 func (c *console) errorf(format string, args ...any) {
 	c.write(c.err, devPrefix, "error: "+fmt.Sprintf(format, args...))
+}
+
+// print writes text, each line prefixed, at once: the lines of one
+// message stay together.
+func (c *console) print(prefix, text string) {
+	c.write(c.out, prefix, text)
 }
 
 // block writes text as it is, without prefixes: what the user copies.

@@ -187,7 +187,7 @@ func (cp *controlPlane) stop(con *console) error {
 	if err := cp.stopProcesses(); err != nil {
 		return err
 	}
-	con.logf("stopped; the state (kubeconfig, etcd's data, logs) stays in %s", con.path(cp.state.dir))
+	con.logf("stopped; the state (kubeconfig, etcd's data, Mailpit's messages, logs) stays in %s", con.path(cp.state.dir))
 	return nil
 }
 

@@ -24,11 +24,14 @@ import (
 const (
 	readyTimeout = 2 * time.Minute
 	stopTimeout  = 60 * time.Second
+	// mailTimeout bounds the wait for the samples' emails to be printed and
+	// their invitations to be PendingApproval.
+	mailTimeout = time.Minute
 )
 
 // TestDev runs dev as `make dev` does, uses the environment as its
-// instructions say, stops it as Ctrl-C in a terminal does, and checks that
-// it leaves no process behind.
+// instructions say (and sees the samples' emails arrive), stops it as
+// Ctrl-C in a terminal does, and checks that it leaves no process behind.
 func TestDev(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: this test builds the manager and runs etcd, kube-apiserver and the manager")
@@ -37,17 +40,22 @@ func TestDev(t *testing.T) {
 	if err := checkExecutable(filepath.Join(root, "bin", "kubectl")); err != nil {
 		t.Fatalf("bin/kubectl: %v: hack/install-control-plane.sh builds it", err)
 	}
+	if defaultMailpit() == "" {
+		t.Fatalf("no Mailpit ($MAILPIT is not set, none under bin/tools/mailpit/): hack/install-peers.sh builds it")
+	}
 	tmp := t.TempDir()
 	stateDir := filepath.Join(tmp, "state")
-	addrs := freeLoopbackAddrs(t, 3)
-	metricsAddr, probeAddr, acceptanceAddr := addrs[0], addrs[1], addrs[2]
+	addrs := freeLoopbackAddrs(t, 5)
+	metricsAddr, probeAddr, acceptanceAddr, smtpAddr, mailpitAddr := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]
 
 	dev := startDev(t, root,
 		"--state-dir="+stateDir,
 		"--manager="+goBuild(t, root, ".", filepath.Join(tmp, "partnerops")),
-		"--config="+devConfig(t, root, tmp, acceptanceAddr),
+		"--config="+devConfig(t, root, tmp, acceptanceAddr, smtpAddr),
 		"--metrics-bind-address="+metricsAddr,
 		"--health-probe-bind-address="+probeAddr,
+		"--mailpit-smtp-address="+smtpAddr,
+		"--mailpit-http-address="+mailpitAddr,
 	)
 	kubeconfig := dev.waitForLine(t, "export KUBECONFIG=", readyTimeout)
 
@@ -56,6 +64,9 @@ func TestDev(t *testing.T) {
 			"partnerops dev environment is ready.",
 			"  bin/kubectl apply -f config/samples/",
 			"  bin/kubectl get partners -n acme",
+			"Mail catcher (Mailpit): the manager's emails go to SMTP " + smtpAddr + "; list them with",
+			"  curl -s http://" + mailpitAddr + "/api/v1/messages",
+			`Accept links are printed here ("mail    | " lines) as emails arrive.`,
 			"Metrics: http://" + metricsAddr + "/metrics   Health: http://" + probeAddr + "/readyz",
 			"Press Ctrl-C to stop everything.",
 		} {
@@ -77,6 +88,27 @@ func TestDev(t *testing.T) {
 		kubectl(t, root, kubeconfig, "apply", "-f", "config/samples/")
 		checkPartners(t, kubectl(t, root, kubeconfig, "get", "partners", "-n", "acme"))
 	})
+	t.Run("emails", func(t *testing.T) {
+		// The standalone invitations send their emails; the account's users
+		// will too once the account controller creates their invitations.
+		links := dev.waitForAcceptLinks(t, mailTimeout, "amelie.dupont@globex.example", "carlos.ruiz@globex.example")
+		for to, l := range links {
+			if !acceptLinkLine.MatchString(l) {
+				t.Errorf("the accept link printed for %s is %q, want an http URL of /invitations/accept?token=…", to, l)
+			}
+		}
+		waitForPendingApproval(t, root, kubeconfig, mailTimeout, "globex-amelie", "globex-carlos")
+	})
+	t.Run("mailpit", func(t *testing.T) {
+		checkHTTPOK(t, "http://"+mailpitAddr+"/api/v1/messages")
+		running := false
+		for _, p := range processesMentioning(t, stateDir) {
+			running = running || p.name() == "mailpit"
+		}
+		if !running {
+			t.Errorf("no process named mailpit mentions the state directory %s on its command line", stateDir)
+		}
+	})
 
 	code := dev.interrupt(t, stopTimeout)
 	if code != 0 {
@@ -93,6 +125,9 @@ func TestDev(t *testing.T) {
 	if _, err := os.Stat(kubeconfig); err != nil {
 		t.Errorf("the kubeconfig should stay after dev stops: %v", err)
 	}
+	if fi, err := os.Stat(filepath.Join(stateDir, "logs", "mailpit.log")); err != nil || fi.Size() == 0 {
+		t.Errorf("Mailpit's log should be in logs/mailpit.log of the state directory, not empty (%v)", err)
+	}
 }
 
 // goBuild builds pkg of the repository into out.
@@ -106,20 +141,29 @@ func goBuild(t *testing.T, root, pkg, out string) string {
 	return out
 }
 
-// devConfig is config/dev/config.yaml with the acceptance page on addr, so
-// that the test does not take the port a developer's `make dev` uses.
-func devConfig(t *testing.T, root, dir, addr string) string {
+// devConfig is config/dev/config.yaml with the acceptance page on addr and
+// the mail sent to Mailpit on smtpAddr's port, so that the test does not
+// take the ports a developer's `make dev` uses.
+func devConfig(t *testing.T, root, dir, addr, smtpAddr string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(root, "config", "dev", "config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	const bind = "bindAddress: 127.0.0.1:8082"
-	if bytes.Count(data, []byte(bind)) != 1 {
-		t.Fatalf("config/dev/config.yaml should have one %q", bind)
+	_, smtpPort, err := net.SplitHostPort(smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ old, new string }{
+		{"bindAddress: 127.0.0.1:8082", "bindAddress: " + addr},
+		{"port: 1025", "port: " + smtpPort},
+	} {
+		if bytes.Count(data, []byte(r.old)) != 1 {
+			t.Fatalf("config/dev/config.yaml should have one %q", r.old)
+		}
+		data = bytes.Replace(data, []byte(r.old), []byte(r.new), 1)
 	}
 	path := filepath.Join(dir, "config.yaml")
-	data = bytes.Replace(data, []byte(bind), []byte("bindAddress: "+addr), 1)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +237,84 @@ func (d *devProcess) waitForLine(t *testing.T, prefix string, timeout time.Durat
 		case <-deadline.C:
 			t.Fatalf("dev did not print %q within %s", prefix, timeout)
 		}
+	}
+}
+
+// acceptLinkLine is an accept link as dev prints it.
+var acceptLinkLine = regexp.MustCompile(`^https?://\S+/invitations/accept\?token=[^\s&]+$`)
+
+// acceptLinks reads the "mail    | " blocks of dev's output: the accept
+// links printed for each recipient.
+func (d *devProcess) acceptLinks() map[string][]string {
+	links := map[string][]string{}
+	var to []string
+	for _, line := range d.out.lines() {
+		rest, ok := strings.CutPrefix(line, mailPrefix)
+		if !ok {
+			continue
+		}
+		if h, ok := strings.CutPrefix(rest, "To: "); ok {
+			h, _, _ = strings.Cut(h, " — Subject: ")
+			to = strings.Split(h, ", ")
+		} else if l, ok := strings.CutPrefix(rest, "Accept link: "); ok {
+			for _, r := range to {
+				links[r] = append(links[r], l)
+			}
+		}
+	}
+	return links
+}
+
+// waitForAcceptLinks waits until dev has printed an accept link for each
+// recipient, and returns the last one of each.
+func (d *devProcess) waitForAcceptLinks(t *testing.T, timeout time.Duration, recipients ...string) map[string]string {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		links, got, missing := d.acceptLinks(), map[string]string{}, []string(nil)
+		for _, r := range recipients {
+			if l := links[r]; len(l) > 0 {
+				got[r] = l[len(l)-1]
+			} else {
+				missing = append(missing, r)
+			}
+		}
+		if len(missing) == 0 {
+			return got
+		}
+		select {
+		case <-d.out.changed:
+		case <-d.done:
+			t.Fatalf("dev exited (%v) before printing an accept link for %s", d.err, strings.Join(missing, ", "))
+		case <-deadline.C:
+			t.Fatalf("dev printed no accept link for %s within %s", strings.Join(missing, ", "), timeout)
+		}
+	}
+}
+
+// waitForPendingApproval waits until `kubectl get pinv -n acme` shows the
+// invitations PendingApproval (their status is written once the email is
+// sent, so it may lag behind the email).
+func waitForPendingApproval(t *testing.T, root, kubeconfig string, timeout time.Duration, names ...string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out := kubectl(t, root, kubeconfig, "get", "pinv", "-n", "acme")
+		var missing []string
+		for _, n := range names {
+			re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(n) + ` +\S+ +\S+ +\S+ +PendingApproval\b`)
+			if !re.MatchString(out) {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubectl get pinv -n acme: %s not PendingApproval within %s:\n%s", strings.Join(missing, ", "), timeout, out)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

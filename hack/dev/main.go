@@ -1,15 +1,18 @@
 // Command dev runs partnerops on this machine: it is the program behind
 // `make dev`. It starts etcd and kube-apiserver (through envtest) with the
-// project's CRDs installed, writes an administrator's kubeconfig, runs the
-// manager binary against that control plane, prints how to use it and, on
-// Ctrl-C, stops everything it started.
+// project's CRDs installed, writes an administrator's kubeconfig, starts a
+// mail catcher (Mailpit) for the manager's emails, runs the manager binary
+// against that control plane, prints how to use it and, on Ctrl-C, stops
+// everything it started. Each email Mailpit receives is printed as it
+// arrives, with the invitation's accept link.
 //
 // Everything it keeps lives in the state directory (--state-dir, default
-// bin/dev): the kubeconfig, etcd's data (kept between runs, so objects
-// survive a restart), the API server's certificates (new on every run) and
-// the control plane's logs. Everything listens on 127.0.0.1 only.
+// bin/dev): the kubeconfig, etcd's data and Mailpit's database (kept between
+// runs, so objects and emails survive a restart), the API server's
+// certificates (new on every run) and the logs. Everything listens on
+// 127.0.0.1 only.
 //
-//	go build -o bin/partnerops . && go run ./hack/dev
+//	go build -o bin/partnerops . && hack/install-peers.sh && go run ./hack/dev
 package main
 
 import (
@@ -44,6 +47,11 @@ type options struct {
 	config      string
 	metricsAddr string
 	probeAddr   string
+	// mailpit is the Mailpit binary; it listens for SMTP on
+	// mailpitSMTPAddr and serves its REST API on mailpitHTTPAddr.
+	mailpit         string
+	mailpitSMTPAddr string
+	mailpitHTTPAddr string
 }
 
 func main() {
@@ -63,12 +71,12 @@ func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./hack/dev [flags]\n\n"+
-			"Runs etcd, kube-apiserver (with the CRDs) and the manager on 127.0.0.1 for `make dev`,\n"+
+			"Runs etcd, kube-apiserver (with the CRDs), Mailpit and the manager on 127.0.0.1 for `make dev`,\n"+
 			"until Ctrl-C. Flags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.stateDir, "state-dir", filepath.Join(root, "bin", "dev"),
-		"Directory for the kubeconfig, etcd's data, the API server's certificates and the logs.")
+		"Directory for the kubeconfig, etcd's data, the API server's certificates, Mailpit's database and the logs.")
 	fs.StringVar(&o.manager, "manager", filepath.Join(root, "bin", "partnerops"),
 		"Path of the manager binary (go build -o bin/partnerops .).")
 	fs.StringVar(&o.config, "config", filepath.Join(root, "config", "dev", "config.yaml"),
@@ -77,6 +85,12 @@ func parseFlags(args []string) (*options, error) {
 		"Address of the manager's metrics endpoint (plain HTTP).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", "127.0.0.1:8081",
 		"Address of the manager's /healthz and /readyz probes.")
+	fs.StringVar(&o.mailpit, "mailpit", defaultMailpit(),
+		"Path of the Mailpit binary: $MAILPIT, else the newest bin/tools/mailpit/*/mailpit (hack/install-peers.sh builds it).")
+	fs.StringVar(&o.mailpitSMTPAddr, "mailpit-smtp-address", "127.0.0.1:1025",
+		"Address of Mailpit's SMTP server: where smtp.host and smtp.port of --config send the mail.")
+	fs.StringVar(&o.mailpitHTTPAddr, "mailpit-http-address", "127.0.0.1:8025",
+		"Address of Mailpit's REST API (/api/v1/).")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -84,7 +98,10 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments %q: dev only takes flags (see -h)", fs.Args())
 	}
 	var err error
-	for _, p := range []*string{&o.stateDir, &o.manager, &o.config} {
+	for _, p := range []*string{&o.stateDir, &o.manager, &o.config, &o.mailpit} {
+		if *p == "" {
+			continue // reported by preflight
+		}
 		if *p, err = filepath.Abs(*p); err != nil {
 			return nil, fmt.Errorf("resolving %s: %w", *p, err)
 		}
@@ -140,6 +157,40 @@ func run(args []string, con *console) (err error) {
 		return stopRequested(ctx, con)
 	}
 
+	// Mailpit starts before the manager, which may send an email as soon as
+	// it starts, and stops after it, which may send one while it stops.
+	con.logf("starting Mailpit, the mail catcher (its log in %s)", con.path(state.mailpitLog))
+	mp, err := startMailpit(opts, state, con)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, mp.stop(con, hurry)) }()
+	mpVersion, err := mp.waitReady(ctx, mailpitReadyTimeout)
+	if err != nil {
+		if ctx.Err() != nil {
+			return stopRequested(ctx, con)
+		}
+		return err
+	}
+	watch, earlier, err := mp.newWatcher(ctx, con)
+	if err != nil {
+		if ctx.Err() != nil {
+			return stopRequested(ctx, con)
+		}
+		return fmt.Errorf("listing the messages of Mailpit: %w", err)
+	}
+	con.logf("Mailpit %s is up: SMTP %s, API %s/api/v1/ (%d earlier messages in %s)",
+		mpVersion, opts.mailpitSMTPAddr, mp.apiURL, earlier, con.path(state.mailpitDB))
+	// The watcher stops after the manager, before Mailpit (defers run last
+	// first): emails sent while the manager stops are printed too.
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watch.run(watchCtx, mailPollInterval)
+	}()
+	defer func() { stopWatching(); <-watched }()
+
 	mgr, err := startManager(managerArgs(opts, state), con)
 	if err != nil {
 		return err
@@ -159,6 +210,9 @@ func run(args []string, con *console) (err error) {
 	case <-mgr.done:
 		con.logf("the manager exited on its own (%s); stopping everything", mgr.status())
 		return fmt.Errorf("the manager exited on its own (%s): see its output above", mgr.status())
+	case <-mp.done:
+		con.logf("Mailpit exited on its own (%s); stopping everything", mp.status())
+		return fmt.Errorf("Mailpit exited on its own (%s): see %s", mp.status(), con.path(state.mailpitLog))
 	}
 }
 
@@ -199,14 +253,26 @@ func preflight(o *options) (binaries, *config.Config, error) {
 	if err := checkExecutable(o.manager); err != nil {
 		return binaries{}, nil, fmt.Errorf("the manager binary %w: run `make dev`, which builds it (or go build -o bin/partnerops ., or point --manager at it)", err)
 	}
+	if o.mailpit == "" {
+		return binaries{}, nil, fmt.Errorf("no Mailpit binary: --mailpit is empty (its default is $MAILPIT, else the newest under %s): run `make dev`, which builds it with hack/install-peers.sh (or point --mailpit at one)",
+			filepath.Join(o.root, "bin", "tools", "mailpit"))
+	}
+	if err := checkExecutable(o.mailpit); err != nil {
+		return binaries{}, nil, fmt.Errorf("the Mailpit binary %w: run `make dev`, which builds it with hack/install-peers.sh (or point --mailpit at one)", err)
+	}
 	cfg, err := config.Load(o.config)
 	if err != nil {
 		return binaries{}, nil, fmt.Errorf("the manager would refuse its configuration (--config): %w", err)
+	}
+	if err := checkMailpitConfig(o, cfg); err != nil {
+		return binaries{}, nil, err
 	}
 	for _, a := range []struct{ flag, addr string }{
 		{"--metrics-bind-address", o.metricsAddr},
 		{"--health-probe-bind-address", o.probeAddr},
 		{"acceptance.bindAddress in " + o.config, cfg.Acceptance.BindAddress},
+		{"--mailpit-smtp-address", o.mailpitSMTPAddr},
+		{"--mailpit-http-address", o.mailpitHTTPAddr},
 	} {
 		if err := checkFree(a.addr); err != nil {
 			return binaries{}, nil, fmt.Errorf("%s: %w (is another `make dev` running?)", a.flag, err)
@@ -254,8 +320,8 @@ func httpURL(addr, path string) string {
 	if err != nil {
 		return "http://" + addr + path
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
+	if isAnyHost(host) {
+		host = loopback
 	}
 	return "http://" + net.JoinHostPort(host, port) + path
 }
@@ -277,9 +343,14 @@ partnerops dev environment is ready.
   %s apply -f %s
   %s get partners -n acme
 %s
+Mail catcher (Mailpit): the manager's emails go to SMTP %s; list them with
+  curl -s %s
+Accept links are printed here ("mail    | " lines) as emails arrive.
+(This Mailpit is built with go install, without its web UI: %s shows a blank page; use the REST API.)
 Metrics: %s   Health: %s
-Logs of etcd and kube-apiserver: %s
+Logs of etcd, kube-apiserver and Mailpit: %s
 Press Ctrl-C to stop everything.
 `, s.kubeconfig, kubectl, samples, kubectl, note,
+		o.mailpitSMTPAddr, httpURL(o.mailpitHTTPAddr, "/api/v1/messages"), httpURL(o.mailpitHTTPAddr, "/"),
 		httpURL(o.metricsAddr, "/metrics"), httpURL(o.probeAddr, "/readyz"), con.path(s.logDir)+string(filepath.Separator))
 }

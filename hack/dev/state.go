@@ -14,7 +14,7 @@ import (
 
 // stateDir is the layout of the state directory. Every process dev starts
 // names a path under it on its command line (etcd's --data-dir, the API
-// server's --cert-dir, the manager's --kubeconfig).
+// server's --cert-dir, the manager's --kubeconfig, Mailpit's --database).
 type stateDir struct {
 	dir string
 	// kubeconfig reaches the API server as an administrator.
@@ -23,8 +23,13 @@ type stateDir struct {
 	etcdDir string
 	// certDir holds the API server's certificates, made anew on every run.
 	certDir string
-	// logDir holds the logs of etcd, kube-apiserver and envtest.
+	// logDir holds the logs of etcd, kube-apiserver, envtest and Mailpit.
 	logDir string
+	// mailpitDB is Mailpit's database, kept from one run to the next like
+	// etcd's data, in the directory mailpitDir.
+	mailpitDir, mailpitDB string
+	// mailpitLog is Mailpit's output.
+	mailpitLog string
 
 	lock *os.File
 }
@@ -36,6 +41,9 @@ func newStateDir(dir string) *stateDir {
 		etcdDir:    filepath.Join(dir, "etcd"),
 		certDir:    filepath.Join(dir, "kube-apiserver"),
 		logDir:     filepath.Join(dir, "logs"),
+		mailpitDir: filepath.Join(dir, "mailpit"),
+		mailpitDB:  filepath.Join(dir, "mailpit", "mailpit.db"),
+		mailpitLog: filepath.Join(dir, "logs", "mailpit.log"),
 	}
 }
 
@@ -44,7 +52,10 @@ func newStateDir(dir string) *stateDir {
 // server that a dev killed with SIGKILL left behind.
 func openState(dir string) (*stateDir, error) {
 	s := newStateDir(dir)
-	for _, d := range []string{s.dir, s.etcdDir, s.logDir} {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("the state directory %s is a file (`make dev` built its binary there before it moved to bin/partnerops-dev): remove it, or choose another --state-dir", dir)
+	}
+	for _, d := range []string{s.dir, s.etcdDir, s.logDir, s.mailpitDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("creating the state directory: %w", err)
 		}
@@ -86,12 +97,12 @@ func (s *stateDir) close() {
 	}
 }
 
-// checkNoLeftovers finds control-plane processes that still use this state
-// directory although no dev holds it: the remains of a dev that was killed
-// with SIGKILL. They would hold etcd's data, so they are reported with how
-// to stop them.
+// checkNoLeftovers finds control-plane processes (and Mailpit) that still
+// use this state directory although no dev holds it: the remains of a dev
+// that was killed with SIGKILL. They would hold etcd's data (or Mailpit's
+// database and ports), so they are reported with how to stop them.
 func (s *stateDir) checkNoLeftovers() error {
-	own := []string{"--data-dir=" + s.etcdDir, "--cert-dir=" + s.certDir}
+	own := []string{"--data-dir=" + s.etcdDir, "--cert-dir=" + s.certDir, "--database=" + s.mailpitDB}
 	procs, err := findProcesses(func(argv []string) bool {
 		return slices.ContainsFunc(argv, func(a string) bool { return slices.Contains(own, a) })
 	})
