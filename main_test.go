@@ -75,6 +75,25 @@ func freeAddr(t *testing.T) string {
 
 func devConfig() string { return filepath.Join(testenv.RepoRoot(), "config", "dev", "config.yaml") }
 
+// devConfigOn is the dev configuration with the acceptance page on page (a
+// free loopback address), so the test does not take `make dev`'s port.
+func devConfigOn(t *testing.T, page string) string {
+	t.Helper()
+	good, err := os.ReadFile(devConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bind = "bindAddress: 127.0.0.1:8082"
+	if !bytes.Contains(good, []byte(bind)) {
+		t.Fatalf("%s no longer says %q", devConfig(), bind)
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, bytes.Replace(good, []byte(bind), []byte("bindAddress: "+page), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // waitHTTP polls url until it answers 200 or the process exits.
 func waitHTTP(t *testing.T, url string, exited <-chan error) string {
 	t.Helper()
@@ -103,10 +122,10 @@ func waitHTTP(t *testing.T, url string, exited <-chan error) string {
 // SIGTERM stops it cleanly with exit code 0, releasing the Lease.
 func TestManagerRunsAndStopsOnSIGTERM(t *testing.T) {
 	bin := buildManager(t)
-	metrics, probes := freeAddr(t), freeAddr(t)
+	metrics, probes, page := freeAddr(t), freeAddr(t), freeAddr(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(bin,
-		"--config", devConfig(),
+		"--config", devConfigOn(t, page),
 		"--kubeconfig", writeKubeconfig(t, env.Config),
 		"--metrics-bind-address", metrics, "--metrics-secure=false",
 		"--health-probe-bind-address", probes,
@@ -121,6 +140,12 @@ func TestManagerRunsAndStopsOnSIGTERM(t *testing.T) {
 
 	waitHTTP(t, "http://"+probes+"/healthz", exited)
 	waitHTTP(t, "http://"+probes+"/readyz", exited)
+	// The acceptance page is served on its own port, and its readiness is
+	// part of the manager's.
+	waitHTTP(t, "http://"+page+"/healthz", exited)
+	if ready := waitHTTP(t, "http://"+probes+"/readyz?verbose", exited); !strings.Contains(ready, "acceptance-page ok") {
+		t.Errorf("/readyz does not check the acceptance page:\n%s", ready)
+	}
 	body := waitHTTP(t, "http://"+metrics+"/metrics", exited)
 	if !strings.Contains(body, "leader_election_master_status") {
 		t.Errorf("metrics do not report leader election:\n%.500s", body)

@@ -147,6 +147,9 @@ func testConfig(t *testing.T) *opconfig.Config {
 	cfg.SecretNamespace = secretNamespace
 	cfg.RateLimits.EmailsPerSecond = 1000
 	cfg.RateLimits.EmailsPerNamespacePerHour = 100000
+	// The manager serves the acceptance page; tests that open it set a
+	// known free port (withPage), the others let the kernel pick one.
+	cfg.Acceptance.BindAddress = "127.0.0.1:0"
 	return cfg
 }
 

@@ -34,6 +34,13 @@ func setAccepted(inv *v1alpha1.PartnerInvitation, now time.Time) {
 			"Accepted at "+inv.Status.AcceptedAt.UTC().Format(time.RFC3339), now)
 		return
 	}
+	if inv.Status.State == v1alpha1.InvitationRevoked && revokedReason(inv) == v1alpha1.ReasonDeclined {
+		// The acceptance page wrote Accepted=False reason Declined; keep it
+		// (same words as internal/acceptance), so no second write follows.
+		set(inv, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonDeclined,
+			revokedMessage(inv), now)
+		return
+	}
 	set(inv, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonAwaitingAcceptance,
 		"The partner has not accepted yet", now)
 }

@@ -160,3 +160,15 @@ func (w errorLogWriter) Write(p []byte) (int, error) {
 	w.log.V(1).Info("HTTP server", "message", strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// ReadyCheck is a healthz.Checker for the manager's /readyz: it fails until
+// the page listens, so a Service sends partners to a pod only once the page
+// can answer them.
+func (s *Server) ReadyCheck(*http.Request) error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
+		return errors.New("the acceptance page is not listening yet")
+	}
+}

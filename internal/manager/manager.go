@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
 	"github.com/partnerops/partnerops/controllers/invitation"
+	"github.com/partnerops/partnerops/internal/acceptance"
 	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/email"
 	"github.com/partnerops/partnerops/internal/mail"
@@ -93,18 +94,37 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 	if err := metrics.Register(mgr.GetCache()); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
+	// One signer: the emails' links and the page that checks them use the
+	// same keys.
+	signer := token.NewSigner(&token.SecretKeys{Reader: c, Namespace: cfg.SecretNamespace, Name: cfg.Tokens.KeysSecret.Name}, o.Clock)
+	recorder := mgr.GetEventRecorder("partnerops")
 	inv := &invitation.Reconciler{
 		Client:    c,
 		Config:    cfg,
 		Clock:     o.Clock,
 		Sender:    sender,
-		Signer:    token.NewSigner(&token.SecretKeys{Reader: c, Namespace: cfg.SecretNamespace, Name: cfg.Tokens.KeysSecret.Name}, o.Clock),
+		Signer:    signer,
 		Templates: email.NewConfigMapTemplates(c, cfg.SecretNamespace, templatesConfigMap(cfg)),
 		Limiter:   ratelimit.New(o.Clock, cfg.RateLimits.EmailsPerSecond, cfg.RateLimits.EmailsPerNamespacePerHour),
-		Recorder:  mgr.GetEventRecorder("partnerops"),
+		Recorder:  recorder,
 	}
 	if err := inv.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the invitation controller: %w", err)
+	}
+
+	page, err := acceptance.NewServer(acceptance.Options{
+		Config:   cfg,
+		Client:   c,
+		Verifier: signer,
+		Clock:    o.Clock,
+		Recorder: recorder,
+		Log:      mgr.GetLogger().WithName("acceptance"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(page); err != nil {
+		return nil, fmt.Errorf("adding the acceptance page: %w", err)
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -112,6 +132,9 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding the readiness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("acceptance-page", page.ReadyCheck); err != nil {
+		return nil, fmt.Errorf("adding the acceptance page's readiness check: %w", err)
 	}
 	return mgr, nil
 }
