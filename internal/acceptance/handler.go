@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -80,6 +81,7 @@ type handler struct {
 	hub      *url.URL
 	csp      string
 	limiter  *clientLimiter
+	trusted  []netip.Prefix // proxies whose X-Forwarded-For is believed
 	// retryDelays are the waits before each retry of a status write that
 	// conflicted; their number is the number of retries.
 	retryDelays []time.Duration
@@ -130,6 +132,7 @@ func newHandler(o Options) (*handler, error) {
 		hub:         hub,
 		csp:         contentSecurityPolicy(hub),
 		limiter:     newClientLimiter(o.Config.RateLimits.AcceptRequestsPerMinute),
+		trusted:     o.Config.Acceptance.TrustedProxyPrefixes(),
 		retryDelays: []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond},
 	}, nil
 }

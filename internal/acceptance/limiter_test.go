@@ -2,6 +2,10 @@ package acceptance
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,5 +67,40 @@ func TestClientKey(t *testing.T) {
 		if got := clientKey(ip); got != want {
 			t.Errorf("clientKey(%q) = %q, want %q", ip, got, want)
 		}
+	}
+}
+
+func TestClientIPBelievesOnlyTrustedProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	tests := []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"direct client, no header", "203.0.113.9:5555", nil, "203.0.113.9"},
+		{"direct client lying in the header", "203.0.113.9:5555", []string{"198.51.100.1"}, "203.0.113.9"},
+		{"through the ingress", "10.2.3.4:443", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"client prepends a lie", "10.2.3.4:443", []string{"1.2.3.4, 198.51.100.1"}, "198.51.100.1"},
+		{"two trusted hops", "10.2.3.4:443", []string{"198.51.100.1, 10.9.9.9"}, "198.51.100.1"},
+		{"several header lines", "10.2.3.4:443", []string{"1.2.3.4", "198.51.100.1"}, "198.51.100.1"},
+		{"ipv6 proxy", "[fd00::1]:443", []string{"2001:db8::7"}, "2001:db8::7"},
+		{"garbage hop", "10.2.3.4:443", []string{"198.51.100.1, nonsense"}, "10.2.3.4"},
+		{"only trusted hops", "10.2.3.4:443", []string{"10.1.1.1"}, "10.1.1.1"},
+		{"trusted peer, no header", "10.2.3.4:443", nil, "10.2.3.4"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/invitations/accept", nil)
+			r.RemoteAddr = tc.peer
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := clientIP(r, trusted); got != tc.want {
+				t.Errorf("clientIP = %q, want %q", got, tc.want)
+			}
+			if got := clientIP(r, nil); got != strings.Trim(strings.Split(tc.peer, "]:")[0], "[") && !strings.HasPrefix(tc.peer, got) {
+				t.Errorf("without trusted proxies clientIP = %q, want the peer %q", got, tc.peer)
+			}
+		})
 	}
 }

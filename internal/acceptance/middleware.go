@@ -71,7 +71,7 @@ func (h *handler) recoverPanics(next http.Handler) http.Handler {
 // rateLimit refuses a client over its budget with 429 and Retry-After.
 func (h *handler) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if wait, ok := h.limiter.allow(clientKey(clientIP(r)), h.clock.Now()); !ok {
+		if wait, ok := h.limiter.allow(clientKey(clientIP(r, h.trusted)), h.clock.Now()); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 			h.fail(w, r, http.StatusTooManyRequests, errTooManyRequests)
 			return
@@ -96,7 +96,7 @@ func (h *handler) accessLog(next http.Handler) http.Handler {
 			return
 		}
 		h.log.Info("Request", "method", methodName(r.Method), "path", routeName(r.URL.Path), "status", rec.status,
-			"duration", time.Since(start), "client", clientIP(r), "bytes", rec.bytes)
+			"duration", time.Since(start), "client", clientIP(r, h.trusted), "bytes", rec.bytes)
 	})
 }
 
@@ -137,14 +137,46 @@ func methodName(m string) string {
 	return "other"
 }
 
-// clientIP is the address the request came from (the TCP peer: behind a
-// proxy, the proxy's).
-func clientIP(r *http.Request) string {
+// clientIP is the address the request came from: the TCP peer, unless the
+// peer is a trusted proxy (acceptance.trustedProxies), in which case it is
+// the right-most X-Forwarded-For address that is not itself a trusted
+// proxy. Left of that, a client can write anything, so nothing there is
+// believed.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !isTrusted(peer, trusted) {
+		return host
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			// A hop a trusted proxy would never write: stop believing.
+			return host
+		}
+		if !isTrusted(a, trusted) {
+			return a.Unmap().String()
+		}
+		host = a.Unmap().String()
 	}
 	return host
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.WithZone("").Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // clientKey is what the rate limit counts by: an IPv4 address, or the /64

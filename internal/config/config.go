@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -121,6 +122,22 @@ type Acceptance struct {
 	PublicURL     string    `json:"publicURL"`
 	PartnerHubURL string    `json:"partnerHubURL"`
 	TLS           *TLSFiles `json:"tls,omitempty"`
+	// TrustedProxies are the CIDRs of the proxies (an Ingress controller)
+	// whose X-Forwarded-For header the page believes when it rate limits
+	// per client.
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
+}
+
+// TrustedProxyPrefixes returns TrustedProxies parsed (they are valid once
+// Validate passed).
+func (a *Acceptance) TrustedProxyPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(a.TrustedProxies))
+	for _, c := range a.TrustedProxies {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // TLSFiles names a PEM certificate and key on disk.
@@ -384,6 +401,15 @@ func (a *Acceptance) validate(p *field.Path) field.ErrorList {
 		}
 		if a.TLS.KeyFile == "" {
 			errs = append(errs, field.Required(p.Child("tls", "keyFile"), "a PEM key file is needed when tls is set"))
+		}
+	}
+	if len(a.TrustedProxies) > 64 {
+		errs = append(errs, field.TooMany(p.Child("trustedProxies"), len(a.TrustedProxies), 64))
+	}
+	for i, c := range a.TrustedProxies {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			errs = append(errs, field.Invalid(p.Child("trustedProxies").Index(i), c,
+				"must be a CIDR such as 10.0.0.0/8 or fd00::/8 (a single address is 10.1.2.3/32)"))
 		}
 	}
 	return errs

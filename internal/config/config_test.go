@@ -242,6 +242,7 @@ func TestParseAcceptsValidVariants(t *testing.T) {
 		"translations":                              validDoc().set("catalogue.roles[0].displayName", map[string]any{"en": "Administrator", "fr": "Administrateur", "es": "Administrador"}),
 		"null duration":                             validDoc().set("smtp.timeout", nil),
 		"templates: null":                           validDoc().set("templates", nil),
+		"trusted proxies":                           validDoc().set("acceptance.trustedProxies", []any{"10.0.0.0/8", "fd00::/8", "192.0.2.7/32"}),
 		"group per account":                         validDoc().set("identityBackend.groupTemplate", "{{ .Namespace }}.{{ .Account }}.{{ .System }}.{{ .Role }}"),
 	}
 	for name, d := range tests {
@@ -334,6 +335,8 @@ func TestParseRejectsBadDocuments(t *testing.T) {
 			wantPath: "acceptance.partnerHubURL", wantMsg: "query"},
 		{name: "URL with credentials", doc: validDoc().set("acceptance.partnerHubURL", "https://user:pw@hub.acme.example/"),
 			wantPath: "acceptance.partnerHubURL", wantMsg: "credentials"},
+		{name: "trusted proxy not a CIDR", doc: validDoc().set("acceptance.trustedProxies", []any{"10.0.0.0/8", "10.1.2.3"}),
+			wantPath: "acceptance.trustedProxies[1]", wantMsg: "must be a CIDR"},
 		{name: "bindAddress without a colon", doc: validDoc().set("acceptance.bindAddress", "8082"),
 			wantPath: "acceptance.bindAddress", wantMsg: "host:port"},
 		{name: "bindAddress port out of range", doc: validDoc().set("acceptance.bindAddress", ":99999"),
