@@ -27,10 +27,12 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: dev
-dev: build control-plane ## Run everything locally: control plane with the CRDs, Mailpit, the manager; prints what to do next.
+dev: build control-plane ## Run everything locally: control plane with the CRDs, Mailpit, a SCIM server, the manager; prints what to do next.
 	@$(GO) build -o $(BIN)/partnerops-dev ./hack/dev
-	@mailpit=$$(hack/install-peers.sh | sed -n 's/^MAILPIT=//p') && \
-		exec $(BIN)/partnerops-dev --manager $(BIN)/partnerops --mailpit "$$mailpit"
+	@peers=$$(hack/install-peers.sh) && \
+		mailpit=$$(sed -n 's/^MAILPIT=//p' <<<"$$peers") && \
+		scim=$$(sed -n 's/^SCIM_SERVER=//p' <<<"$$peers") && \
+		exec $(BIN)/partnerops-dev --manager $(BIN)/partnerops --mailpit "$$mailpit" --scim-server "$$scim"
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the Go markers.

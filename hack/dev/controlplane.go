@@ -181,13 +181,61 @@ func (cp *controlPlane) ensureNamespace(name string) (bool, error) {
 	}
 }
 
+// setSecretKey sets key to value in the Secret namespace/name, creating the
+// Secret when it does not exist and keeping its other keys, and reports
+// whether it created it.
+func (cp *controlPlane) setSecretKey(namespace, name, key, value string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.New(cp.admin, client.Options{})
+	if err != nil {
+		return false, fmt.Errorf("creating a client: %w", err)
+	}
+	// A conflict (someone else wrote it meanwhile) is tried again.
+	for {
+		var sec corev1.Secret
+		err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &sec)
+		switch {
+		case apierrors.IsNotFound(err):
+			err = c.Create(ctx, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+				Type:       corev1.SecretTypeOpaque,
+				Data:       map[string][]byte{key: []byte(value)},
+			})
+			if err == nil {
+				return true, nil
+			}
+			if !apierrors.IsAlreadyExists(err) {
+				return false, fmt.Errorf("creating the Secret %s/%s: %w", namespace, name, err)
+			}
+		case err != nil:
+			return false, fmt.Errorf("reading the Secret %s/%s: %w", namespace, name, err)
+		default:
+			if sec.Data == nil {
+				sec.Data = map[string][]byte{}
+			}
+			sec.Data[key] = []byte(value)
+			err = c.Update(ctx, &sec)
+			if err == nil {
+				return false, nil
+			}
+			if !apierrors.IsConflict(err) {
+				return false, fmt.Errorf("updating the Secret %s/%s: %w", namespace, name, err)
+			}
+		}
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("writing the Secret %s/%s: %w", namespace, name, ctx.Err())
+		}
+	}
+}
+
 // stop stops kube-apiserver, then etcd; it keeps their state.
 func (cp *controlPlane) stop(con *console) error {
 	con.logf("stopping kube-apiserver and etcd")
 	if err := cp.stopProcesses(); err != nil {
 		return err
 	}
-	con.logf("stopped; the state (kubeconfig, etcd's data, Mailpit's messages, logs) stays in %s", con.path(cp.state.dir))
+	con.logf("stopped; the state (kubeconfig, etcd's data, Mailpit's messages, logs) stays in %s; the SCIM server's users and groups, kept in memory, are gone", con.path(cp.state.dir))
 	return nil
 }
 

@@ -5,13 +5,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,8 +35,11 @@ const (
 )
 
 // TestDev runs dev as `make dev` does, uses the environment as its
-// instructions say (and sees the samples' emails arrive), stops it as
-// Ctrl-C in a terminal does, and checks that it leaves no process behind.
+// instructions say (sees the samples' emails arrive, lists the SCIM
+// server's groups and users with the printed curl lines), stops it as
+// Ctrl-C in a terminal does, and checks that it
+// leaves no process behind. It does not wait for grants to land: that is
+// the grant controller's tests' business.
 func TestDev(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: this test builds the manager and runs etcd, kube-apiserver and the manager")
@@ -43,21 +51,32 @@ func TestDev(t *testing.T) {
 	if defaultMailpit() == "" {
 		t.Fatalf("no Mailpit ($MAILPIT is not set, none under bin/tools/mailpit/): hack/install-peers.sh builds it")
 	}
+	if defaultSCIMServer() == "" {
+		t.Fatalf("no SCIM server ($SCIM_SERVER is not set, none for the current hack/scim-server under bin/tools/scim-server/): hack/install-peers.sh installs it")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("no node on PATH for the SCIM server: hack/install-peers.sh installs it: %v", err)
+	}
 	tmp := t.TempDir()
 	stateDir := filepath.Join(tmp, "state")
-	addrs := freeLoopbackAddrs(t, 5)
-	metricsAddr, probeAddr, acceptanceAddr, smtpAddr, mailpitAddr := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4]
+	addrs := freeLoopbackAddrs(t, 7)
+	metricsAddr, probeAddr, acceptanceAddr, smtpAddr, mailpitAddr, scimAddr, hubAddr :=
+		addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5], addrs[6]
+	scimURL, hubURL := "http://"+scimAddr+"/scim/v2", "http://"+hubAddr+"/hub"
 
 	dev := startDev(t, root,
 		"--state-dir="+stateDir,
 		"--manager="+goBuild(t, root, ".", filepath.Join(tmp, "partnerops")),
-		"--config="+devConfig(t, root, tmp, acceptanceAddr, smtpAddr),
+		"--config="+devConfig(t, root, tmp, acceptanceAddr, smtpAddr, scimURL, hubURL),
 		"--metrics-bind-address="+metricsAddr,
 		"--health-probe-bind-address="+probeAddr,
 		"--mailpit-smtp-address="+smtpAddr,
 		"--mailpit-http-address="+mailpitAddr,
+		"--scim-address="+scimAddr,
 	)
 	kubeconfig := dev.waitForLine(t, "export KUBECONFIG=", readyTimeout)
+	// What dev started, recorded while it runs: none of it may outlive it.
+	children := descendants(t, dev.cmd.Process.Pid)
 
 	t.Run("instructions", func(t *testing.T) {
 		for _, want := range []string{
@@ -67,6 +86,9 @@ func TestDev(t *testing.T) {
 			"Mail catcher (Mailpit): the manager's emails go to SMTP " + smtpAddr + "; list them with",
 			"  curl -s http://" + mailpitAddr + "/api/v1/messages",
 			`Accept links are printed here ("mail    | " lines) as emails arrive.`,
+			"Identity backend: the SCIM 2.0 server of hack/scim-server at " + scimURL + ".",
+			"Its token is new at each start (dev put it in the Secret partnerops-system/partnerops-dev-scim-token, key token).",
+			"It keeps them in memory only: stopping dev forgets them, while etcd keeps the invitations. After a",
 			"Metrics: http://" + metricsAddr + "/metrics   Health: http://" + probeAddr + "/readyz",
 			"Press Ctrl-C to stop everything.",
 		} {
@@ -76,6 +98,44 @@ func TestDev(t *testing.T) {
 		}
 		if !dev.hasLinePrefix(managerPrefix) {
 			t.Errorf("dev's output has no line of the manager's, prefixed %q", managerPrefix)
+		}
+	})
+	t.Run("scim", func(t *testing.T) {
+		// The token in the Secret the manager reads is the one the SCIM
+		// server takes, and the one in the printed curl lines.
+		token := secretToken(t, root, kubeconfig)
+		if len(token) < 32 {
+			t.Fatalf("the Secret's token %q is too short for a random token", token)
+		}
+		for _, resource := range []string{"Groups", "Users"} {
+			want := `curl -s -H "Authorization: Bearer ` + token + `" ` + scimURL + "/" + resource
+			if !dev.hasLine("  " + want) {
+				t.Errorf("dev's output has no line %q", "  "+want)
+			}
+			// Run the printed line as it is.
+			out := runCurl(t, want)
+			var list struct {
+				Schemas      []string `json:"schemas"`
+				TotalResults *int     `json:"totalResults"`
+			}
+			if err := json.Unmarshal([]byte(out), &list); err != nil || list.TotalResults == nil ||
+				!slices.Contains(list.Schemas, "urn:ietf:params:scim:api:messages:2.0:ListResponse") {
+				t.Errorf("%s printed %q, want a SCIM ListResponse (%v)", want, out, err)
+			}
+			if code := getStatus(t, scimURL+"/"+resource, "Bearer not-"+token); code != http.StatusUnauthorized {
+				t.Errorf("GET %s/%s with another token: %d, want 401", scimURL, resource, code)
+			}
+		}
+		running := false
+		for _, p := range processesMentioning(t, stateDir) {
+			running = running || p.name() == "node"
+		}
+		if !running {
+			t.Errorf("no process named node mentions the state directory %s on its command line", stateDir)
+		}
+		// The token goes by environment, never on a command line.
+		for _, p := range processesMentioning(t, token) {
+			t.Errorf("the SCIM token is on the command line of %s", strings.Join(p.argv, " "))
 		}
 	})
 	t.Run("kubeconfig", func(t *testing.T) {
@@ -114,6 +174,21 @@ func TestDev(t *testing.T) {
 	if code != 0 {
 		t.Errorf("dev exited with status %d after SIGINT, want 0", code)
 	}
+	for _, p := range children {
+		if p.running() {
+			t.Errorf("%s (pid %d), started by dev, still runs after dev exited", strings.Join(p.argv, " "), p.pid)
+			_ = syscall.Kill(p.pid, syscall.SIGKILL) // not to leak it
+		}
+	}
+	var names []string
+	for _, p := range children {
+		names = append(names, filepath.Base(p.argv[0]))
+	}
+	for _, want := range []string{"etcd", "kube-apiserver", "mailpit", "node", "partnerops"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("the processes dev ran are %q: no %s among them, so the check that none outlives dev misses it", names, want)
+		}
+	}
 	if left := processesMentioning(t, stateDir); len(left) > 0 {
 		var lines []string
 		for _, p := range left {
@@ -128,6 +203,42 @@ func TestDev(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(stateDir, "logs", "mailpit.log")); err != nil || fi.Size() == 0 {
 		t.Errorf("Mailpit's log should be in logs/mailpit.log of the state directory, not empty (%v)", err)
 	}
+	if b, err := os.ReadFile(filepath.Join(stateDir, "logs", "scim-server.log")); err != nil || !bytes.Contains(b, []byte("GET /scim/v2/Groups 200")) {
+		t.Errorf("the SCIM server's log should be in logs/scim-server.log of the state directory, with the requests (%v):\n%s", err, b)
+	}
+}
+
+// TestPreflightBusyPorts checks that dev refuses to start, naming what to
+// change, when the SCIM server's port is taken, before it starts anything.
+func TestPreflightBusyPorts(t *testing.T) {
+	root := testenv.RepoRoot()
+	if defaultMailpit() == "" || defaultSCIMServer() == "" {
+		t.Fatalf("no Mailpit or no SCIM server: hack/install-peers.sh installs them")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, busy := range []string{"scim"} {
+		t.Run(busy, func(t *testing.T) {
+			tmp := t.TempDir()
+			addrs := freeLoopbackAddrs(t, 7)
+			o := &options{
+				root: root, manager: self, mailpit: defaultMailpit(), scimServer: defaultSCIMServer(),
+				metricsAddr: addrs[0], probeAddr: addrs[1], mailpitSMTPAddr: addrs[3], mailpitHTTPAddr: addrs[4], scimAddr: addrs[5],
+				config: devConfig(t, root, tmp, addrs[2], addrs[3], "http://"+addrs[5]+"/scim/v2", "http://"+addrs[6]+"/hub"),
+			}
+			taken, want := addrs[5], "--scim-address: cannot listen on "+addrs[5]
+			l, err := net.Listen("tcp", taken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = l.Close() }()
+			if _, _, err := preflight(o); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("preflight with %s taken: %v, want an error with %q", taken, err, want)
+			}
+		})
+	}
 }
 
 // goBuild builds pkg of the repository into out.
@@ -141,10 +252,11 @@ func goBuild(t *testing.T, root, pkg, out string) string {
 	return out
 }
 
-// devConfig is config/dev/config.yaml with the acceptance page on addr and
-// the mail sent to Mailpit on smtpAddr's port, so that the test does not
-// take the ports a developer's `make dev` uses.
-func devConfig(t *testing.T, root, dir, addr, smtpAddr string) string {
+// devConfig is config/dev/config.yaml with the acceptance page on addr, the
+// mail sent to Mailpit on smtpAddr's port, the grants to the SCIM server at
+// scimURL and the partners sent to the Hub at hubURL, so that the test does
+// not take the ports a developer's `make dev` uses.
+func devConfig(t *testing.T, root, dir, addr, smtpAddr, scimURL, hubURL string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(root, "config", "dev", "config.yaml"))
 	if err != nil {
@@ -157,6 +269,8 @@ func devConfig(t *testing.T, root, dir, addr, smtpAddr string) string {
 	for _, r := range []struct{ old, new string }{
 		{"bindAddress: 127.0.0.1:8082", "bindAddress: " + addr},
 		{"port: 1025", "port: " + smtpPort},
+		{"baseURL: http://127.0.0.1:8091/scim/v2", "baseURL: " + scimURL},
+		{"partnerHubURL: http://127.0.0.1:8090/hub", "partnerHubURL: " + hubURL},
 	} {
 		if bytes.Count(data, []byte(r.old)) != 1 {
 			t.Fatalf("config/dev/config.yaml should have one %q", r.old)
@@ -423,6 +537,82 @@ func checkKubeconfig(t *testing.T, root, kubeconfig, want string) {
 	}
 }
 
+// secretToken reads the SCIM token from the Secret dev writes, with kubectl.
+func secretToken(t *testing.T, root, kubeconfig string) string {
+	t.Helper()
+	out := kubectl(t, root, kubeconfig, "get", "secret", "partnerops-dev-scim-token", "-n", "partnerops-system", "-o", "jsonpath={.data.token}")
+	token, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("the Secret's key token: %v (%q)", err, out)
+	}
+	return string(token)
+}
+
+// runCurl runs a curl line as dev prints it (its arguments in double quotes
+// hold no quote or backslash), and returns what it printed.
+func runCurl(t *testing.T, line string) string {
+	t.Helper()
+	var args []string
+	for i, part := range strings.Split(line, `"`) {
+		if i%2 == 1 {
+			args = append(args, part)
+		} else {
+			args = append(args, strings.Fields(part)...)
+		}
+	}
+	if len(args) == 0 || args[0] != "curl" {
+		t.Fatalf("not a curl line: %q", line)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "curl", args[1:]...)
+	cmd.Env = append(os.Environ(), "NO_PROXY=*", "no_proxy=*")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return string(out)
+}
+
+// getStatus asks GET url with the Authorization header auth, and returns the
+// status code.
+func getStatus(t *testing.T, url, auth string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+// getBody asks GET url, checks the answer is 200 OK and returns its body.
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %s, want 200 OK", url, resp.Status)
+	}
+	return string(b)
+}
+
 func checkHTTPOK(t *testing.T, url string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
@@ -469,6 +659,82 @@ func checkPartners(t *testing.T, out string) {
 			t.Errorf("kubectl get partners -n acme: no match for %s in:\n%s", want, out)
 		}
 	}
+}
+
+// procID is a process as it was seen: its pid, start time (so that a pid
+// reused later is not taken for it) and command line.
+type procID struct {
+	pid   int
+	start string
+	argv  []string
+}
+
+// running reports whether the process still runs: a process with its pid
+// and start time exists and is not a zombie.
+func (p procID) running() bool {
+	_, start, state, err := readStat(p.pid)
+	return err == nil && start == p.start && state != "Z"
+}
+
+// descendants lists the processes below pid (children, their children, …).
+// dev's children are in their own process groups, so Ctrl-C does not reach
+// them: dev alone must stop them.
+func descendants(t *testing.T, pid int) []procID {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type info struct {
+		ppid  int
+		start string
+	}
+	all := map[int]info{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, start, _, err := readStat(p); err == nil {
+			all[p] = info{ppid, start}
+		}
+	}
+	var out []procID
+	parents := map[int]bool{pid: true}
+	for changed := true; changed; {
+		changed = false
+		for p, in := range all {
+			if parents[in.ppid] && !parents[p] {
+				parents[p] = true
+				changed = true
+				raw, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "cmdline"))
+				out = append(out, procID{pid: p, start: in.start, argv: strings.Split(string(bytes.TrimRight(raw, "\x00")), "\x00")})
+			}
+		}
+	}
+	return out
+}
+
+// readStat reads a process's parent, start time and state from
+// /proc/<pid>/stat.
+func readStat(pid int) (ppid int, start, state string, err error) {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, "", "", err
+	}
+	// The command name, in parentheses, may hold spaces: fields count from
+	// the last ")".
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, "", "", errors.New("malformed stat")
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	// f[0] is field 3 (state), f[1] field 4 (ppid), f[19] field 22 (starttime).
+	if len(f) < 20 {
+		return 0, "", "", errors.New("malformed stat")
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return ppid, f[19], f[0], err
 }
 
 // processesMentioning lists the processes whose command line mentions dir.

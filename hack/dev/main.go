@@ -1,16 +1,19 @@
 // Command dev runs partnerops on this machine: it is the program behind
 // `make dev`. It starts etcd and kube-apiserver (through envtest) with the
 // project's CRDs installed, writes an administrator's kubeconfig, starts a
-// mail catcher (Mailpit) for the manager's emails, runs the manager binary
-// against that control plane, prints how to use it and, on Ctrl-C, stops
+// mail catcher (Mailpit) for the manager's emails and a SCIM 2.0 server
+// (hack/scim-server, with node) as the identity backend, with a bearer token
+// made for the run and put in the Secret the manager reads, runs the manager
+// binary against that control plane, prints how to use it and, on Ctrl-C, stops
 // everything it started. Each email Mailpit receives is printed as it
 // arrives, with the invitation's accept link.
 //
 // Everything it keeps lives in the state directory (--state-dir, default
 // bin/dev): the kubeconfig, etcd's data and Mailpit's database (kept between
 // runs, so objects and emails survive a restart), the API server's
-// certificates (new on every run) and the logs. Everything listens on
-// 127.0.0.1 only.
+// certificates (new on every run) and the logs. The SCIM server keeps its
+// users and groups in memory: they are gone when dev stops. Everything
+// listens on 127.0.0.1 only.
 //
 //	go build -o bin/partnerops . && hack/install-peers.sh && go run ./hack/dev
 package main
@@ -22,8 +25,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,6 +57,10 @@ type options struct {
 	mailpit         string
 	mailpitSMTPAddr string
 	mailpitHTTPAddr string
+	// scimServer is hack/scim-server's server.js as installed, run with
+	// node; it listens on scimAddr.
+	scimServer string
+	scimAddr   string
 }
 
 func main() {
@@ -71,7 +80,8 @@ func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./hack/dev [flags]\n\n"+
-			"Runs etcd, kube-apiserver (with the CRDs), Mailpit and the manager on 127.0.0.1 for `make dev`,\n"+
+			"Runs etcd, kube-apiserver (with the CRDs), Mailpit, a SCIM server and the manager\n"+
+			"on 127.0.0.1 for `make dev`, "+
 			"until Ctrl-C. Flags:\n")
 		fs.PrintDefaults()
 	}
@@ -91,6 +101,10 @@ func parseFlags(args []string) (*options, error) {
 		"Address of Mailpit's SMTP server: where smtp.host and smtp.port of --config send the mail.")
 	fs.StringVar(&o.mailpitHTTPAddr, "mailpit-http-address", "127.0.0.1:8025",
 		"Address of Mailpit's REST API (/api/v1/).")
+	fs.StringVar(&o.scimServer, "scim-server", defaultSCIMServer(),
+		"Path of hack/scim-server's server.js as installed (hack/install-peers.sh prints it as SCIM_SERVER=): $SCIM_SERVER, else the copy for the current hack/scim-server under bin/tools/scim-server/. Run with the node on PATH.")
+	fs.StringVar(&o.scimAddr, "scim-address", "127.0.0.1:8091",
+		"Address of the SCIM server, the identity backend: where identityBackend.scim.baseURL of --config points (it listens on 127.0.0.1 only).")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -98,7 +112,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments %q: dev only takes flags (see -h)", fs.Args())
 	}
 	var err error
-	for _, p := range []*string{&o.stateDir, &o.manager, &o.config, &o.mailpit} {
+	for _, p := range []*string{&o.stateDir, &o.manager, &o.config, &o.mailpit, &o.scimServer} {
 		if *p == "" {
 			continue // reported by preflight
 		}
@@ -191,6 +205,37 @@ func run(args []string, con *console) (err error) {
 	}()
 	defer func() { stopWatching(); <-watched }()
 
+	// The SCIM server starts before the manager, which may sync grants as
+	// soon as it starts, and stops after it. Its token is new at each start:
+	// dev puts it in the Secret the manager reads it from.
+	token, err := newSCIMToken()
+	if err != nil {
+		return err
+	}
+	con.logf("starting the SCIM server, the identity backend (its log in %s)", con.path(state.scimLog))
+	sc, err := startSCIMServer(opts, state, bins.node, token, con)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, sc.stop(con, hurry)) }()
+	if err := sc.waitReady(ctx, scimReadyTimeout); err != nil {
+		if ctx.Err() != nil {
+			return stopRequested(ctx, con)
+		}
+		return err
+	}
+	secretName := cfg.IdentityBackend.SCIM.TokenSecret.Name
+	created, err = cp.setSecretKey(cfg.SecretNamespace, secretName, scimTokenKey, token)
+	if err != nil {
+		return err
+	}
+	verb := "updated"
+	if created {
+		verb = "created"
+	}
+	con.logf("the SCIM server is up at %s; %s the Secret %s/%s with its token for this run (key %s)",
+		sc.baseURL, verb, cfg.SecretNamespace, secretName, scimTokenKey)
+
 	mgr, err := startManager(managerArgs(opts, state), con)
 	if err != nil {
 		return err
@@ -203,7 +248,7 @@ func run(args []string, con *console) (err error) {
 		return err
 	}
 
-	con.block(nextSteps(opts, state, con))
+	con.block(nextSteps(opts, state, cfg, sc, con))
 	select {
 	case <-ctx.Done():
 		return stopRequested(ctx, con)
@@ -213,6 +258,9 @@ func run(args []string, con *console) (err error) {
 	case <-mp.done:
 		con.logf("Mailpit exited on its own (%s); stopping everything", mp.status())
 		return fmt.Errorf("Mailpit exited on its own (%s): see %s", mp.status(), con.path(state.mailpitLog))
+	case <-sc.done:
+		con.logf("the SCIM server exited on its own (%s); stopping everything", sc.status())
+		return fmt.Errorf("the SCIM server exited on its own (%s): see %s", sc.status(), con.path(state.scimLog))
 	}
 }
 
@@ -238,9 +286,11 @@ func stopRequested(ctx context.Context, con *console) error {
 	return nil
 }
 
-// binaries are the control-plane programs dev runs.
+// binaries are the programs dev runs besides the manager and Mailpit: the
+// control plane, and node for the SCIM server.
 type binaries struct {
 	apiserver, etcd string
+	node            string
 }
 
 // preflight checks everything that can be checked before starting anything,
@@ -260,11 +310,25 @@ func preflight(o *options) (binaries, *config.Config, error) {
 	if err := checkExecutable(o.mailpit); err != nil {
 		return binaries{}, nil, fmt.Errorf("the Mailpit binary %w: run `make dev`, which builds it with hack/install-peers.sh (or point --mailpit at one)", err)
 	}
+	if o.scimServer == "" {
+		return binaries{}, nil, fmt.Errorf("no SCIM server: --scim-server is empty (its default is $SCIM_SERVER, else the copy for the current hack/scim-server under %s): run `make dev`, which installs it with hack/install-peers.sh (or point --scim-server at its server.js)",
+			filepath.Join(o.root, "bin", "tools", "scim-server"))
+	}
+	if fi, err := os.Stat(o.scimServer); err != nil || fi.IsDir() {
+		return binaries{}, nil, fmt.Errorf("the SCIM server %s is not a file: run `make dev`, which installs it with hack/install-peers.sh (or point --scim-server at its server.js)", o.scimServer)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return binaries{}, nil, fmt.Errorf("no node on PATH to run the SCIM server: run `make dev`, whose hack/install-peers.sh installs Debian's nodejs (%w)", err)
+	}
 	cfg, err := config.Load(o.config)
 	if err != nil {
 		return binaries{}, nil, fmt.Errorf("the manager would refuse its configuration (--config): %w", err)
 	}
 	if err := checkMailpitConfig(o, cfg); err != nil {
+		return binaries{}, nil, err
+	}
+	if err := checkSCIMConfig(o, cfg); err != nil {
 		return binaries{}, nil, err
 	}
 	for _, a := range []struct{ flag, addr string }{
@@ -273,12 +337,13 @@ func preflight(o *options) (binaries, *config.Config, error) {
 		{"acceptance.bindAddress in " + o.config, cfg.Acceptance.BindAddress},
 		{"--mailpit-smtp-address", o.mailpitSMTPAddr},
 		{"--mailpit-http-address", o.mailpitHTTPAddr},
+		{"--scim-address", o.scimAddr},
 	} {
 		if err := checkFree(a.addr); err != nil {
 			return binaries{}, nil, fmt.Errorf("%s: %w (is another `make dev` running?)", a.flag, err)
 		}
 	}
-	return binaries{apiserver: apiserver, etcd: etcd}, cfg, nil
+	return binaries{apiserver: apiserver, etcd: etcd, node: node}, cfg, nil
 }
 
 func checkExecutable(path string) error {
@@ -327,7 +392,7 @@ func httpURL(addr, path string) string {
 }
 
 // nextSteps is what the user can do once everything is ready.
-func nextSteps(o *options, s *stateDir, con *console) string {
+func nextSteps(o *options, s *stateDir, cfg *config.Config, sc *scimServer, con *console) string {
 	kubectl := filepath.Join(o.root, "bin", "kubectl")
 	note := fmt.Sprintf("(%s is the kubectl of the API server's version; any recent kubectl works too.)", con.path(kubectl))
 	if checkExecutable(kubectl) != nil {
@@ -337,6 +402,7 @@ func nextSteps(o *options, s *stateDir, con *console) string {
 		kubectl = con.path(kubectl)
 	}
 	samples := con.path(filepath.Join(o.root, "config", "samples")) + string(filepath.Separator)
+	curl := sc.curlLines()
 	return fmt.Sprintf(`
 partnerops dev environment is ready.
   export KUBECONFIG=%s
@@ -347,10 +413,32 @@ Mail catcher (Mailpit): the manager's emails go to SMTP %s; list them with
   curl -s %s
 Accept links are printed here ("mail    | " lines) as emails arrive.
 (This Mailpit is built with go install, without its web UI: %s shows a blank page; use the REST API.)
+Identity backend: the SCIM 2.0 server of hack/scim-server at %s.
+Its token is new at each start (dev put it in the Secret %s/%s, key %s).
+Grants of accepted invitations land in its groups and users; list them with
+  %s
+  %s
+It keeps them in memory only: stopping dev forgets them, while etcd keeps the invitations. After a
+restart, the manager checks each accepted invitation against it within identityBackend.resyncInterval
+(%s) of starting, and adds the missing users and memberships again.
 Metrics: %s   Health: %s
-Logs of etcd, kube-apiserver and Mailpit: %s
+Logs of etcd, kube-apiserver, Mailpit and the SCIM server: %s
 Press Ctrl-C to stop everything.
 `, s.kubeconfig, kubectl, samples, kubectl, note,
 		o.mailpitSMTPAddr, httpURL(o.mailpitHTTPAddr, "/api/v1/messages"), httpURL(o.mailpitHTTPAddr, "/"),
+		sc.baseURL, cfg.SecretNamespace, cfg.IdentityBackend.SCIM.TokenSecret.Name, scimTokenKey, curl[0], curl[1],
+		shortDuration(cfg.IdentityBackend.ResyncInterval.Duration),
 		httpURL(o.metricsAddr, "/metrics"), httpURL(o.probeAddr, "/readyz"), con.path(s.logDir)+string(filepath.Separator))
+}
+
+// shortDuration writes d as a person would: 1m, 1h30m, 45s.
+func shortDuration(d time.Duration) string {
+	out := d.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
 }

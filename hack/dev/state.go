@@ -14,7 +14,8 @@ import (
 
 // stateDir is the layout of the state directory. Every process dev starts
 // names a path under it on its command line (etcd's --data-dir, the API
-// server's --cert-dir, the manager's --kubeconfig, Mailpit's --database).
+// server's --cert-dir, the manager's --kubeconfig, Mailpit's --database,
+// node's --diagnostic-dir for the SCIM server).
 type stateDir struct {
 	dir string
 	// kubeconfig reaches the API server as an administrator.
@@ -30,6 +31,11 @@ type stateDir struct {
 	mailpitDir, mailpitDB string
 	// mailpitLog is Mailpit's output.
 	mailpitLog string
+	// scimDir is where node writes the SCIM server's diagnostic reports,
+	// if any; the server keeps its users and groups in memory only.
+	scimDir string
+	// scimLog is the SCIM server's output: one line per request.
+	scimLog string
 
 	lock *os.File
 }
@@ -44,6 +50,8 @@ func newStateDir(dir string) *stateDir {
 		mailpitDir: filepath.Join(dir, "mailpit"),
 		mailpitDB:  filepath.Join(dir, "mailpit", "mailpit.db"),
 		mailpitLog: filepath.Join(dir, "logs", "mailpit.log"),
+		scimDir:    filepath.Join(dir, "scim-server"),
+		scimLog:    filepath.Join(dir, "logs", "scim-server.log"),
 	}
 }
 
@@ -55,7 +63,7 @@ func openState(dir string) (*stateDir, error) {
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return nil, fmt.Errorf("the state directory %s is a file (`make dev` built its binary there before it moved to bin/partnerops-dev): remove it, or choose another --state-dir", dir)
 	}
-	for _, d := range []string{s.dir, s.etcdDir, s.logDir, s.mailpitDir} {
+	for _, d := range []string{s.dir, s.etcdDir, s.logDir, s.mailpitDir, s.scimDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("creating the state directory: %w", err)
 		}
@@ -97,12 +105,14 @@ func (s *stateDir) close() {
 	}
 }
 
-// checkNoLeftovers finds control-plane processes (and Mailpit) that still
-// use this state directory although no dev holds it: the remains of a dev
-// that was killed with SIGKILL. They would hold etcd's data (or Mailpit's
-// database and ports), so they are reported with how to stop them.
+// checkNoLeftovers finds control-plane processes (and Mailpit, and the
+// SCIM server's node) that still use this state directory although no dev
+// holds it: the remains of a dev that was killed with SIGKILL where the
+// kernel could not kill its children. They would hold etcd's data (or
+// Mailpit's database, or the ports), so they are reported with how to stop
+// them.
 func (s *stateDir) checkNoLeftovers() error {
-	own := []string{"--data-dir=" + s.etcdDir, "--cert-dir=" + s.certDir, "--database=" + s.mailpitDB}
+	own := []string{"--data-dir=" + s.etcdDir, "--cert-dir=" + s.certDir, "--database=" + s.mailpitDB, "--diagnostic-dir=" + s.scimDir}
 	procs, err := findProcesses(func(argv []string) bool {
 		return slices.ContainsFunc(argv, func(a string) bool { return slices.Contains(own, a) })
 	})
