@@ -27,7 +27,7 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: dev
-dev: build control-plane ## Run everything locally: control plane with the CRDs, Mailpit, a SCIM server, the manager; prints what to do next.
+dev: build control-plane ## Run everything locally: control plane with the CRDs, Mailpit, a SCIM server, a Partner Hub stand-in, the manager; prints what to do next.
 	@$(GO) build -o $(BIN)/partnerops-dev ./hack/dev
 	@peers=$$(hack/install-peers.sh) && \
 		mailpit=$$(sed -n 's/^MAILPIT=//p' <<<"$$peers") && \

@@ -15,6 +15,7 @@ const (
 	devPrefix     = "dev     | "
 	managerPrefix = "manager | "
 	mailPrefix    = "mail    | "
+	hubPrefix     = "hub     | "
 )
 
 // console writes whole lines, each with the prefix of its source, so that

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,8 +37,8 @@ const (
 
 // TestDev runs dev as `make dev` does, uses the environment as its
 // instructions say (sees the samples' emails arrive, lists the SCIM
-// server's groups and users with the printed curl lines), stops it as
-// Ctrl-C in a terminal does, and checks that it
+// server's groups and users with the printed curl lines, opens the Partner
+// Hub stand-in), stops it as Ctrl-C in a terminal does, and checks that it
 // leaves no process behind. It does not wait for grants to land: that is
 // the grant controller's tests' business.
 func TestDev(t *testing.T) {
@@ -89,6 +90,7 @@ func TestDev(t *testing.T) {
 			"Identity backend: the SCIM 2.0 server of hack/scim-server at " + scimURL + ".",
 			"Its token is new at each start (dev put it in the Secret partnerops-system/partnerops-dev-scim-token, key token).",
 			"It keeps them in memory only: stopping dev forgets them, while etcd keeps the invitations. After a",
+			`Partner Hub (a stand-in dev serves): ` + hubURL + `, where "Accept and continue" lands.`,
 			"Metrics: http://" + metricsAddr + "/metrics   Health: http://" + probeAddr + "/readyz",
 			"Press Ctrl-C to stop everything.",
 		} {
@@ -136,6 +138,18 @@ func TestDev(t *testing.T) {
 		// The token goes by environment, never on a command line.
 		for _, p := range processesMentioning(t, token) {
 			t.Errorf("the SCIM token is on the command line of %s", strings.Join(p.argv, " "))
+		}
+	})
+	t.Run("hub", func(t *testing.T) {
+		body := getBody(t, hubURL+"?"+url.Values{"namespace": {"acme"}, "account": {"globex"}}.Encode())
+		if !strings.Contains(body, "You landed in the Partner Hub for account <strong>globex</strong> of namespace <strong>acme</strong>.") {
+			t.Errorf("the Partner Hub stand-in says:\n%s\nwant that the partner landed for account globex of namespace acme", body)
+		}
+		dev.waitForLine(t, hubPrefix+`a partner landed in the Partner Hub for account "globex" of namespace "acme"`, 10*time.Second)
+		// What comes from the query is escaped.
+		body = getBody(t, hubURL+"?"+url.Values{"namespace": {"acme"}, "account": {"<script>x</script>"}}.Encode())
+		if strings.Contains(body, "<script>") || !strings.Contains(body, "&lt;script&gt;x&lt;/script&gt;") {
+			t.Errorf("the Partner Hub stand-in does not escape the account it is given:\n%s", body)
 		}
 	})
 	t.Run("kubeconfig", func(t *testing.T) {
@@ -209,7 +223,8 @@ func TestDev(t *testing.T) {
 }
 
 // TestPreflightBusyPorts checks that dev refuses to start, naming what to
-// change, when the SCIM server's port is taken, before it starts anything.
+// change, when the SCIM server's or the Partner Hub stand-in's port is
+// taken, before it starts anything.
 func TestPreflightBusyPorts(t *testing.T) {
 	root := testenv.RepoRoot()
 	if defaultMailpit() == "" || defaultSCIMServer() == "" {
@@ -219,7 +234,7 @@ func TestPreflightBusyPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, busy := range []string{"scim"} {
+	for _, busy := range []string{"scim", "hub"} {
 		t.Run(busy, func(t *testing.T) {
 			tmp := t.TempDir()
 			addrs := freeLoopbackAddrs(t, 7)
@@ -229,6 +244,9 @@ func TestPreflightBusyPorts(t *testing.T) {
 				config: devConfig(t, root, tmp, addrs[2], addrs[3], "http://"+addrs[5]+"/scim/v2", "http://"+addrs[6]+"/hub"),
 			}
 			taken, want := addrs[5], "--scim-address: cannot listen on "+addrs[5]
+			if busy == "hub" {
+				taken, want = addrs[6], "acceptance.partnerHubURL in "+o.config+" (dev serves a Partner Hub stand-in there): cannot listen on "+addrs[6]
+			}
 			l, err := net.Listen("tcp", taken)
 			if err != nil {
 				t.Fatal(err)

@@ -3,8 +3,9 @@
 // project's CRDs installed, writes an administrator's kubeconfig, starts a
 // mail catcher (Mailpit) for the manager's emails and a SCIM 2.0 server
 // (hack/scim-server, with node) as the identity backend, with a bearer token
-// made for the run and put in the Secret the manager reads, runs the manager
-// binary against that control plane, prints how to use it and, on Ctrl-C, stops
+// made for the run and put in the Secret the manager reads, serves a stand-in
+// for the Partner Hub where accepting partners land, runs the manager binary
+// against that control plane, prints how to use it and, on Ctrl-C, stops
 // everything it started. Each email Mailpit receives is printed as it
 // arrives, with the invitation's accept link.
 //
@@ -80,7 +81,7 @@ func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./hack/dev [flags]\n\n"+
-			"Runs etcd, kube-apiserver (with the CRDs), Mailpit, a SCIM server and the manager\n"+
+			"Runs etcd, kube-apiserver (with the CRDs), Mailpit, a SCIM server, a Partner Hub stand-in and the manager\n"+
 			"on 127.0.0.1 for `make dev`, "+
 			"until Ctrl-C. Flags:\n")
 		fs.PrintDefaults()
@@ -236,6 +237,19 @@ func run(args []string, con *console) (err error) {
 	con.logf("the SCIM server is up at %s; %s the Secret %s/%s with its token for this run (key %s)",
 		sc.baseURL, verb, cfg.SecretNamespace, secretName, scimTokenKey)
 
+	var hub *partnerHub
+	hubDone := make(<-chan struct{}) // never closed without a hub
+	if addr, hubURL, ok := partnerHubAddr(cfg); ok {
+		if hub, err = startPartnerHub(addr, hubURL, con); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, hub.stop()) }()
+		hubDone = hub.done
+		con.logf("serving a Partner Hub stand-in at %s (acceptance.partnerHubURL)", hub.url)
+	} else {
+		con.logf("acceptance.partnerHubURL in %s is %s, not a plain http URL on loopback: dev serves no Partner Hub stand-in", con.path(opts.config), cfg.Acceptance.PartnerHubURL)
+	}
+
 	mgr, err := startManager(managerArgs(opts, state), con)
 	if err != nil {
 		return err
@@ -248,7 +262,7 @@ func run(args []string, con *console) (err error) {
 		return err
 	}
 
-	con.block(nextSteps(opts, state, cfg, sc, con))
+	con.block(nextSteps(opts, state, cfg, sc, hub, con))
 	select {
 	case <-ctx.Done():
 		return stopRequested(ctx, con)
@@ -261,6 +275,9 @@ func run(args []string, con *console) (err error) {
 	case <-sc.done:
 		con.logf("the SCIM server exited on its own (%s); stopping everything", sc.status())
 		return fmt.Errorf("the SCIM server exited on its own (%s): see %s", sc.status(), con.path(state.scimLog))
+	case <-hubDone:
+		con.logf("the Partner Hub stand-in stopped serving (%v); stopping everything", hub.err)
+		return fmt.Errorf("the Partner Hub stand-in stopped serving: %v", hub.err)
 	}
 }
 
@@ -331,14 +348,18 @@ func preflight(o *options) (binaries, *config.Config, error) {
 	if err := checkSCIMConfig(o, cfg); err != nil {
 		return binaries{}, nil, err
 	}
-	for _, a := range []struct{ flag, addr string }{
+	addrs := []struct{ flag, addr string }{
 		{"--metrics-bind-address", o.metricsAddr},
 		{"--health-probe-bind-address", o.probeAddr},
 		{"acceptance.bindAddress in " + o.config, cfg.Acceptance.BindAddress},
 		{"--mailpit-smtp-address", o.mailpitSMTPAddr},
 		{"--mailpit-http-address", o.mailpitHTTPAddr},
 		{"--scim-address", o.scimAddr},
-	} {
+	}
+	if addr, _, ok := partnerHubAddr(cfg); ok {
+		addrs = append(addrs, struct{ flag, addr string }{"acceptance.partnerHubURL in " + o.config + " (dev serves a Partner Hub stand-in there)", addr})
+	}
+	for _, a := range addrs {
 		if err := checkFree(a.addr); err != nil {
 			return binaries{}, nil, fmt.Errorf("%s: %w (is another `make dev` running?)", a.flag, err)
 		}
@@ -392,7 +413,7 @@ func httpURL(addr, path string) string {
 }
 
 // nextSteps is what the user can do once everything is ready.
-func nextSteps(o *options, s *stateDir, cfg *config.Config, sc *scimServer, con *console) string {
+func nextSteps(o *options, s *stateDir, cfg *config.Config, sc *scimServer, hub *partnerHub, con *console) string {
 	kubectl := filepath.Join(o.root, "bin", "kubectl")
 	note := fmt.Sprintf("(%s is the kubectl of the API server's version; any recent kubectl works too.)", con.path(kubectl))
 	if checkExecutable(kubectl) != nil {
@@ -403,6 +424,10 @@ func nextSteps(o *options, s *stateDir, cfg *config.Config, sc *scimServer, con 
 	}
 	samples := con.path(filepath.Join(o.root, "config", "samples")) + string(filepath.Separator)
 	curl := sc.curlLines()
+	hubLine := fmt.Sprintf("Partner Hub: %s is not on this machine; dev serves no stand-in for it.", cfg.Acceptance.PartnerHubURL)
+	if hub != nil {
+		hubLine = fmt.Sprintf("Partner Hub (a stand-in dev serves): %s, where \"Accept and continue\" lands.", hub.url)
+	}
 	return fmt.Sprintf(`
 partnerops dev environment is ready.
   export KUBECONFIG=%s
@@ -421,13 +446,14 @@ Grants of accepted invitations land in its groups and users; list them with
 It keeps them in memory only: stopping dev forgets them, while etcd keeps the invitations. After a
 restart, the manager checks each accepted invitation against it within identityBackend.resyncInterval
 (%s) of starting, and adds the missing users and memberships again.
+%s
 Metrics: %s   Health: %s
 Logs of etcd, kube-apiserver, Mailpit and the SCIM server: %s
 Press Ctrl-C to stop everything.
 `, s.kubeconfig, kubectl, samples, kubectl, note,
 		o.mailpitSMTPAddr, httpURL(o.mailpitHTTPAddr, "/api/v1/messages"), httpURL(o.mailpitHTTPAddr, "/"),
 		sc.baseURL, cfg.SecretNamespace, cfg.IdentityBackend.SCIM.TokenSecret.Name, scimTokenKey, curl[0], curl[1],
-		shortDuration(cfg.IdentityBackend.ResyncInterval.Duration),
+		shortDuration(cfg.IdentityBackend.ResyncInterval.Duration), hubLine,
 		httpURL(o.metricsAddr, "/metrics"), httpURL(o.probeAddr, "/readyz"), con.path(s.logDir)+string(filepath.Separator))
 }
 
