@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -43,7 +44,6 @@ const (
 const (
 	BackendSCIM = "scim"
 	BackendLDAP = "ldap"
-	BackendDev  = "dev"
 )
 
 // Defaults, spelled out in docs/configuration.md.
@@ -175,6 +175,9 @@ type SCIMConfig struct {
 	BaseURL      string     `json:"baseURL"`
 	TokenSecret  *SecretRef `json:"tokenSecret"`
 	CreateGroups bool       `json:"createGroups,omitempty"`
+	// CAFile is a PEM bundle of the CAs trusted for baseURL's certificate,
+	// instead of the system's.
+	CAFile string `json:"caFile,omitempty"`
 }
 
 // LDAPConfig is an LDAP directory.
@@ -186,6 +189,12 @@ type LDAPConfig struct {
 	UserBaseDN         string     `json:"userBaseDN"`
 	GroupBaseDN        string     `json:"groupBaseDN"`
 	CreateGroups       bool       `json:"createGroups,omitempty"`
+	// CAFile is a PEM bundle of the CAs trusted for the directory's
+	// certificate, instead of the system's.
+	CAFile string `json:"caFile,omitempty"`
+	// PlaceholderMember is a DN left in a group partnerops did not create
+	// when it removes that group's last member (groupOfNames needs one).
+	PlaceholderMember string `json:"placeholderMember,omitempty"`
 }
 
 // RateLimits bounds the manager's outgoing mail and incoming page requests.
@@ -508,6 +517,7 @@ func (b *IdentityBackend) validate(p *field.Path) field.ErrorList {
 		} else {
 			errs = append(errs, validateHTTPURL(p.Child("scim", "baseURL"), b.SCIM.BaseURL)...)
 			errs = append(errs, validateSecretRef(p.Child("scim", "tokenSecret"), b.SCIM.TokenSecret)...)
+			errs = append(errs, validateCAFile(p.Child("scim", "caFile"), b.SCIM.CAFile)...)
 		}
 	case BackendLDAP:
 		if b.LDAP == nil {
@@ -515,11 +525,10 @@ func (b *IdentityBackend) validate(p *field.Path) field.ErrorList {
 		} else {
 			errs = append(errs, b.LDAP.validate(p.Child("ldap"))...)
 		}
-	case BackendDev:
 	case "":
-		errs = append(errs, field.Required(p.Child("type"), "one of scim, ldap or dev"))
+		errs = append(errs, field.Required(p.Child("type"), "one of scim or ldap"))
 	default:
-		errs = append(errs, field.NotSupported(p.Child("type"), b.Type, []string{BackendSCIM, BackendLDAP, BackendDev}))
+		errs = append(errs, field.NotSupported(p.Child("type"), b.Type, []string{BackendSCIM, BackendLDAP}))
 	}
 	if b.Type != BackendSCIM && b.SCIM != nil {
 		errs = append(errs, field.Forbidden(p.Child("scim"), "only used when type is scim"))
@@ -557,7 +566,23 @@ func (l *LDAPConfig) validate(p *field.Path) field.ErrorList {
 		}
 	}
 	errs = append(errs, validateSecretRef(p.Child("bindPasswordSecret"), l.BindPasswordSecret)...)
+	errs = append(errs, validateCAFile(p.Child("caFile"), l.CAFile)...)
+	if l.PlaceholderMember != "" && !strings.Contains(l.PlaceholderMember, "=") {
+		errs = append(errs, field.Invalid(p.Child("placeholderMember"), l.PlaceholderMember, "must be a distinguished name such as cn=nobody,dc=example,dc=com"))
+	}
 	return errs
+}
+
+// validateCAFile checks the form of a CA bundle path; the file itself is
+// read when the manager starts.
+func validateCAFile(p *field.Path, path string) field.ErrorList {
+	if path == "" {
+		return nil
+	}
+	if !filepath.IsAbs(path) {
+		return field.ErrorList{field.Invalid(p, path, "must be an absolute path in the manager's container, such as /etc/partnerops/ca/ca.crt")}
+	}
+	return nil
 }
 
 func (r *RateLimits) validate(p *field.Path) field.ErrorList {

@@ -228,7 +228,8 @@ func TestParseAcceptsValidVariants(t *testing.T) {
 		"ldap backend over ldaps":                       ldapDoc(),
 		"ldap:// with startTLS":                         ldapDoc().set("identityBackend.ldap.url", "ldap://ldap.acme.example").set("identityBackend.ldap.startTLS", true),
 		"ldap:// in clear on localhost for development": ldapDoc().set("identityBackend.ldap.url", "ldap://127.0.0.1:389"),
-		"dev backend":                                   validDoc().without("identityBackend.scim").set("identityBackend.type", "dev"),
+		"scim with a private CA":                        validDoc().set("identityBackend.scim.caFile", "/etc/partnerops/ca/ca.crt"),
+		"ldap with a CA and a placeholder member":       ldapDoc().set("identityBackend.ldap.caFile", "/etc/ca.pem").set("identityBackend.ldap.placeholderMember", "cn=nobody,dc=example,dc=com"),
 		"http URLs on localhost for development": validDoc().
 			set("acceptance.publicURL", "http://localhost:8082").
 			set("acceptance.partnerHubURL", "http://[::1]:3000/hub"),
