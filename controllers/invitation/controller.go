@@ -30,12 +30,10 @@ import (
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/index"
 	"github.com/partnerops/partnerops/internal/mail"
 	"github.com/partnerops/partnerops/internal/token"
 )
-
-// accountIndex indexes PartnerInvitations by spec.account.
-const accountIndex = ".spec.account"
 
 // Signer signs invitation links (internal/token.Signer).
 type Signer interface {
@@ -75,10 +73,6 @@ type Reconciler struct {
 
 // SetupWithManager registers the controller.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, accountIndex,
-		func(o client.Object) []string { return []string{o.(*v1alpha1.PartnerInvitation).Spec.Account} }); err != nil {
-		return fmt.Errorf("indexing invitations by account: %w", err)
-	}
 	workers := r.Workers
 	if workers == 0 {
 		workers = 4
@@ -109,7 +103,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 // created account or a changed allowedDomains or invitationTTL is seen.
 func (r *Reconciler) invitationsOfAccount(ctx context.Context, o client.Object) []reconcile.Request {
 	var list v1alpha1.PartnerInvitationList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{accountIndex: o.GetName()}); err != nil {
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index.InvitationAccount: o.GetName()}); err != nil {
 		log.FromContext(ctx).Error(err, "Listing the invitations of an account", "account", klog.KObj(o))
 		return nil
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/partnerops/partnerops/internal/acceptance"
 	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/index"
 	"github.com/partnerops/partnerops/internal/mail"
 	"github.com/partnerops/partnerops/internal/metrics"
 	"github.com/partnerops/partnerops/internal/ratelimit"
@@ -98,6 +99,11 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 	// same keys.
 	signer := token.NewSigner(&token.SecretKeys{Reader: c, Namespace: cfg.SecretNamespace, Name: cfg.Tokens.KeysSecret.Name}, o.Clock)
 	recorder := mgr.GetEventRecorder("partnerops")
+	// The controllers list invitations by account through this index;
+	// an index is registered once per manager.
+	if err := index.Register(ctx, mgr); err != nil {
+		return nil, err
+	}
 	inv := &invitation.Reconciler{
 		Client:    c,
 		Config:    cfg,

@@ -1,0 +1,29 @@
+// Package index registers the cache's field indexes that several
+// controllers list by. An index may be registered only once per manager, so
+// internal/manager calls Register once, before the controllers are set up.
+package index
+
+import (
+	"context"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+)
+
+// InvitationAccount indexes PartnerInvitations by spec.account: list with
+// client.MatchingFields{index.InvitationAccount: accountName} (and
+// client.InNamespace) to get every invitation naming an account, owned or
+// standalone.
+const InvitationAccount = ".spec.account"
+
+// Register adds the indexes to the manager's cache.
+func Register(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationAccount,
+		func(o client.Object) []string { return []string{o.(*v1alpha1.PartnerInvitation).Spec.Account} }); err != nil {
+		return fmt.Errorf("indexing invitations by account: %w", err)
+	}
+	return nil
+}
