@@ -116,12 +116,19 @@ const (
 
 // Reasons of a PartnerAccount's Ready condition.
 const (
-	// ReasonReconciled surfaces when every invitation of the account is settled.
+	// ReasonReconciled surfaces when every spec.users entry has its
+	// invitation as asked and none of the account's invitations is Invalid.
 	ReasonReconciled = "Reconciled"
-	// ReasonInvitationsPending surfaces while some invitations are being sent or synced.
+	// ReasonInvitationsPending surfaces while the invitations of spec.users
+	// are being created, updated or removed.
 	ReasonInvitationsPending = "InvitationsPending"
 	// ReasonInvalidInvitations surfaces when some of the account's invitations are Invalid.
 	ReasonInvalidInvitations = "InvalidInvitations"
+	// ReasonDuplicateUser surfaces when a spec.users entry is not invited
+	// because another invitation is in the way: a standalone invitation of
+	// the same address to the account, or an invitation the account does
+	// not own under the name its own would take. No second email is sent.
+	ReasonDuplicateUser = "DuplicateUser"
 	// ReasonDeleting surfaces while the account's grants are being revoked before it goes.
 	ReasonDeleting = "Deleting"
 )

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
+	"github.com/partnerops/partnerops/controllers/account"
 	"github.com/partnerops/partnerops/controllers/invitation"
 	"github.com/partnerops/partnerops/internal/acceptance"
 	"github.com/partnerops/partnerops/internal/config"
@@ -116,6 +117,10 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 	}
 	if err := inv.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the invitation controller: %w", err)
+	}
+	acct := &account.Reconciler{Client: c, Clock: o.Clock, Recorder: recorder}
+	if err := acct.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("setting up the account controller: %w", err)
 	}
 
 	page, err := acceptance.NewServer(acceptance.Options{

@@ -1,0 +1,50 @@
+package account
+
+import (
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+)
+
+// This file sets the account's status from what one reconcile saw: the
+// members, the counts, the state and the Ready condition, whose
+// lastTransitionTime only moves when its status moves.
+
+// setStatus fills the account's status from the invitations naming it and
+// the reconcile's findings.
+func setStatus(acct *v1alpha1.PartnerAccount, s *scope) {
+	st := &acct.Status
+	invs := append(slices.Clip(s.invs), s.created...)
+	st.Members = members(invs)
+	st.Invitations = countInvitations(invs)
+	st.State = accountState(invs)
+	setReady(acct, readyInput{
+		users:    len(acct.Spec.Users),
+		deleting: !acct.DeletionTimestamp.IsZero(),
+		policy:   acct.Spec.DeletionPolicy,
+		holders:  s.holders,
+		plan:     s.plan,
+		invalid:  invalid(invs),
+	}, s.now)
+	st.ObservedGeneration = acct.Generation
+}
+
+func setReady(acct *v1alpha1.PartnerAccount, in readyInput, now time.Time) {
+	ok, reason, msg := readiness(in)
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&acct.Status.Conditions, metav1.Condition{
+		Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg,
+		ObservedGeneration: acct.Generation, LastTransitionTime: metav1.NewTime(now),
+	})
+}
+
+func readyCondition(acct *v1alpha1.PartnerAccount) *metav1.Condition {
+	return meta.FindStatusCondition(acct.Status.Conditions, v1alpha1.ConditionReady)
+}
