@@ -100,8 +100,12 @@ type scope struct {
 	invs []v1alpha1.PartnerInvitation
 	// plan is how spec.users and the owned invitations differ.
 	plan plan
-	// created are the invitations this reconcile created: the cache shows
-	// them later, the status counts them now (as not yet sent).
+	// planned is set once plan is computed: the status written after a
+	// failed step before that would claim what was not checked.
+	planned bool
+	// created are the invitations this reconcile created (or found
+	// created, unseen by the cache): the cache shows them later, the
+	// status counts them now (as not yet sent).
 	created []v1alpha1.PartnerInvitation
 	// holders are, while the account is deleted, the invitations whose
 	// grants are still to be revoked.
@@ -137,7 +141,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			break
 		}
 	}
-	if s.gone || s.stale {
+	if s.gone || s.stale || (stepErr != nil && !s.planned) {
 		return ctrl.Result{}, stepErr
 	}
 
@@ -248,11 +252,11 @@ func (r *Reconciler) syncInvitations(ctx context.Context, s *scope) (bool, error
 	if err != nil {
 		return false, err
 	}
-	s.plan = planChildren(acct, s.invs, taken)
+	s.plan, s.planned = planChildren(acct, s.invs, taken), true
 	var errs []error
 	for _, inv := range s.plan.create {
-		created, err := r.createInvitation(ctx, acct, inv)
-		if created {
+		exists, err := r.createInvitation(ctx, acct, inv)
+		if exists {
 			s.created = append(s.created, *inv)
 		}
 		errs = append(errs, err)
@@ -295,13 +299,14 @@ func (r *Reconciler) takenNames(ctx context.Context, s *scope) (map[string]*v1al
 	return taken, nil
 }
 
-// createInvitation creates an owned invitation; created is false when it
-// was not created now.
-func (r *Reconciler) createInvitation(ctx context.Context, acct *v1alpha1.PartnerAccount, inv *v1alpha1.PartnerInvitation) (created bool, _ error) {
+// createInvitation creates an owned invitation. exists is true when the
+// invitation is there afterwards, created now or by an earlier reconcile
+// whose write the cache has not seen yet.
+func (r *Reconciler) createInvitation(ctx context.Context, acct *v1alpha1.PartnerAccount, inv *v1alpha1.PartnerInvitation) (exists bool, _ error) {
 	err := r.Client.Create(ctx, inv)
 	switch {
 	case apierrors.IsAlreadyExists(err):
-		return false, nil // created by an earlier reconcile the cache has not seen yet
+		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("creating PartnerInvitation %s for %s: %w", inv.Name, inv.Spec.Email, err)
 	}
