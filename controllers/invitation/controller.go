@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -23,6 +24,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -30,6 +32,7 @@ import (
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/index"
 	"github.com/partnerops/partnerops/internal/mail"
 	"github.com/partnerops/partnerops/internal/token"
@@ -61,12 +64,19 @@ type Reconciler struct {
 	Templates TemplateSource
 	Limiter   Limiter
 	Recorder  events.EventRecorder
+	// Backend is the identity backend accepted users' grants land in.
+	Backend identity.Backend
 	// Workers is how many invitations are reconciled at once (default 4).
 	Workers int
+
+	resync resyncSchedule
+	sent   sentRecords
 }
 
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=patch
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations/finalizers,verbs=update
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partneraccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -121,6 +131,14 @@ type scope struct {
 	problem *problem                 // why the spec cannot be honoured
 	now     time.Time
 	result  ctrl.Result
+	// accountDeleting: the account exists and is being deleted.
+	accountDeleting bool
+	// grantsProblem: why the grants cannot be computed (unknown role...).
+	grantsProblem *problem
+	// releaseFinalizer: nothing is left to revoke once the status is saved.
+	releaseFinalizer bool
+	// sentResend: an email was sent for this resend generation.
+	sentResend *int32
 }
 
 // requeueAfter keeps the shortest requeue asked by a step.
@@ -137,16 +155,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, inv); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !inv.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // nothing to clean up for a pending invitation
+	deleting := !inv.DeletionTimestamp.IsZero()
+	if deleting && !controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
+		return ctrl.Result{}, nil // nothing to clean up: no grants were made
 	}
 	before := inv.DeepCopy()
 	s := &scope{inv: inv, now: r.Clock.Now()}
 
 	var stepErr error
-	for _, step := range []func(context.Context, *scope) (bool, error){
-		r.loadAccount, r.validate, r.revoked, r.acceptedOrRefuseResend, r.send, r.expire,
-	} {
+	steps := []func(context.Context, *scope) (bool, error){
+		r.loadAccount, r.accountGone, r.validate, r.revoked, r.acceptedOrRefuseResend, r.send, r.expire,
+	}
+	if deleting {
+		// Going away: only the grants matter (revoked, or retained when
+		// the account is deleted with deletionPolicy Retain).
+		steps = steps[:1]
+	}
+	for _, step := range steps {
 		done, err := step(ctx, s)
 		if err != nil {
 			stepErr = err
@@ -155,6 +180,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if done {
 			break
 		}
+	}
+	if stepErr == nil && r.Backend != nil {
+		stepErr = r.syncGrants(ctx, s, before)
 	}
 	setAccepted(inv, s.now)
 	setExpired(inv, s.now)
@@ -171,6 +199,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, errors.Join(stepErr, fmt.Errorf("writing status: %w", err))
 		}
 		r.recordTransition(before, inv)
+		r.recordGrantsTransition(before, inv)
+		if s.sentResend != nil {
+			r.sent.record(inv.UID, *s.sentResend)
+		}
+	}
+	if s.releaseFinalizer && inv.Status.AppliedGrants == nil {
+		if err := r.removeFinalizer(ctx, inv); err != nil {
+			return ctrl.Result{}, errors.Join(stepErr, fmt.Errorf("removing the %s finalizer: %w", v1alpha1.GrantsFinalizer, err))
+		}
 	}
 	return s.result, stepErr
 }
@@ -186,7 +223,29 @@ func (r *Reconciler) loadAccount(ctx context.Context, s *scope) (bool, error) {
 		return false, fmt.Errorf("reading PartnerAccount %s: %w", s.inv.Spec.Account, err)
 	}
 	s.account = acct
+	s.accountDeleting = !acct.DeletionTimestamp.IsZero()
 	return false, nil
+}
+
+// accountGone ends an invitation whose account is being deleted, or was
+// deleted after the invitation had been valid with it (DESIGN rule 6:
+// deleting an account is irreversible; its users must be invited again):
+// state Revoked, reason AccountDeleted. Its grants go (or stay, with
+// deletionPolicy Retain) in syncGrants. An invitation that never found its
+// account stays Invalid with AccountNotFound.
+func (r *Reconciler) accountGone(_ context.Context, s *scope) (bool, error) {
+	st := &s.inv.Status
+	if terminal(st) {
+		return false, nil
+	}
+	wasValid := st.State == v1alpha1.InvitationPendingApproval || st.State == v1alpha1.InvitationAccepted || st.State == v1alpha1.InvitationExpired
+	if !s.accountDeleting && (s.account != nil || !wasValid) {
+		return false, nil
+	}
+	st.State = v1alpha1.InvitationRevoked
+	// The reason setReady keeps for a Revoked invitation.
+	set(s.inv, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAccountDeleted, revokedMessageFor(v1alpha1.ReasonAccountDeleted), s.now)
+	return true, nil
 }
 
 // validate refuses a spec the catalogue or the account cannot honour. A

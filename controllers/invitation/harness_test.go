@@ -23,6 +23,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	opconfig "github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/identity/identitytest"
 	"github.com/partnerops/partnerops/internal/mail"
 	"github.com/partnerops/partnerops/internal/manager"
 	"github.com/partnerops/partnerops/internal/testenv"
@@ -129,6 +130,7 @@ type harness struct {
 	sender   *fakeSender
 	requests *requests
 	cfg      *opconfig.Config
+	backend  *identitytest.Fake
 	stop     func()
 }
 
@@ -157,7 +159,8 @@ func testConfig(t *testing.T) *opconfig.Config {
 // restart) with a fake clock and a fake sender.
 func start(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
-	h := &harness{t: t, ns: env.Namespace(t), clock: clocktesting.NewFakeClock(t0), sender: &fakeSender{}, cfg: testConfig(t)}
+	h := &harness{t: t, ns: env.Namespace(t), clock: clocktesting.NewFakeClock(t0), sender: &fakeSender{}, cfg: testConfig(t),
+		backend: &identitytest.Fake{CreateGroups: true}}
 	for _, o := range opts {
 		o(h)
 	}
@@ -177,10 +180,11 @@ func (h *harness) run() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := manager.New(ctx, rc, manager.Options{
-		Config: h.cfg,
-		Scheme: env.Scheme,
-		Clock:  h.clock,
-		Sender: sender,
+		Config:  h.cfg,
+		Scheme:  env.Scheme,
+		Clock:   h.clock,
+		Sender:  sender,
+		Backend: h.backend,
 		Manager: ctrl.Options{
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",

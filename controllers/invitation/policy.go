@@ -24,6 +24,23 @@ type problem struct {
 // the catalogue, the account exists, the address is in its allowed domains.
 // account is nil when the account does not exist.
 func checkSpec(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount, cat *config.Config) *problem {
+	if p := checkCatalogue(inv, cat); p != nil {
+		return p
+	}
+	if account == nil {
+		return &problem{v1alpha1.ReasonAccountNotFound, fmt.Sprintf("PartnerAccount %q does not exist in namespace %s; create it and the invitation proceeds",
+			inv.Spec.Account, inv.Namespace)}
+	}
+	if !domainAllowed(string(inv.Spec.Email), account.Spec.AllowedDomains) {
+		return &problem{v1alpha1.ReasonDomainNotAllowed, fmt.Sprintf("%s is outside the domains PartnerAccount %s allows (%s)",
+			inv.Spec.Email, account.Name, joinDomains(account.Spec.AllowedDomains))}
+	}
+	return nil
+}
+
+// checkCatalogue checks that the role and systems exist in the catalogue
+// (grants are computed from them, for accepted invitations too).
+func checkCatalogue(inv *v1alpha1.PartnerInvitation, cat *config.Config) *problem {
 	if _, ok := cat.Role(string(inv.Spec.Role)); !ok {
 		return &problem{v1alpha1.ReasonUnknownRole, fmt.Sprintf("role %q is not in the operator's catalogue; known roles: %s",
 			inv.Spec.Role, keys(cat.Catalogue.Roles))}
@@ -41,14 +58,6 @@ func checkSpec(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount
 		}
 		return &problem{v1alpha1.ReasonUnknownSystem, fmt.Sprintf("%s not in the operator's catalogue; known systems: %s",
 			what, keys(cat.Catalogue.Systems))}
-	}
-	if account == nil {
-		return &problem{v1alpha1.ReasonAccountNotFound, fmt.Sprintf("PartnerAccount %q does not exist in namespace %s; create it and the invitation proceeds",
-			inv.Spec.Account, inv.Namespace)}
-	}
-	if !domainAllowed(string(inv.Spec.Email), account.Spec.AllowedDomains) {
-		return &problem{v1alpha1.ReasonDomainNotAllowed, fmt.Sprintf("%s is outside the domains PartnerAccount %s allows (%s)",
-			inv.Spec.Email, account.Name, joinDomains(account.Spec.AllowedDomains))}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	netmail "net/mail"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,7 +27,14 @@ import (
 func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 	inv, st := s.inv, &s.inv.Status
 	if !sendWanted(inv) {
+		r.sent.caughtUp(inv)
 		return false, nil
+	}
+	if r.sent.recorded(inv) {
+		// This email was sent and its status written, but the cache has
+		// not seen that write yet: the watch event of our own write
+		// brings us back. Sending now would send it twice.
+		return true, nil
 	}
 	if st.State == "" {
 		st.State = v1alpha1.InvitationPendingApproval
@@ -60,6 +68,7 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 		st.ExpiresAt = &metav1.Time{Time: expiresAt}
 		st.ObservedResend = inv.Spec.Resend
 		st.State = v1alpha1.InvitationPendingApproval
+		s.sentResend = &inv.Spec.Resend
 		setEmailSent(inv, true, v1alpha1.ReasonSent, fmt.Sprintf("Sent to %s at %s", inv.Spec.Email, s.now.UTC().Format(time.RFC3339)), s.now)
 		metrics.EmailsSent.WithLabelValues(locale(inv)).Inc()
 		note := fmt.Sprintf("Invitation sent to %s; the link is valid until %s", inv.Spec.Email, expiresAt.UTC().Format(time.RFC3339))
@@ -76,6 +85,7 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 		st.SentAt, st.ExpiresAt = nil, nil
 		st.ObservedResend = inv.Spec.Resend
 		st.State = v1alpha1.InvitationPendingApproval
+		s.sentResend = &inv.Spec.Resend
 		note := fmt.Sprintf("The mail server refused %s: %v; fix the address with a new invitation, or raise spec.resend to try again", inv.Spec.Email, err)
 		setEmailSent(inv, false, v1alpha1.ReasonRecipientRejected, note, s.now)
 		metrics.EmailsFailed.WithLabelValues(v1alpha1.ReasonRecipientRejected).Inc()
@@ -190,4 +200,46 @@ func (r *Reconciler) event(inv *v1alpha1.PartnerInvitation, typ, reason, note st
 	if r.Recorder != nil {
 		r.Recorder.Eventf(inv, nil, typ, reason, "Send", "%s", note)
 	}
+}
+
+// sentRecords remembers, per invitation, the resend generation whose email
+// was sent and whose status write succeeded, until the cache shows that
+// write: a reconcile that runs on a cache older than our own write (another
+// event came first) must not send the same email again.
+type sentRecords struct {
+	mu  sync.Mutex
+	gen map[types.UID]int32
+}
+
+func (r *sentRecords) record(uid types.UID, resend int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gen == nil {
+		r.gen = map[types.UID]int32{}
+	}
+	r.gen[uid] = resend
+}
+
+// recorded reports whether inv's wanted email was already sent and
+// recorded, by a write the cache does not show yet.
+func (r *sentRecords) recorded(inv *v1alpha1.PartnerInvitation) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g, ok := r.gen[inv.UID]
+	return ok && g >= inv.Spec.Resend
+}
+
+// caughtUp forgets inv once the cache shows its last send.
+func (r *sentRecords) caughtUp(inv *v1alpha1.PartnerInvitation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if g, ok := r.gen[inv.UID]; ok && inv.Status.SentAt != nil && inv.Status.ObservedResend >= g {
+		delete(r.gen, inv.UID)
+	}
+}
+
+func (r *sentRecords) forget(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.gen, uid)
 }

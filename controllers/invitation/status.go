@@ -71,11 +71,20 @@ func setReady(inv *v1alpha1.PartnerInvitation, prob *problem, now time.Time) {
 		msg    string
 	)
 	emailSent := findCondition(st, v1alpha1.ConditionEmailSent)
+	grants := findCondition(st, v1alpha1.ConditionGrantsSynced)
+	grantsFailing := grants != nil && grants.Status != metav1.ConditionTrue && grants.ObservedGeneration == inv.Generation
 	switch st.State {
 	case v1alpha1.InvitationRevoked:
 		ok, reason, msg = true, revokedReason(inv), revokedMessage(inv)
+		if grantsFailing {
+			// The reason stays why it is revoked; the grants are not gone yet.
+			ok, msg = false, msg+"; "+grants.Message
+		}
 	case v1alpha1.InvitationAccepted:
 		ok, reason, msg = true, v1alpha1.ReasonAccepted, "The partner accepted"
+		if grantsFailing {
+			ok, reason, msg = false, grants.Reason, grants.Message
+		}
 	case v1alpha1.InvitationExpired:
 		ok, reason, msg = false, v1alpha1.ReasonExpired, "The link expired before the partner accepted; raise spec.resend to send a fresh one"
 	default: // PendingApproval
@@ -109,7 +118,11 @@ func revokedReason(inv *v1alpha1.PartnerInvitation) string {
 }
 
 func revokedMessage(inv *v1alpha1.PartnerInvitation) string {
-	switch revokedReason(inv) {
+	return revokedMessageFor(revokedReason(inv))
+}
+
+func revokedMessageFor(reason string) string {
+	switch reason {
 	case v1alpha1.ReasonDeclined:
 		return "The partner declined the invitation"
 	case v1alpha1.ReasonAccountDeleted:

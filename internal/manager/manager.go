@@ -25,6 +25,7 @@ import (
 	"github.com/partnerops/partnerops/internal/acceptance"
 	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/index"
 	"github.com/partnerops/partnerops/internal/mail"
 	"github.com/partnerops/partnerops/internal/metrics"
@@ -45,6 +46,8 @@ type Options struct {
 	Clock clock.WithTicker
 	// Sender defaults to SMTP as the configuration says.
 	Sender mail.Sender
+	// Backend defaults to the identity backend the configuration names.
+	Backend identity.Backend
 }
 
 // Secrets (the link-signing keys, SMTP credentials) and the templates
@@ -100,6 +103,12 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 	// same keys.
 	signer := token.NewSigner(&token.SecretKeys{Reader: c, Namespace: cfg.SecretNamespace, Name: cfg.Tokens.KeysSecret.Name}, o.Clock)
 	recorder := mgr.GetEventRecorder("partnerops")
+	backend := o.Backend
+	if backend == nil {
+		if backend, err = newBackend(c, cfg); err != nil {
+			return nil, fmt.Errorf("configuring the identity backend: %w", err)
+		}
+	}
 	// The controllers list invitations by account through this index;
 	// an index is registered once per manager.
 	if err := index.Register(ctx, mgr); err != nil {
@@ -114,6 +123,7 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		Templates: email.NewConfigMapTemplates(c, cfg.SecretNamespace, templatesConfigMap(cfg)),
 		Limiter:   ratelimit.New(o.Clock, cfg.RateLimits.EmailsPerSecond, cfg.RateLimits.EmailsPerNamespacePerHour),
 		Recorder:  recorder,
+		Backend:   backend,
 	}
 	if err := inv.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the invitation controller: %w", err)
