@@ -375,6 +375,16 @@ func (s *Server) AddMember(t testing.TB, groupID, userID string) {
 	}, nil)
 }
 
+// RemoveMember removes the user id from the group id with a PATCH, as an
+// administrator would by hand.
+func (s *Server) RemoveMember(t testing.TB, groupID, userID string) {
+	t.Helper()
+	s.must(t, http.MethodPatch, "/Groups/"+url.PathEscape(groupID), map[string]any{
+		"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "remove", "path": `members[value eq "` + userID + `"]`}},
+	}, nil)
+}
+
 // Users lists every user.
 func (s *Server) Users(t testing.TB) []User {
 	t.Helper()
