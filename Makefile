@@ -72,8 +72,12 @@ bench: ## Run the benchmarks.
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/partnerops.
+build: plugin ## Build the manager binary into bin/partnerops (and the kubectl plugin).
 	$(GO) build -o $(BIN)/partnerops .
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-partners (put it on PATH for `kubectl partners`).
+	$(GO) build -o $(BIN)/kubectl-partners ./cmd/kubectl-partners
 
 ##@ Tools
 
