@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
 	"io"
 	"net"
 	"net/http"
@@ -24,10 +25,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -188,7 +187,7 @@ func Binary() (string, error) {
 		}
 		return p, nil
 	}
-	root, err := repoRoot()
+	root, err := peer.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -204,35 +203,6 @@ func Binary() (string, error) {
 		}
 	}
 	return best, nil
-}
-
-// repoRoot finds the repository's root like internal/testenv.RepoRoot does
-// (from this source file's path), falling back to the first parent of the
-// working directory with a go.mod when the build was -trimpath'ed.
-func repoRoot() (string, error) {
-	_, file, _, _ := runtime.Caller(0)
-	if root := filepath.Join(filepath.Dir(file), "..", "..", ".."); filepath.IsAbs(file) && exists(filepath.Join(root, "go.mod")) {
-		return filepath.Clean(root), nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if exists(filepath.Join(dir, "go.mod")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("cannot find the repository root to look for bin/tools/mailpit: set $%s", EnvVar)
-		}
-		dir = parent
-	}
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // versionLess compares "v1.2.3" directory names numerically.
@@ -257,7 +227,7 @@ func versionLess(a, b string) bool {
 
 type process struct {
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *peer.Buffer
 	done chan struct{}
 }
 
@@ -274,11 +244,11 @@ func (p *process) stop() {
 }
 
 func start(t testing.TB, bin, dir string, attempt int) (*Server, *process, error) {
-	smtpPort, err := freePort()
+	smtpPort, err := peer.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
-	httpPort, err := freePort()
+	httpPort, err := peer.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -297,9 +267,9 @@ func start(t testing.TB, bin, dir string, attempt int) (*Server, *process, error
 		"--max", "0",
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = environ()
+	cmd.Env = peer.Environ([]string{"MP_"})
 	cmd.SysProcAttr = sysProcAttr()
-	log := &syncBuffer{}
+	log := &peer.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", bin, err)
@@ -357,47 +327,6 @@ func (s *Server) ready() bool {
 	}
 	_ = c.Quit()
 	return true
-}
-
-// environ is the test's environment without Mailpit's MP_* settings, so the
-// flags above are the whole configuration (no relay, webhook, ... from the
-// environment).
-func environ() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MP_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// freePort returns a TCP port free on 127.0.0.1 now. Another process may take
-// it before Mailpit binds it: Start then tries again with new ports.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // SMTPAddr is SMTPHost:SMTPPort, for net/smtp.

@@ -20,13 +20,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,7 +61,7 @@ type Server struct {
 	Token string
 
 	client *http.Client
-	log    *syncBuffer
+	log    *peer.Buffer
 	stop   func()
 }
 
@@ -139,7 +139,7 @@ func StartWith(t testing.TB, opts Options) *Server {
 			Transport: &http.Transport{Proxy: nil}, // loopback only, whatever the environment says
 			Timeout:   30 * time.Second,
 		},
-		log: &syncBuffer{},
+		log: &peer.Buffer{},
 	}
 	args := []string{script, "--port", "0"}
 	if opts.NoUserGroups {
@@ -151,7 +151,7 @@ func StartWith(t testing.TB, opts Options) *Server {
 	cmd := exec.Command(node, args...)
 	cmd.Dir = filepath.Dir(script)
 	// The token goes by environment, not argv (ps shows argv).
-	cmd.Env = append(environ(), "SCIM_SERVER_TOKEN="+s.Token)
+	cmd.Env = append(peer.Environ([]string{"NODE_OPTIONS=", "SCIM_SERVER_TOKEN="}), "SCIM_SERVER_TOKEN="+s.Token)
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Stderr = s.log
 	ready := make(chan string, 1)
@@ -210,7 +210,7 @@ func Script() (string, error) {
 		}
 		return p, nil
 	}
-	root, err := repoRoot()
+	root, err := peer.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -231,67 +231,10 @@ func Script() (string, error) {
 	return p, nil
 }
 
-// repoRoot finds the repository's root from this source file's path, else
-// from the working directory.
-func repoRoot() (string, error) {
-	_, file, _, _ := runtime.Caller(0)
-	if root := filepath.Join(filepath.Dir(file), "..", "..", ".."); filepath.IsAbs(file) && exists(filepath.Join(root, "go.mod")) {
-		return filepath.Clean(root), nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if exists(filepath.Join(dir, "go.mod")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("cannot find the repository root to look for bin/tools/scim-server: set $%s", EnvVar)
-		}
-		dir = parent
-	}
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// environ is the test's environment without NODE_OPTIONS and the token
-// variable, so the flags are the whole configuration.
-func environ() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "NODE_OPTIONS=") && !strings.HasPrefix(kv, "SCIM_SERVER_TOKEN=") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // readyWriter copies the server's output to the log and sends the base URL
 // of the ready line on ready, once.
 type readyWriter struct {
-	log   *syncBuffer
+	log   *peer.Buffer
 	ready chan string
 	line  []byte
 	sent  bool

@@ -28,6 +28,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
 	"net"
 	"os"
 	"os/exec"
@@ -185,11 +186,11 @@ func findTools() (tools, error) {
 // configure writes a fresh cn=config (slapd.d) and an empty database for
 // two new free ports.
 func (s *Server) configure(attempt int) error {
-	ldapPort, err := freePort()
+	ldapPort, err := peer.FreePort()
 	if err != nil {
 		return err
 	}
-	ldapsPort, err := freePort()
+	ldapsPort, err := peer.FreePort()
 	if err != nil {
 		return err
 	}
@@ -251,9 +252,9 @@ func (s *Server) configure(attempt int) error {
 // start runs slapd with s.args and waits until RootDN can bind.
 func (s *Server) start() error {
 	cmd := exec.Command(s.bin, s.args...)
-	cmd.Env = environ()
+	cmd.Env = peer.Environ([]string{"LDAP"}, "LDAPNOINIT=1")
 	cmd.SysProcAttr = sysProcAttr()
-	log := &syncBuffer{}
+	log := &peer.Buffer{}
 	if s.proc != nil { // a restart keeps the earlier log
 		log = s.proc.log
 		fmt.Fprintf(log, "---- started again ----\n")
@@ -338,7 +339,7 @@ func (s *Server) Log() string {
 
 type process struct {
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *peer.Buffer
 	done chan struct{}
 	err  error
 }
@@ -353,53 +354,12 @@ func (p *process) stop() {
 	}
 }
 
-// environ is the test's environment with LDAPNOINIT set, so that the
-// ldap-utils read no ldap.conf or ~/.ldaprc: the flags are the whole
-// configuration.
-func environ() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LDAP") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, "LDAPNOINIT=1")
-}
-
-// freePort returns a TCP port free on 127.0.0.1 now. Another process may take
-// it before slapd binds it: Start then tries again with new ports.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // tool runs an ldap-utils command bound as RootDN, with stdin, and returns
 // its standard output; the error carries its standard error and exit code.
 func (s *Server) tool(ctx context.Context, bin string, stdin []byte, args ...string) ([]byte, error) {
 	full := append([]string{"-x", "-D", RootDN, "-y", s.pwFile}, args...)
 	cmd := exec.CommandContext(ctx, bin, full...)
-	cmd.Env = environ()
+	cmd.Env = peer.Environ([]string{"LDAP"}, "LDAPNOINIT=1")
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
