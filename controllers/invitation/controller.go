@@ -156,6 +156,9 @@ type scope struct {
 	releaseFinalizer bool
 	// sentResend: an email was sent for this resend generation.
 	sentResend *int32
+	// sending: the send step ran; a failed or delayed resend must not keep
+	// the current link from expiring on time.
+	sending bool
 }
 
 // requeueAfter keeps the shortest requeue asked by a step.
@@ -197,6 +200,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if done {
 			break
 		}
+	}
+	if s.sending {
+		// The steps stop at a failed or rate-limited send; the link sent
+		// before still expires at its time (a no-op when the send worked:
+		// expire already ran).
+		_, _ = r.expire(ctx, s)
 	}
 	if stepErr == nil && r.Backend != nil {
 		stepErr = r.syncGrants(ctx, s, before)

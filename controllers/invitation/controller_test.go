@@ -182,6 +182,27 @@ func TestExpiryIsTimerDriven(t *testing.T) {
 	}
 }
 
+// TestLinkExpiresWhileAResendFails: a resend that cannot be sent does not
+// keep the link sent before alive past its expiry.
+func TestLinkExpiresWhileAResendFails(t *testing.T) {
+	h := start(t)
+	h.account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.InvitationTTL = "2h" })
+	h.invite("mindy", "mindy@globex.example")
+	h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+	h.sender.fail = func(int, *mail.Message) error {
+		return fmt.Errorf("%w: 451 4.3.0 try again later", mail.ErrTemporary)
+	}
+	h.clock.SetTime(t0.Add(time.Hour))
+	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+	h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
+	h.clock.SetTime(t0.Add(2*time.Hour + time.Second))
+	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Message = "nudge" }) // any event: the expiry must not wait for the send
+	inv := h.waitState("mindy", v1alpha1.InvitationExpired)
+	if c := condition(inv, v1alpha1.ConditionEmailSent); c == nil || c.Reason != v1alpha1.ReasonSMTPUnavailable {
+		t.Errorf("EmailSent = %+v, want the failing resend still reported", c)
+	}
+}
+
 func TestResendWhilePending(t *testing.T) {
 	h := start(t)
 	h.account("globex")

@@ -30,6 +30,7 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 		r.sent.caughtUp(inv)
 		return false, nil
 	}
+	s.sending = true
 	if r.sent.recorded(inv) {
 		// This email was sent and its status written, but the cache has
 		// not seen that write yet: the watch event of our own write
