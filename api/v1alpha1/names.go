@@ -1,0 +1,82 @@
+package v1alpha1
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
+// The names of invitations: a pure function of the account's name and the
+// lowercased email, so every reconcile (and every restart) finds the same
+// child, and two entries never share one.
+
+// MaxNameLocalPart bounds the readable part taken from the address.
+const MaxNameLocalPart = 20
+
+// maxObjectName is the longest object name Kubernetes accepts (a DNS-1123
+// subdomain).
+const maxObjectName = 253
+
+// InvitationName is the name of the PartnerInvitation a PartnerAccount
+// owns for email (the account controller creates it; `kubectl partners
+// invite` uses the same name, so one address never gets two invitations):
+// "<account>-<local part>-<hash>", where the local part is the address
+// before "@", lowercased, with every character other than a-z and
+// 0-9 turned into "-" (runs of them into one), trimmed of "-" and cut to 20
+// characters, and the hash is the first 8 hex digits of the SHA-256 of the
+// lowercased address. A local part with nothing readable left is omitted:
+// "<account>-<hash>". For jane.doe+partners@globex.example in account globex:
+// globex-jane-doe-partners-0183fed8.
+//
+// Account names are DNS labels of at most 63 characters (the schema says
+// so), so names are at most 93 characters and valid DNS-1123 subdomains.
+// A longer account name, which the schema refuses, is cut to fit 253.
+func InvitationName(account, email string) string {
+	suffix := InvitationNameSuffix(email)
+	if len(account)+len(suffix) > maxObjectName {
+		account = strings.TrimRight(account[:maxObjectName-len(suffix)], "-.")
+	}
+	return account + suffix
+}
+
+// InvitationNameSuffix is what InvitationName appends to the account's name:
+// "-<local part>-<hash>" or "-<hash>".
+func InvitationNameSuffix(email string) string {
+	e := strings.ToLower(strings.TrimSpace(email))
+	sum := sha256.Sum256([]byte(e))
+	hash := hex.EncodeToString(sum[:])[:8]
+	local := e
+	if at := strings.LastIndexByte(e, '@'); at >= 0 {
+		local = e[:at]
+	}
+	if l := sanitize(local); l != "" {
+		return "-" + l + "-" + hash
+	}
+	return "-" + hash
+}
+
+// sanitize keeps a-z and 0-9 and turns each run of anything else into one
+// dash, with no dash first or last, in at most MaxNameLocalPart characters.
+func sanitize(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			dash = true
+			continue
+		}
+		need := 1
+		if dash && b.Len() > 0 {
+			need = 2
+		}
+		if b.Len()+need > MaxNameLocalPart {
+			break
+		}
+		if need == 2 {
+			b.WriteByte('-')
+		}
+		b.WriteRune(r)
+		dash = false
+	}
+	return b.String()
+}
