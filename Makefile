@@ -79,6 +79,48 @@ build: plugin ## Build the manager binary into bin/partnerops (and the kubectl p
 plugin: ## Build the kubectl plugin into bin/kubectl-partners (put it on PATH for `kubectl partners`).
 	$(GO) build -o $(BIN)/kubectl-partners ./cmd/kubectl-partners
 
+##@ Deployment
+
+# The manager's image. `make docker-build docker-push IMG=registry.example.com/partnerops:v1.2.3`,
+# then `make build-installer IMG=…` for an install.yaml that runs it.
+IMG ?= partnerops:dev
+# docker, or podman (same flags).
+CONTAINER_TOOL ?= docker
+# The version the manager logs at start (-X main.version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Where build-installer writes.
+INSTALLER ?= $(ROOT)/dist/install.yaml
+
+.PHONY: docker-build
+docker-build: ## Build the manager's image IMG (default partnerops:dev) from the Dockerfile with CONTAINER_TOOL (docker).
+	$(CONTAINER_TOOL) build -t $(IMG) --build-arg VERSION=$(VERSION) .
+
+.PHONY: docker-push
+docker-push: ## Push the image IMG.
+	$(CONTAINER_TOOL) push $(IMG)
+
+# build-installer renders config/default through a throwaway overlay (in
+# dist/, git-ignored) that sets the image, so no tracked file changes.
+.PHONY: build-installer
+build-installer: control-plane ## Write dist/install.yaml: all of config/default in one file, with the image IMG.
+	@mkdir -p $(ROOT)/dist "$$(dirname "$(INSTALLER)")"
+	@overlay=$$(mktemp -d "$(ROOT)/dist/.installer.XXXXXX") && trap 'rm -rf "$$overlay"' EXIT && \
+		printf '%s\n' \
+			'apiVersion: kustomize.config.k8s.io/v1beta1' \
+			'kind: Kustomization' \
+			'resources:' \
+			'- ../../config/default' \
+			'patches:' \
+			'- patch: |-' \
+			'    apiVersion: apps/v1' \
+			'    kind: Deployment' \
+			'    metadata: {name: partnerops-controller-manager, namespace: partnerops-system}' \
+			'    spec: {template: {spec: {containers: [{name: manager, image: "$(IMG)"}]}}}' \
+			>"$$overlay/kustomization.yaml" && \
+		$(BIN)/kubectl kustomize "$$overlay" >"$(INSTALLER).tmp" && \
+		mv "$(INSTALLER).tmp" "$(INSTALLER)"
+	@echo "Wrote $(INSTALLER) (image $(IMG)): kubectl apply --server-side -f $(INSTALLER)"
+
 ##@ Tools
 
 .PHONY: control-plane
