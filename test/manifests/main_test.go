@@ -93,23 +93,33 @@ func render(t *testing.T, dir string) objects {
 // Components of the repository, as docs/install.md shows it.
 func renderOverlay(t *testing.T, components ...string) objects {
 	t.Helper()
-	dir := t.TempDir()
-	// kustomize refuses absolute paths to other kustomizations.
-	rel := func(p string) string {
-		r, err := filepath.Rel(dir, filepath.Join(root, p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- " + rel("config/default") + "\n"
+	k := "resources:\n- {{root}}/config/default\n"
 	if len(components) > 0 {
 		k += "components:\n"
 		for _, c := range components {
-			k += "- " + rel(c) + "\n"
+			k += "- {{root}}/" + c + "\n"
 		}
 	}
+	return renderKustomization(t, k, nil)
+}
+
+// renderKustomization renders a kustomization.yaml of a directory outside
+// the repository, with files beside it; {{root}} in it is the repository
+// (kustomize refuses absolute paths to other kustomizations, so it becomes a
+// relative one).
+func renderKustomization(t *testing.T, kustomization string, files map[string]string) objects {
+	t.Helper()
+	dir := t.TempDir()
+	rel, err := filepath.Rel(dir, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
+		strings.ReplaceAll(kustomization, "{{root}}", filepath.ToSlash(rel))
 	writeFile(t, filepath.Join(dir, "kustomization.yaml"), k)
+	for name, content := range files {
+		writeFile(t, filepath.Join(dir, name), content)
+	}
 	out, _ := run(t, dir, kubectl(t), "kustomize", dir)
 	return decode(t, out)
 }

@@ -3,6 +3,8 @@ package manifests
 import (
 	"maps"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +54,43 @@ func TestComponentsOnlyAdd(t *testing.T) {
 				t.Errorf("the Components changed config/default:\n%s", lineDiff(got, base))
 			}
 		})
+	}
+}
+
+// TestInstallOverlay renders the overlay of docs/install.md's step 3: its
+// own image and its own configuration replace config/default's, and the
+// Deployment runs and mounts them.
+func TestInstallOverlay(t *testing.T) {
+	shipped, err := os.ReadFile(filepath.Join(root, "config", "manager", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := strings.Replace(string(shipped), "publicURL: https://partners.example.com", "publicURL: https://partners.acme.example", 1)
+	if mine == string(shipped) {
+		t.Fatal("config/manager/config.yaml has no publicURL: https://partners.example.com to change")
+	}
+	objs := renderKustomization(t, `resources:
+- {{root}}/config/default
+images:
+- name: partnerops
+  newName: registry.example.com/partnerops
+  newTag: v0.1.0
+configMapGenerator:
+- name: partnerops-manager-config
+  namespace: partnerops-system
+  behavior: replace
+  files:
+  - config.yaml
+`, map[string]string{"config.yaml": mine})
+	d := managerDeployment(t, objs)
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != "registry.example.com/partnerops:v0.1.0" {
+		t.Errorf("image %s, want registry.example.com/partnerops:v0.1.0", got)
+	}
+	if cms := objs.ofKind("ConfigMap"); len(cms) != 1 {
+		t.Errorf("%d ConfigMaps, want the replaced one alone", len(cms))
+	}
+	if got := shippedConfig(t, objs, d).Acceptance.PublicURL; got != "https://partners.acme.example" {
+		t.Errorf("the manager reads publicURL %s, want the overlay's https://partners.acme.example", got)
 	}
 }
 
@@ -230,6 +269,11 @@ func TestNetworkPolicyComponent(t *testing.T) {
 					t.Errorf("%s to %v, want only the kube-dns pods of kube-system", tc.what, to)
 				}
 			}
+		}
+		// docs/install.md's example patches the identity backend's rule by
+		// its index.
+		if len(np.Spec.Egress) != 4 || len(np.Spec.Egress[3].Ports) != 1 || np.Spec.Egress[3].Ports[0].Port.IntValue() != scimPort {
+			t.Errorf("the identity backend's rule is not /spec/egress/3, as docs/install.md says")
 		}
 		for _, p := range []int{25, 80, 389, 636, 8080} {
 			if _, ok := egressTo(np, p, corev1.ProtocolTCP); ok {
