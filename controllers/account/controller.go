@@ -51,10 +51,10 @@ type Reconciler struct {
 	Workers int
 }
 
-// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partneraccounts,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partneraccounts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partneraccounts,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partneraccounts/status,verbs=patch
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partneraccounts/finalizers,verbs=update
-// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the controller. The invitations are listed

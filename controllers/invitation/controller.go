@@ -78,9 +78,8 @@ type Reconciler struct {
 }
 
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch
-// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations/status,verbs=patch
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=patch
-// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations/finalizers,verbs=update
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partneraccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

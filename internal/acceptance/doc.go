@@ -28,7 +28,7 @@ package acceptance
 // The page reads invitations, their accounts and namespaces (from the
 // cache), writes invitations' status and records events.
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch
-// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations/status,verbs=patch
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partneraccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
