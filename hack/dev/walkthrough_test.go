@@ -390,3 +390,27 @@ func acceptInBrowser(t *testing.T, link, hubURL string) {
 		t.Errorf("the Partner Hub stand-in says:\n%s\nwant that the partner landed for account globex of namespace acme", body)
 	}
 }
+
+// TestTroubleshootingListsEveryReason checks that docs/troubleshooting.md
+// has a table row for every Reason constant of api/v1alpha1/conditions.go,
+// so that a new reason cannot go undocumented.
+func TestTroubleshootingListsEveryReason(t *testing.T) {
+	root := testenv.RepoRoot()
+	src, err := os.ReadFile(filepath.Join(root, "api", "v1alpha1", "conditions.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "troubleshooting.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := regexp.MustCompile(`(?m)^\s*Reason\w+\s*=\s*"(\w+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(reasons) < 20 {
+		t.Fatalf("found only %d Reason constants in api/v1alpha1/conditions.go: the pattern is stale", len(reasons))
+	}
+	for _, r := range reasons {
+		if !bytes.Contains(doc, []byte("\n| `"+r[1]+"` |")) {
+			t.Errorf("docs/troubleshooting.md has no table row for the reason %s", r[1])
+		}
+	}
+}
