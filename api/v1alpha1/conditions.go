@@ -54,9 +54,9 @@ const (
 	ReasonDomainNotAllowed = "DomainNotAllowed"
 )
 
-// Reasons of the EmailSent condition.
+// Reasons of the EmailSent condition (Sending is on Ready).
 const (
-	// ReasonSending surfaces while the email is waiting for its turn (rate limits) or being sent.
+	// ReasonSending surfaces on Ready while the first email is being sent.
 	ReasonSending = "Sending"
 	// ReasonSent surfaces when the mail server accepted the email.
 	ReasonSent = "Sent"

@@ -178,6 +178,13 @@ type harness struct {
 
 func start(t *testing.T, mp *mailpit.Server, b backendPeer) *harness {
 	t.Helper()
+	return startIn(t, mp, b, env.Namespace(t), true)
+}
+
+// startIn runs the manager over ns; annotate sets the namespace's display
+// name (a test that applied its own namespace leaves it as applied).
+func startIn(t *testing.T, mp *mailpit.Server, b backendPeer, ns string, annotate bool) *harness {
+	t.Helper()
 	cfg, err := opconfig.Load(testenv.RepoRoot() + "/config/dev/config.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -197,15 +204,17 @@ func start(t *testing.T, mp *mailpit.Server, b backendPeer) *harness {
 	cfg.Acceptance.PartnerHubURL = "http://127.0.0.1:1/hub" // never followed
 	b.configure(t, cfg)
 
-	h := &harness{ns: env.Namespace(t), cfg: cfg, clock: clocktesting.NewFakeClock(time.Now()),
+	h := &harness{ns: ns, cfg: cfg, clock: clocktesting.NewFakeClock(time.Now()),
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	nsObj := &corev1.Namespace{}
-	if err := env.Client.Get(context.Background(), types.NamespacedName{Name: h.ns}, nsObj); err != nil {
-		t.Fatal(err)
-	}
-	nsObj.Annotations = map[string]string{v1alpha1.DisplayNameAnnotation: "Acme Corporation"}
-	if err := env.Client.Update(context.Background(), nsObj); err != nil {
-		t.Fatal(err)
+	if annotate {
+		nsObj := &corev1.Namespace{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: h.ns}, nsObj); err != nil {
+			t.Fatal(err)
+		}
+		nsObj.Annotations = map[string]string{v1alpha1.DisplayNameAnnotation: "Acme Corporation"}
+		if err := env.Client.Update(context.Background(), nsObj); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := manager.New(ctx, env.Config, manager.Options{
