@@ -58,24 +58,10 @@ func TestDev(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatalf("no node on PATH for the SCIM server: hack/install-peers.sh installs it: %v", err)
 	}
-	tmp := t.TempDir()
-	stateDir := filepath.Join(tmp, "state")
-	addrs := freeLoopbackAddrs(t, 7)
-	metricsAddr, probeAddr, acceptanceAddr, smtpAddr, mailpitAddr, scimAddr, hubAddr :=
-		addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5], addrs[6]
-	scimURL, hubURL := "http://"+scimAddr+"/scim/v2", "http://"+hubAddr+"/hub"
-
-	dev := startDev(t, root,
-		"--state-dir="+stateDir,
-		"--manager="+goBuild(t, root, ".", filepath.Join(tmp, "partnerops")),
-		"--config="+devConfig(t, root, tmp, acceptanceAddr, smtpAddr, scimURL, hubURL),
-		"--metrics-bind-address="+metricsAddr,
-		"--health-probe-bind-address="+probeAddr,
-		"--mailpit-smtp-address="+smtpAddr,
-		"--mailpit-http-address="+mailpitAddr,
-		"--scim-address="+scimAddr,
-	)
-	kubeconfig := dev.waitForLine(t, "export KUBECONFIG=", readyTimeout)
+	e := launchDev(t, root)
+	dev, kubeconfig, stateDir := e.dev, e.kubeconfig, e.stateDir
+	metricsAddr, probeAddr, smtpAddr, mailpitAddr := e.metricsAddr, e.probeAddr, e.smtpAddr, e.mailpitAddr
+	scimURL, hubURL := e.scimURL, e.hubURL
 	// What dev started, recorded while it runs: none of it may outlive it.
 	children := descendants(t, dev.cmd.Process.Pid)
 
@@ -260,6 +246,38 @@ func TestPreflightBusyPorts(t *testing.T) {
 }
 
 // goBuild builds pkg of the repository into out.
+// devEnv is one running dev program on free loopback ports.
+type devEnv struct {
+	dev                                              *devProcess
+	kubeconfig, stateDir                             string
+	metricsAddr, probeAddr, acceptanceAddr, smtpAddr string
+	mailpitAddr, scimAddr, hubAddr, scimURL, hubURL  string
+}
+
+// launchDev builds the manager and starts dev with every address on a free
+// loopback port (never make dev's defaults), and waits until it prints the
+// kubeconfig line.
+func launchDev(t *testing.T, root string) *devEnv {
+	t.Helper()
+	tmp := t.TempDir()
+	a := freeLoopbackAddrs(t, 7)
+	e := &devEnv{stateDir: filepath.Join(tmp, "state"),
+		metricsAddr: a[0], probeAddr: a[1], acceptanceAddr: a[2], smtpAddr: a[3], mailpitAddr: a[4], scimAddr: a[5], hubAddr: a[6]}
+	e.scimURL, e.hubURL = "http://"+e.scimAddr+"/scim/v2", "http://"+e.hubAddr+"/hub"
+	e.dev = startDev(t, root,
+		"--state-dir="+e.stateDir,
+		"--manager="+goBuild(t, root, ".", filepath.Join(tmp, "partnerops")),
+		"--config="+devConfig(t, root, tmp, e.acceptanceAddr, e.smtpAddr, e.scimURL, e.hubURL),
+		"--metrics-bind-address="+e.metricsAddr,
+		"--health-probe-bind-address="+e.probeAddr,
+		"--mailpit-smtp-address="+e.smtpAddr,
+		"--mailpit-http-address="+e.mailpitAddr,
+		"--scim-address="+e.scimAddr,
+	)
+	e.kubeconfig = e.dev.waitForLine(t, "export KUBECONFIG=", readyTimeout)
+	return e
+}
+
 func goBuild(t *testing.T, root, pkg, out string) string {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", out, pkg)
@@ -286,6 +304,7 @@ func devConfig(t *testing.T, root, dir, addr, smtpAddr, scimURL, hubURL string) 
 	}
 	for _, r := range []struct{ old, new string }{
 		{"bindAddress: 127.0.0.1:8082", "bindAddress: " + addr},
+		{"publicURL: http://127.0.0.1:8082", "publicURL: http://" + addr},
 		{"port: 1025", "port: " + smtpPort},
 		{"baseURL: http://127.0.0.1:8091/scim/v2", "baseURL: " + scimURL},
 		{"partnerHubURL: http://127.0.0.1:8090/hub", "partnerHubURL: " + hubURL},

@@ -67,24 +67,8 @@ func TestWalkthrough(t *testing.T) {
 			t.Fatalf("no %s on PATH: %v", tool, err)
 		}
 	}
-	tmp := t.TempDir()
-	stateDir := filepath.Join(tmp, "state")
-	addrs := freeLoopbackAddrs(t, 7)
-	metricsAddr, probeAddr, acceptanceAddr, smtpAddr, mailpitAddr, scimAddr, hubAddr :=
-		addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5], addrs[6]
-	scimURL, hubURL := "http://"+scimAddr+"/scim/v2", "http://"+hubAddr+"/hub"
-
-	dev := startDev(t, root,
-		"--state-dir="+stateDir,
-		"--manager="+goBuild(t, root, ".", filepath.Join(tmp, "partnerops")),
-		"--config="+walkthroughConfig(t, root, tmp, acceptanceAddr, smtpAddr, scimURL, hubURL),
-		"--metrics-bind-address="+metricsAddr,
-		"--health-probe-bind-address="+probeAddr,
-		"--mailpit-smtp-address="+smtpAddr,
-		"--mailpit-http-address="+mailpitAddr,
-		"--scim-address="+scimAddr,
-	)
-	kubeconfig := dev.waitForLine(t, "export KUBECONFIG=", readyTimeout)
+	e := launchDev(t, root)
+	dev, kubeconfig, mailpitAddr, scimAddr, hubURL := e.dev, e.kubeconfig, e.mailpitAddr, e.scimAddr, e.hubURL
 	// The README's first command is the line dev prints.
 	if !strings.Contains(blocks[0], "export KUBECONFIG="+readmeKubeconfig+"\n") {
 		t.Errorf("the walkthrough does not start with export KUBECONFIG=%s, the line make dev prints", readmeKubeconfig)
@@ -145,26 +129,6 @@ func TestWalkthrough(t *testing.T) {
 	if code := dev.interrupt(t, stopTimeout); code != 0 {
 		t.Errorf("dev exited with status %d after SIGINT, want 0", code)
 	}
-}
-
-// walkthroughConfig is devConfig with the acceptance page's publicURL on
-// addr too, so that the links in the emails reach this test's manager.
-func walkthroughConfig(t *testing.T, root, dir, addr, smtpAddr, scimURL, hubURL string) string {
-	t.Helper()
-	path := devConfig(t, root, dir, addr, smtpAddr, scimURL, hubURL)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const old = "publicURL: http://127.0.0.1:8082"
-	if bytes.Count(data, []byte(old)) != 1 {
-		t.Fatalf("config/dev/config.yaml should have one %q", old)
-	}
-	data = bytes.Replace(data, []byte(old), []byte("publicURL: http://"+addr), 1)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // walkthroughBlocks returns the bodies of the ```sh walkthrough blocks of
