@@ -24,6 +24,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/email"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
@@ -443,7 +444,7 @@ func (h *handler) pageData(ctx context.Context, res resolution) (pageData, error
 		Customer:   customer,
 		Role:       h.catalogueName(h.config.Role, string(inv.Spec.Role), locale),
 		Note:       noteText(inv.Spec.Message),
-		Expires:    formatDate(locale, expires),
+		Expires:    email.FormatExpiry(locale, expires),
 		ExpiresISO: expires.UTC().Format(time.RFC3339),
 		HubURL:     h.hubURL(inv),
 	}

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode"
 
 	"github.com/partnerops/partnerops/internal/email"
@@ -167,33 +166,6 @@ func (s *pageSet) render(file string, d pageData) ([]byte, error) {
 		return nil, fmt.Errorf("rendering page %s/%s: %w", d.Locale, file, err)
 	}
 	return b.Bytes(), nil
-}
-
-// monthNames are the months as each locale writes them in a date.
-var monthNames = map[string][12]string{
-	"en": {"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
-	"fr": {"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"},
-	"es": {"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"},
-}
-
-// formatDate writes t, in UTC and to the minute, as the locale writes a date
-// and time, the way the invitation email does: "30 November 2026, 18:00
-// UTC", "1er décembre 2026 à 18:00 UTC", "30 de noviembre de 2026, 18:00
-// UTC".
-func formatDate(locale string, t time.Time) string {
-	t = t.UTC()
-	clock := t.Format("15:04") + " UTC"
-	day, year := strconv.Itoa(t.Day()), strconv.Itoa(t.Year())
-	switch locale {
-	case "fr":
-		if t.Day() == 1 {
-			day = "1er"
-		}
-		return day + " " + monthNames["fr"][t.Month()-1] + " " + year + " à " + clock
-	case "es":
-		return day + " de " + monthNames["es"][t.Month()-1] + " de " + year + ", " + clock
-	}
-	return day + " " + monthNames["en"][t.Month()-1] + " " + year + ", " + clock
 }
 
 // isBidiControl reports the invisible marks that reorder text on screen,

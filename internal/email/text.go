@@ -54,7 +54,7 @@ func newTemplateData(inv Invitation) (TemplateData, error) {
 	if inv.ExpiresAt.IsZero() {
 		return TemplateData{}, errors.New("the invitation has no ExpiresAt")
 	}
-	d.Expires = formatExpiry(inv.Locale, d.ExpiresAt)
+	d.Expires = FormatExpiry(inv.Locale, d.ExpiresAt)
 	if err := checkURL(inv.AcceptURL); err != nil {
 		return TemplateData{}, err
 	}
@@ -153,11 +153,11 @@ var monthNames = map[string][12]string{
 	"es": {"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"},
 }
 
-// formatExpiry writes t, in UTC and to the minute, as the locale writes a
-// date and time: "30 November 2026, 18:00 UTC", "1er décembre 2026 à
+// FormatExpiry writes t, in UTC and to the minute, as the locale writes a
+// date and time (the email and the acceptance page show the same words): "30 November 2026, 18:00 UTC", "1er décembre 2026 à
 // 18:00 UTC", "30 de noviembre de 2026, 18:00 UTC". Unknown locales get
 // English.
-func formatExpiry(locale string, t time.Time) string {
+func FormatExpiry(locale string, t time.Time) string {
 	t = t.UTC()
 	clock := t.Format("15:04") + " UTC"
 	day, year := strconv.Itoa(t.Day()), strconv.Itoa(t.Year())
