@@ -80,3 +80,29 @@ func sanitize(s string) string {
 	}
 	return b.String()
 }
+
+// NormalizeEmail is the form addresses are compared in: lower case. (The
+// local part is case-sensitive in theory; no mail system of note treats it
+// so, and two invitations that differ only in case are the same person.)
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// DomainAllowed is the rule of PartnerAccount.spec.allowedDomains: email's
+// domain is one of allowed or a subdomain of one. An empty list allows
+// every domain.
+func DomainAllowed(email string, allowed []DomainName) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return false
+	}
+	domain := NormalizeEmail(email[at+1:])
+	for _, a := range allowed {
+		d := strings.ToLower(string(a))
+		if domain == d || strings.HasSuffix(domain, "."+d) {
+			return true
+		}
+	}
+	return false
+}

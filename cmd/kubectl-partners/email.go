@@ -4,8 +4,6 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
-
-	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
 // This file checks addresses before anything is sent to the API server,
@@ -47,25 +45,4 @@ func emailProblems(email string) []string {
 		problems = append(problems, "the part after @ must be a domain name with a dot, as in example.com")
 	}
 	return problems
-}
-
-// domainAllowed says whether email's domain is one of allowed or a
-// subdomain of one, as the operator decides it. No list allows every
-// domain.
-func domainAllowed(email string, allowed []v1alpha1.DomainName) bool {
-	if len(allowed) == 0 {
-		return true
-	}
-	at := strings.LastIndexByte(email, '@')
-	if at < 0 {
-		return false
-	}
-	domain := normalizeEmail(email[at+1:])
-	for _, a := range allowed {
-		d := strings.ToLower(string(a))
-		if domain == d || strings.HasSuffix(domain, "."+d) {
-			return true
-		}
-	}
-	return false
 }

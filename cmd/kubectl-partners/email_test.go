@@ -90,8 +90,8 @@ func FuzzEmailProblems(f *testing.F) {
 		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 			t.Errorf("invitationName(globex, %q) = %q: %v", email, name, errs)
 		}
-		if !domainAllowed(email, nil) {
-			t.Errorf("domainAllowed(%q, none) = false", email)
+		if !v1alpha1.DomainAllowed(email, nil) {
+			t.Errorf("v1alpha1.DomainAllowed(%q, none) = false", email)
 		}
 	})
 }

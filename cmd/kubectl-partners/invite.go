@@ -206,7 +206,7 @@ func addressProblems(emails []string) refusals {
 			bad[i] = fmt.Sprintf("%q: %s", e, strings.Join(p, "; "))
 			continue
 		}
-		n := normalizeEmail(e)
+		n := v1alpha1.NormalizeEmail(e)
 		if seen[n] {
 			bad[i] = fmt.Sprintf("%s: given more than once", e)
 		}
@@ -226,20 +226,20 @@ func accountProblems(acct *v1alpha1.PartnerAccount, existing []v1alpha1.PartnerI
 	for i := range existing {
 		inv := &existing[i]
 		byName[inv.Name] = inv
-		if e := normalizeEmail(string(inv.Spec.Email)); inv.Spec.Account == acct.Name && byEmail[e] == nil {
+		if e := v1alpha1.NormalizeEmail(string(inv.Spec.Email)); inv.Spec.Account == acct.Name && byEmail[e] == nil {
 			byEmail[e] = inv
 		}
 	}
 	users := map[string]bool{}
 	for _, u := range acct.Spec.Users {
-		users[normalizeEmail(string(u.Email))] = true
+		users[v1alpha1.NormalizeEmail(string(u.Email))] = true
 	}
 
 	for i, e := range emails {
 		if _, refused := bad[i]; refused {
 			continue
 		}
-		n := normalizeEmail(e)
+		n := v1alpha1.NormalizeEmail(e)
 		name := invitationName(acct.Name, e)
 		switch {
 		case byEmail[n] != nil:
@@ -252,7 +252,7 @@ func accountProblems(acct *v1alpha1.PartnerAccount, existing []v1alpha1.PartnerI
 			inv := byName[name]
 			bad[i] = fmt.Sprintf("%s: partnerinvitation %q already exists, for %s in account %s",
 				e, name, inv.Spec.Email, inv.Spec.Account)
-		case !domainAllowed(e, acct.Spec.AllowedDomains):
+		case !v1alpha1.DomainAllowed(e, acct.Spec.AllowedDomains):
 			bad[i] = fmt.Sprintf("%s: the domain is not allowed by partneraccount %q (allowedDomains: %s)",
 				e, acct.Name, joinDomains(acct.Spec.AllowedDomains))
 		}

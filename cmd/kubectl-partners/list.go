@@ -105,7 +105,7 @@ func (o *listOptions) run(ctx context.Context) error {
 	}
 	slices.SortFunc(rows, func(a, b row) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Account, b.Account),
-			cmp.Compare(normalizeEmail(a.Email), normalizeEmail(b.Email)), cmp.Compare(a.Invitation, b.Invitation))
+			cmp.Compare(v1alpha1.NormalizeEmail(a.Email), v1alpha1.NormalizeEmail(b.Email)), cmp.Compare(a.Invitation, b.Invitation))
 	})
 
 	if o.output != "" {

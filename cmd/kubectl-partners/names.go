@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strings"
-
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
@@ -12,6 +10,3 @@ import (
 // cannot make two invitations, and an invitation created here is the one
 // the account would have created for that user.
 func invitationName(account, email string) string { return v1alpha1.InvitationName(account, email) }
-
-// normalizeEmail is the form addresses are compared in: lower case.
-func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }

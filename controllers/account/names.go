@@ -25,7 +25,3 @@ func accountOfName(name, email string) string {
 	}
 	return acct
 }
-
-// normalizeEmail is the form addresses are compared in: lower case (the
-// invitation controller's rule, invitation.NormalizeEmail).
-func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
 // TestInvitationName: names are readable, valid object names, the same for
@@ -58,7 +60,7 @@ func TestInvitationName(t *testing.T) {
 	seen := map[string]string{}
 	for _, e := range []string{"a.b@x.example", "a_b@x.example", "a-b@x.example", "a+b@x.example", "a.b@y.example", "A.B@X.example"} {
 		n := InvitationName("globex", e)
-		if prev, ok := seen[n]; ok && normalizeEmail(prev) != normalizeEmail(e) {
+		if prev, ok := seen[n]; ok && v1alpha1.NormalizeEmail(prev) != v1alpha1.NormalizeEmail(e) {
 			t.Errorf("%s and %s share the name %s", prev, e, n)
 		}
 		seen[n] = e

@@ -131,7 +131,7 @@ func planChildren(acct *v1alpha1.PartnerAccount, invs []v1alpha1.PartnerInvitati
 		if isOwned(inv, acct) || inv.Status.State == v1alpha1.InvitationRevoked || !inv.DeletionTimestamp.IsZero() {
 			continue
 		}
-		e := normalizeEmail(string(inv.Spec.Email))
+		e := v1alpha1.NormalizeEmail(string(inv.Spec.Email))
 		if o, ok := others[e]; !ok || inv.Name < o.Name {
 			others[e] = inv
 		}
@@ -141,7 +141,7 @@ func planChildren(acct *v1alpha1.PartnerAccount, invs []v1alpha1.PartnerInvitati
 	for _, u := range acct.Spec.Users {
 		desired := desiredInvitation(acct, u)
 		wanted[desired.Name] = true
-		email := normalizeEmail(string(u.Email))
+		email := v1alpha1.NormalizeEmail(string(u.Email))
 		cur := byName[desired.Name]
 		switch {
 		case cur == nil:
@@ -152,7 +152,7 @@ func planChildren(acct *v1alpha1.PartnerAccount, invs []v1alpha1.PartnerInvitati
 			p.create = append(p.create, desired)
 			continue
 		case !isOwned(cur, acct):
-			same := cur.Spec.Account == acct.Name && normalizeEmail(string(cur.Spec.Email)) == email
+			same := cur.Spec.Account == acct.Name && v1alpha1.NormalizeEmail(string(cur.Spec.Email)) == email
 			p.conflicts = append(p.conflicts, conflict{Email: string(u.Email), Other: cur.Name, NameTaken: !same})
 			continue
 		}
@@ -259,7 +259,7 @@ func members(invs []v1alpha1.PartnerInvitation) []v1alpha1.Member {
 		for _, s := range inv.Spec.Systems {
 			m.Systems = append(m.Systems, string(s))
 		}
-		key := normalizeEmail(m.Email)
+		key := v1alpha1.NormalizeEmail(m.Email)
 		if prev, ok := byEmail[key]; ok && !earlier(m, prev) {
 			continue
 		}
@@ -273,7 +273,7 @@ func members(invs []v1alpha1.PartnerInvitation) []v1alpha1.Member {
 		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		a, b := normalizeEmail(out[i].Email), normalizeEmail(out[j].Email)
+		a, b := v1alpha1.NormalizeEmail(out[i].Email), v1alpha1.NormalizeEmail(out[j].Email)
 		if a != b {
 			return a < b
 		}

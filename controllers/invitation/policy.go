@@ -31,7 +31,7 @@ func checkSpec(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount
 		return &problem{v1alpha1.ReasonAccountNotFound, fmt.Sprintf("PartnerAccount %q does not exist in namespace %s; create it and the invitation proceeds",
 			inv.Spec.Account, inv.Namespace)}
 	}
-	if !domainAllowed(string(inv.Spec.Email), account.Spec.AllowedDomains) {
+	if !v1alpha1.DomainAllowed(string(inv.Spec.Email), account.Spec.AllowedDomains) {
 		return &problem{v1alpha1.ReasonDomainNotAllowed, fmt.Sprintf("%s is outside the domains PartnerAccount %s allows (%s)",
 			inv.Spec.Email, account.Name, joinDomains(account.Spec.AllowedDomains))}
 	}
@@ -76,31 +76,6 @@ func joinDomains(d []v1alpha1.DomainName) string {
 		s[i] = string(d[i])
 	}
 	return strings.Join(s, ", ")
-}
-
-// NormalizeEmail is the form addresses are compared in: lower case. (The
-// local part is case-sensitive in theory; no mail system of note treats it
-// so, and two invitations that differ only in case are the same person.)
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-// domainAllowed says whether email's domain is one of allowed or a
-// subdomain of one. An empty list allows every domain.
-func domainAllowed(email string, allowed []v1alpha1.DomainName) bool {
-	if len(allowed) == 0 {
-		return true
-	}
-	at := strings.LastIndexByte(email, '@')
-	if at < 0 {
-		return false
-	}
-	domain := NormalizeEmail(email[at+1:])
-	for _, a := range allowed {
-		d := strings.ToLower(string(a))
-		if domain == d || strings.HasSuffix(domain, "."+d) {
-			return true
-		}
-	}
-	return false
 }
 
 // ttl is the validity of a link sent now: the invitation's ttl, else its

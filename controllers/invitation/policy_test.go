@@ -98,28 +98,6 @@ func TestCheckSpec(t *testing.T) {
 	}
 }
 
-func TestDomainAllowed(t *testing.T) {
-	cases := []struct {
-		email   string
-		allowed []v1alpha1.DomainName
-		want    bool
-	}{
-		{"a@globex.example", nil, true},
-		{"a@globex.example", []v1alpha1.DomainName{"globex.example"}, true},
-		{"a@GLOBEX.Example", []v1alpha1.DomainName{"globex.example"}, true},
-		{"a@eu.globex.example", []v1alpha1.DomainName{"globex.example"}, true},
-		{"a@evilglobex.example", []v1alpha1.DomainName{"globex.example"}, false},
-		{"a@globex.example.evil.example", []v1alpha1.DomainName{"globex.example"}, false},
-		{"a@initech.example", []v1alpha1.DomainName{"globex.example", "initech.example"}, true},
-		{"a@example", []v1alpha1.DomainName{"globex.example"}, false},
-	}
-	for _, tc := range cases {
-		if got := domainAllowed(tc.email, tc.allowed); got != tc.want {
-			t.Errorf("domainAllowed(%q, %v) = %v, want %v", tc.email, tc.allowed, got, tc.want)
-		}
-	}
-}
-
 func TestTTL(t *testing.T) {
 	withTTL := func(s v1alpha1.TTL) invOpt { return func(i *v1alpha1.PartnerInvitation) { i.Spec.TTL = s } }
 	acct := newAccount()

@@ -1,0 +1,25 @@
+package v1alpha1
+
+import "testing"
+
+func TestDomainAllowed(t *testing.T) {
+	cases := []struct {
+		email   string
+		allowed []DomainName
+		want    bool
+	}{
+		{"a@globex.example", nil, true},
+		{"a@globex.example", []DomainName{"globex.example"}, true},
+		{"a@GLOBEX.Example", []DomainName{"globex.example"}, true},
+		{"a@eu.globex.example", []DomainName{"globex.example"}, true},
+		{"a@evilglobex.example", []DomainName{"globex.example"}, false},
+		{"a@globex.example.evil.example", []DomainName{"globex.example"}, false},
+		{"a@initech.example", []DomainName{"globex.example", "initech.example"}, true},
+		{"a@example", []DomainName{"globex.example"}, false},
+	}
+	for _, tc := range cases {
+		if got := DomainAllowed(tc.email, tc.allowed); got != tc.want {
+			t.Errorf("DomainAllowed(%q, %v) = %v, want %v", tc.email, tc.allowed, got, tc.want)
+		}
+	}
+}
