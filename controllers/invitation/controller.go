@@ -149,8 +149,6 @@ type scope struct {
 	result  ctrl.Result
 	// accountDeleting: the account exists and is being deleted.
 	accountDeleting bool
-	// grantsProblem: why the grants cannot be computed (unknown role...).
-	grantsProblem *problem
 	// releaseFinalizer: nothing is left to revoke once the status is saved.
 	releaseFinalizer bool
 	// sentResend: an email was sent for this resend generation.

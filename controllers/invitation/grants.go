@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -131,21 +132,20 @@ func sameSet(a, b []string) bool {
 }
 
 // planGrants decides what the backend should hold for s.inv: its groups
-// when it is accepted (and its account stays), nothing otherwise. A nil
-// plan means the grants cannot be computed (s.grantsProblem says why).
-func (r *Reconciler) planGrants(s *scope) *grantsPlan {
+// when it is accepted (and its account stays), nothing otherwise; a problem
+// when the grants cannot be computed (an unknown role or system).
+func (r *Reconciler) planGrants(s *scope) (*grantsPlan, *problem) {
 	if s.accountDeleting && s.account != nil && s.account.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain {
-		return &grantsPlan{retain: true}
+		return &grantsPlan{retain: true}, nil
 	}
 	if s.inv.Status.State != v1alpha1.InvitationAccepted || !s.inv.DeletionTimestamp.IsZero() {
-		return &grantsPlan{}
+		return &grantsPlan{}, nil
 	}
 	desired, prob := desiredGroups(s.inv, r.Config)
 	if prob != nil {
-		s.grantsProblem = prob
-		return nil
+		return nil, prob
 	}
-	return &grantsPlan{desired: desired}
+	return &grantsPlan{desired: desired}, nil
 }
 
 // syncGrants brings the backend in step with the plan, recording progress
@@ -155,15 +155,9 @@ func (r *Reconciler) planGrants(s *scope) *grantsPlan {
 // (the finalizer), so the caller's status patch still applies.
 func (r *Reconciler) syncGrants(ctx context.Context, s *scope, before *v1alpha1.PartnerInvitation) error {
 	inv := s.inv
-	if s.grantsProblem != nil {
-		if inv.Status.AppliedGrants != nil || inv.Status.State == v1alpha1.InvitationAccepted {
-			setGrants(inv, false, s.grantsProblem.Reason, "Grants not changed: "+s.grantsProblem.Message, s.now)
-		}
-		return nil
-	}
-	plan := r.planGrants(s)
-	if plan == nil {
-		setGrants(inv, false, s.grantsProblem.Reason, "Grants not changed: "+s.grantsProblem.Message, s.now)
+	plan, prob := r.planGrants(s)
+	if prob != nil {
+		setGrants(inv, false, prob.Reason, "Grants not changed: "+prob.Message, s.now)
 		return nil
 	}
 	rec := inv.Status.AppliedGrants
@@ -184,8 +178,7 @@ func (r *Reconciler) syncGrants(ctx context.Context, s *scope, before *v1alpha1.
 		return nil // nothing (left) to revoke
 	}
 	if len(plan.desired) > 0 {
-		if inSync(rec, inv, plan.desired) && findCondition(&inv.Status, v1alpha1.ConditionGrantsSynced) != nil &&
-			findCondition(&inv.Status, v1alpha1.ConditionGrantsSynced).Status == metav1.ConditionTrue &&
+		if inSync(rec, inv, plan.desired) && meta.IsStatusConditionTrue(inv.Status.Conditions, v1alpha1.ConditionGrantsSynced) &&
 			controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
 			due, wait := r.resync.due(inv.UID, s.now, r.Config.IdentityBackend.ResyncInterval.Duration)
 			if !due {

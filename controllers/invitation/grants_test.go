@@ -109,6 +109,25 @@ func TestGrantsFollowTheInvitation(t *testing.T) {
 	h.eventually("the finalizer to go", func() bool { return !slices.Contains(h.get("mindy").Finalizers, v1alpha1.GrantsFinalizer) })
 }
 
+// TestUnknownRoleLeavesGrantsAlone: an accepted user edited to a role the
+// catalogue does not know keeps the grants they had, and GrantsSynced says
+// why nothing changed.
+func TestUnknownRoleLeavesGrantsAlone(t *testing.T) {
+	h := start(t)
+	h.account("globex")
+	h.invite("mindy", "mindy@globex.example")
+	h.acceptAs("mindy")
+	h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "superuser" })
+	inv := h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonUnknownRole)
+	if c := condition(inv, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonUnknownRole {
+		t.Errorf("Ready = %+v, want False/UnknownRole", c)
+	}
+	if got := h.backend.Members(h.group("editor", "editor")); !slices.Equal(got, []string{"mindy@globex.example"}) {
+		t.Errorf("the grants changed for an unknown role: editor.editor holds %v", got)
+	}
+}
+
 // TestGrantsNeverTouchWhatPartneropsDidNotMake: a user who existed before,
 // already in one of the grant's groups, keeps that membership and the
 // account after the revocation; only the membership partnerops added goes.
