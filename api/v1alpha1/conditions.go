@@ -50,8 +50,18 @@ const (
 	ReasonUnknownSystem = "UnknownSystem"
 	// ReasonAccountNotFound surfaces when spec.account names no PartnerAccount in the namespace.
 	ReasonAccountNotFound = "AccountNotFound"
-	// ReasonDomainNotAllowed surfaces when the email's domain is outside the account's allowedDomains.
+	// ReasonDomainNotAllowed surfaces when the email's domain is outside
+	// the account's allowedDomains: before sending, or once an accepted
+	// member's domain is taken out of the list (their grants are revoked
+	// and their link ended; adding the domain back and raising spec.resend
+	// invites them again).
 	ReasonDomainNotAllowed = "DomainNotAllowed"
+	// ReasonDuplicateInvitation surfaces when another invitation of the same
+	// address (compared without case) is live in the namespace
+	// (PendingApproval or Accepted, from spec.users, a standalone
+	// invitation or another account): this one sends nothing and grants
+	// nothing, and proceeds on its own once the live one ends.
+	ReasonDuplicateInvitation = "DuplicateInvitation"
 )
 
 // Reasons of the EmailSent condition (Sending is on Ready).
@@ -112,6 +122,17 @@ const (
 	// change for good (for instance a group that does not exist and may not
 	// be created).
 	ReasonBackendRejected = "BackendRejected"
+	// ReasonAcceptanceUnverified surfaces when an invitation says Accepted
+	// but its status.acceptanceProof does not verify with the link-signing
+	// keys (the status was written by someone other than the acceptance
+	// page, or the proof's key was removed): nothing is granted and the
+	// backend is not called.
+	ReasonAcceptanceUnverified = "AcceptanceUnverified"
+	// ReasonGroupNotManaged surfaces when status.appliedGrants names a group
+	// that the groupTemplate does not yield for this invitation's namespace
+	// and the catalogue: partnerops refuses to remove anyone from it, leaves
+	// it alone and drops it from the record.
+	ReasonGroupNotManaged = "GroupNotManaged"
 )
 
 // Reasons of a PartnerAccount's Ready condition.

@@ -145,6 +145,22 @@ type AppliedGrants struct {
 	SyncedAt *metav1.Time `json:"syncedAt,omitempty"`
 }
 
+// AcceptanceProof proves that the acceptance page recorded an acceptance.
+type AcceptanceProof struct {
+	// keyID is the id of the link-signing key that made the MAC (a data key
+	// of the keys Secret). The proof verifies as long as that key is listed.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	KeyID string `json:"keyID"`
+
+	// mac is the HMAC-SHA256, base64url without padding.
+	// +required
+	// +kubebuilder:validation:MinLength=43
+	// +kubebuilder:validation:MaxLength=43
+	MAC string `json:"mac"`
+}
+
 // PartnerInvitationStatus is what the operator observed of the invitation.
 type PartnerInvitationStatus struct {
 	// state is PendingApproval, Accepted, Expired, Revoked or Invalid.
@@ -170,6 +186,14 @@ type PartnerInvitationStatus struct {
 	// acceptedAt is when the partner accepted.
 	// +optional
 	AcceptedAt *metav1.Time `json:"acceptedAt,omitempty"`
+
+	// acceptanceProof is written by the acceptance page with acceptedAt:
+	// an HMAC, with the link-signing keys, over the invitation's UID, the
+	// accepted resend generation (observedResend), the address and
+	// acceptedAt. Grants are applied only when it verifies, so status
+	// written by anyone else grants nothing.
+	// +optional
+	AcceptanceProof *AcceptanceProof `json:"acceptanceProof,omitempty"`
 
 	// observedResend is the spec.resend value the current link was sent for.
 	// +optional

@@ -1,0 +1,130 @@
+package token
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// An acceptance proof is what the acceptance page writes into an
+// invitation's status together with the acceptance: an HMAC-SHA256, with
+// one of the link-signing keys, over the invitation's UID, the resend
+// generation that was accepted, the invited address and the moment of
+// acceptance. Only a holder of the keys (the manager) can make one, so a
+// tenant who may write an invitation's status (RBAC on the status
+// subresource is often granted with `*`) cannot make the controller grant
+// access the partner never accepted: the controller grants only to an
+// invitation whose proof verifies.
+//
+// The MAC's input starts with its own label, so a proof can never be taken
+// for a link's signature or the other way round, though they share keys.
+
+// proofLabel separates acceptance proofs from every other use of the keys.
+const proofLabel = "partnerops.dev/acceptance-proof/v1"
+
+// ErrProofInvalid means a proof does not verify: missing, altered, made for
+// another invitation, generation, address or moment, or made with a key
+// that is no longer listed. Callers must not grant on it.
+var ErrProofInvalid = errors.New("acceptance proof does not verify")
+
+// Acceptance is what a proof binds.
+type Acceptance struct {
+	// UID is the PartnerInvitation's metadata.uid.
+	UID string
+	// Resend is the resend generation the partner accepted (the link's).
+	Resend int32
+	// Email is the invited address; compared without case or surrounding
+	// space.
+	Email string
+	// AcceptedAt is when the partner accepted, at second precision (the
+	// precision of status.acceptedAt).
+	AcceptedAt time.Time
+}
+
+// Proof is a MAC and the id of the key that made it.
+type Proof struct {
+	KeyID string
+	MAC   string // base64url, no padding
+}
+
+// ProveAcceptance returns the proof of a, made with the current key.
+func (s *Signer) ProveAcceptance(ctx context.Context, a Acceptance) (Proof, error) {
+	if err := checkAcceptance(a); err != nil {
+		return Proof{}, fmt.Errorf("proving an acceptance: %w", err)
+	}
+	keys, err := s.src.Keys(ctx)
+	if err != nil {
+		return Proof{}, fmt.Errorf("proving an acceptance: loading keys: %w", err)
+	}
+	kid, key, ok := keys.current()
+	if !ok {
+		return Proof{}, errors.New("proving an acceptance: the key set is empty")
+	}
+	return Proof{KeyID: kid, MAC: base64.RawURLEncoding.EncodeToString(proofMAC(key, a))}, nil
+}
+
+// VerifyAcceptance checks that p is a proof of a by one of the keys listed
+// now. It returns an error wrapping ErrProofInvalid when it is not, and any
+// other error when it cannot check (keys unavailable).
+func (s *Signer) VerifyAcceptance(ctx context.Context, a Acceptance, p Proof) error {
+	if p.KeyID == "" || p.MAC == "" {
+		return fmt.Errorf("%w: no proof", ErrProofInvalid)
+	}
+	if err := checkAcceptance(a); err != nil {
+		return fmt.Errorf("%w: %v", ErrProofInvalid, err)
+	}
+	got, err := base64.RawURLEncoding.DecodeString(p.MAC)
+	if err != nil || len(got) != sha256.Size {
+		return fmt.Errorf("%w: malformed MAC", ErrProofInvalid)
+	}
+	keys, err := s.src.Keys(ctx)
+	if err != nil {
+		return fmt.Errorf("verifying an acceptance proof: loading keys: %w", err)
+	}
+	key, ok := keys.lookup(p.KeyID)
+	if !ok {
+		return fmt.Errorf("%w: its key is no longer listed", ErrProofInvalid)
+	}
+	if !hmac.Equal(got, proofMAC(key, a)) {
+		return fmt.Errorf("%w: the MAC does not match this invitation's acceptance", ErrProofInvalid)
+	}
+	return nil
+}
+
+func checkAcceptance(a Acceptance) error {
+	switch {
+	case a.UID == "":
+		return errors.New("no invitation UID")
+	case strings.TrimSpace(a.Email) == "":
+		return errors.New("no address")
+	case a.AcceptedAt.IsZero():
+		return errors.New("no acceptance time")
+	case a.Resend < 0:
+		return errors.New("negative resend generation")
+	}
+	return nil
+}
+
+// proofMAC is the HMAC of a's fields, one per line after the label. No
+// field can hold a line break (a UID, a number, an address validated at
+// admission, a timestamp), so the encoding is unambiguous.
+func proofMAC(key []byte, a Acceptance) []byte {
+	m := hmac.New(sha256.New, key)
+	for _, f := range []string{
+		proofLabel,
+		a.UID,
+		strconv.FormatInt(int64(a.Resend), 10),
+		strings.ToLower(strings.TrimSpace(a.Email)),
+		a.AcceptedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
+	} {
+		m.Write([]byte(f))
+		m.Write([]byte{'\n'})
+	}
+	return m.Sum(nil)
+}
