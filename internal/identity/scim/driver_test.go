@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -423,6 +424,31 @@ func TestRemoveMember(t *testing.T) {
 			writeSCIM(w, 200, out)
 		}
 	}
+	raw := func(body string) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/scim+json")
+			_, _ = io.WriteString(w, body)
+		}
+	}
+	// The searches of GET /Groups, told apart by their filter: an unknown
+	// filter is a 400 invalidFilter, as on a provider that does not support
+	// it.
+	const (
+		findByName     = `displayName eq "crm-admins"`
+		withMembers    = `id eq "g1" and members pr`
+		withoutMembers = `id eq "g1" and not (members pr)`
+	)
+	byFilter := func(m map[string]func(http.ResponseWriter, *http.Request)) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			f := r.URL.Query().Get("filter")
+			if h := m[f]; h != nil {
+				h(w, r)
+				return
+			}
+			scimError(w, 400, "invalidFilter", "unsupported filter "+f)
+		}
+	}
+	idOnly := map[string]any{"id": "g1"}
 	tests := []struct {
 		name     string
 		keep     bool
@@ -474,11 +500,79 @@ func TestRemoveMember(t *testing.T) {
 			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1",
 		},
 		{
-			name: "our group, now empty: deleted",
+			// A reply without members says nothing: this provider returns
+			// the group to "members pr" (it ignores filters), so it is kept.
+			name: "our group, the reply leaves members out: kept",
 			routes: map[string]func(http.ResponseWriter, *http.Request){
 				"GET /Groups": list(ours), "PATCH /Groups/g1": status(204), "GET /Groups/g1": read(ours), "DELETE /Groups/g1": status(204),
 			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1; GET /Groups",
+		},
+		{
+			name: "our group, members null: kept",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(ours), "PATCH /Groups/g1": status(204), "DELETE /Groups/g1": status(204),
+				"GET /Groups/g1": raw(`{"id":"g1","displayName":"crm-admins","externalId":"partnerops:group:crm-admins","members":null}`),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1; GET /Groups",
+		},
+		{
+			name: "our group, an explicit empty list: deleted",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(ours), "PATCH /Groups/g1": status(204), "DELETE /Groups/g1": status(204),
+				"GET /Groups/g1": raw(`{"id":"g1","displayName":"crm-admins","externalId":"partnerops:group:crm-admins","members":[]}`),
+			},
 			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1; DELETE /Groups/g1",
+		},
+		{
+			name: "an explicit empty list, but the group lost partnerops's mark: kept",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(ours), "PATCH /Groups/g1": status(204), "DELETE /Groups/g1": status(204),
+				"GET /Groups/g1": raw(`{"id":"g1","displayName":"crm-admins","externalId":"hr:7","members":[]}`),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1",
+		},
+		{
+			name: "our group, members left out, both filters say empty: deleted",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups":      byFilter(map[string]func(http.ResponseWriter, *http.Request){findByName: list(ours), withMembers: list(), withoutMembers: list(idOnly)}),
+				"PATCH /Groups/g1": status(204), "GET /Groups/g1": read(ours), "DELETE /Groups/g1": status(204),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1; GET /Groups; GET /Groups; DELETE /Groups/g1",
+		},
+		{
+			name: "our group, members left out, the filter finds members: kept",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups":      byFilter(map[string]func(http.ResponseWriter, *http.Request){findByName: list(ours), withMembers: list(idOnly), withoutMembers: list(idOnly)}),
+				"PATCH /Groups/g1": status(204), "GET /Groups/g1": read(ours), "DELETE /Groups/g1": status(204),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1; GET /Groups",
+		},
+		{
+			// A provider that answers nothing to filters it cannot evaluate.
+			name: "our group, members left out, no filter matches anything: kept",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups":      byFilter(map[string]func(http.ResponseWriter, *http.Request){findByName: list(ours), withMembers: list(), withoutMembers: list()}),
+				"PATCH /Groups/g1": status(204), "GET /Groups/g1": read(ours), "DELETE /Groups/g1": status(204),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1; GET /Groups; GET /Groups",
+		},
+		{
+			name: "our group, members left out, the filter is refused: kept, and the removal is done",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups":      byFilter(map[string]func(http.ResponseWriter, *http.Request){findByName: list(ours)}),
+				"PATCH /Groups/g1": status(204), "GET /Groups/g1": read(ours), "DELETE /Groups/g1": status(204),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1; GET /Groups",
+		},
+		{
+			name: "our group, members left out, an outage during the check: retried",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups":      byFilter(map[string]func(http.ResponseWriter, *http.Request){findByName: list(ours), withMembers: status(503)}),
+				"PATCH /Groups/g1": status(204), "GET /Groups/g1": read(ours), "DELETE /Groups/g1": status(204),
+			},
+			wantErr:  identity.ErrUnavailable,
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1; GET /Groups",
 		},
 		{
 			name: "our group, now empty, KeepEmptyGroups",

@@ -13,10 +13,12 @@ import (
 
 // scimGroup is what partnerops reads of a SCIM Group.
 type scimGroup struct {
-	ID          string      `json:"id"`
-	DisplayName string      `json:"displayName"`
-	ExternalID  string      `json:"externalId"`
-	Members     []memberRef `json:"members"`
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	ExternalID  string `json:"externalId"`
+	// Members is nil when the reply had no members attribute (or null):
+	// that says nothing about the group, unlike an explicit empty list.
+	Members *[]memberRef `json:"members"`
 }
 
 type memberRef struct {
@@ -152,8 +154,8 @@ func (c *Client) createGroup(ctx context.Context, name string, user identity.Use
 // RemoveMember ends user's membership of group with a PATCH remove of
 // members[value eq "id"] (RFC 7644 §3.5.2.2). A missing group or membership
 // is success (a 400 noTarget included). A group partnerops created (its
-// externalId) that is left without members is deleted, unless
-// KeepEmptyGroups.
+// externalId) is then deleted if the service provider proves it empty (see
+// deleteIfEmpty), unless KeepEmptyGroups.
 func (c *Client) RemoveMember(ctx context.Context, group string, user identity.User) error {
 	if err := checkArgs(group, user); err != nil {
 		return fmt.Errorf("removing from a SCIM group: %w", err)
@@ -190,8 +192,10 @@ func (c *Client) RemoveMember(ctx context.Context, group string, user identity.U
 	return nil
 }
 
-// deleteIfEmpty deletes g when it is still partnerops's and has no member.
-// A group too large to read has members.
+// deleteIfEmpty deletes g when it is still partnerops's and the service
+// provider proves it has no member: an explicit empty members list, or,
+// when the reply leaves members out, its filters (confirmedEmpty). A group
+// too large to read has members.
 func (c *Client) deleteIfEmpty(ctx context.Context, g scimGroup) error {
 	path := "/Groups/" + url.PathEscape(g.ID)
 	resp, err := c.do(ctx, http.MethodGet, path, url.Values{"attributes": {"displayName,externalId,members"}}, nil)
@@ -207,11 +211,53 @@ func (c *Client) deleteIfEmpty(ctx context.Context, g scimGroup) error {
 	if err := decode(http.MethodGet, path, resp, &cur); err != nil {
 		return err
 	}
-	if len(cur.Members) > 0 || !cur.managed() {
+	if !cur.managed() {
 		return nil
+	}
+	switch {
+	case cur.Members != nil && len(*cur.Members) > 0:
+		return nil
+	case cur.Members == nil:
+		// Left out: empty, or a provider that never returns members (RFC
+		// 7643 §2.5 allows both). Deleting on that would delete groups that
+		// still have members; ask the provider's filters instead.
+		empty, err := c.confirmedEmpty(ctx, g.ID)
+		if err != nil {
+			return fmt.Errorf("checking whether the group is empty: %w", err)
+		}
+		if !empty {
+			return nil
+		}
 	}
 	if _, err := c.do(ctx, http.MethodDelete, path, nil, nil); err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return fmt.Errorf("deleting the empty group: %w", err)
 	}
 	return nil
+}
+
+// confirmedEmpty asks the service provider, with two filters, whether the
+// group id has no member: it is empty only when no group matches `id eq
+// "…" and members pr` (a provider that ignores filters returns the group
+// here) and exactly this group matches `id eq "…" and not (members pr)` (a
+// provider that answers nothing to a filter it does not understand returns
+// no group here). A filter the provider refuses (4xx, 501) means it cannot
+// tell: the group is kept, and that is not an error (the membership is
+// gone, which is what the caller asked for). An outage is an error.
+func (c *Client) confirmedEmpty(ctx context.Context, id string) (bool, error) {
+	byID := "id eq " + filterValue(id)
+	ask := func(filter string) ([]scimGroup, error) {
+		q := url.Values{"filter": {filter}, "attributes": {"id"}}
+		return list(ctx, c, "/Groups", q, func(g scimGroup) string { return g.ID })
+	}
+	withMembers, err := ask(byID + " and members pr")
+	if err == nil && len(withMembers) == 0 {
+		var without []scimGroup
+		if without, err = ask(byID + " and not (members pr)"); err == nil {
+			return len(without) == 1 && without[0].ID == id, nil
+		}
+	}
+	if err != nil && (errors.Is(err, identity.ErrRejected) || errors.Is(err, identity.ErrNotFound)) {
+		return false, nil
+	}
+	return false, err
 }

@@ -6,10 +6,18 @@ package scim_test
 // hack/install-peers.sh) installs them; without them they fail saying so.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -397,5 +405,193 @@ func TestSCIMMYServerDown(t *testing.T) {
 	srv.Stop()
 	if _, err := c.FindUser(t.Context(), "zoe@partner.test"); !errors.Is(err, identity.ErrUnavailable) {
 		t.Fatalf("FindUser while down: %v, want ErrUnavailable", err)
+	}
+}
+
+// With KeepEmptyGroups, a group partnerops created stays when its last
+// member goes, still marked as partnerops's.
+func TestSCIMMYKeepEmptyGroups(t *testing.T) {
+	e := newEnv(t, scimpeer.Options{})
+	c, err := scim.New(scim.Config{
+		BaseURL:         e.srv.URL,
+		Token:           func(context.Context) (string, error) { return e.srv.Token, nil },
+		CreateGroups:    true,
+		KeepEmptyGroups: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	zoe := mustEnsure(t, c, "zoe@partner.test")
+	if err := c.AddMember(ctx, "ns1.admin.crm", zoe); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveMember(ctx, "ns1.admin.crm", zoe); err != nil {
+		t.Fatal(err)
+	}
+	g, ok := e.srv.Group(t, "ns1.admin.crm")
+	if !ok || len(g.Members) != 0 || !strings.HasPrefix(g.ExternalID, scim.MarkPrefix) {
+		t.Errorf("group after its last member left = %+v (found %v), want it kept, empty and partnerops's", g, ok)
+	}
+	// It is reused, not created again.
+	if err := c.AddMember(ctx, "ns1.admin.crm", zoe); err != nil {
+		t.Fatal(err)
+	}
+	if again, ok := e.srv.Group(t, "ns1.admin.crm"); !ok || again.ID != g.ID || !slices.Equal(again.MemberIDs(), []string{zoe.ID}) {
+		t.Errorf("group after adding zoe again = %+v (found %v), want %s with zoe", again, ok, g.ID)
+	}
+}
+
+// rewriter is a reverse proxy in front of the SCIM server that changes how
+// Groups come back, to play service providers that differ from SCIMMY:
+// hide drops members from every Group (a provider that never returns
+// them); emptyAsList writes an empty group's members as [] (SCIMMY leaves
+// the attribute out). It records the requests it forwards.
+type rewriter struct {
+	hide, emptyAsList bool
+
+	mu       sync.Mutex
+	requests []string
+}
+
+func (rw *rewriter) start(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	proxy.Transport = &http.Transport{Proxy: nil} // loopback only, whatever the environment says
+	proxy.ModifyResponse = rw.modify
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw.mu.Lock()
+		line := r.Method + " " + strings.TrimPrefix(r.URL.Path, u.Path)
+		if f := r.URL.Query().Get("filter"); f != "" {
+			line += " filter=" + f
+		}
+		rw.requests = append(rw.requests, line)
+		rw.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + u.Path
+}
+
+func (rw *rewriter) sent() []string {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	return slices.Clone(rw.requests)
+}
+
+func (rw *rewriter) modify(res *http.Response) error {
+	path := res.Request.URL.Path
+	if res.StatusCode != http.StatusOK || !strings.Contains(path, "/Groups") {
+		return nil
+	}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return err
+	}
+	fix := func(g map[string]any) {
+		if rw.hide {
+			delete(g, "members")
+		} else if _, ok := g["members"]; !ok && rw.emptyAsList && !strings.HasSuffix(path, "/Groups") {
+			g["members"] = []any{}
+		}
+	}
+	if rs, ok := doc["Resources"].([]any); ok {
+		for _, r := range rs {
+			if g, ok := r.(map[string]any); ok {
+				fix(g)
+			}
+		}
+	} else {
+		fix(doc)
+	}
+	if body, err = json.Marshal(doc); err != nil {
+		return err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	res.ContentLength = int64(len(body))
+	res.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
+}
+
+func (e *env) clientAt(t *testing.T, baseURL string) *scim.Client {
+	t.Helper()
+	c, err := scim.New(scim.Config{
+		BaseURL:      baseURL,
+		Token:        func(context.Context) (string, error) { return e.srv.Token, nil },
+		CreateGroups: true,
+		Timeout:      10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A provider that never returns a group's members is not saying the group
+// is empty: partnerops's group keeps its remaining member. Once it is
+// really empty, the provider's filters say so and it goes.
+func TestSCIMMYGroupWhoseMembersAreNeverReturned(t *testing.T) {
+	e := newEnv(t, scimpeer.Options{})
+	rw := &rewriter{hide: true}
+	c := e.clientAt(t, rw.start(t, e.srv.URL))
+	ctx := t.Context()
+	zoe := mustEnsure(t, c, "zoe@partner.test")
+	mia := mustEnsure(t, c, "mia@partner.test")
+	for _, u := range []identity.User{zoe, mia} {
+		if err := c.AddMember(ctx, "ns1.admin.crm", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.RemoveMember(ctx, "ns1.admin.crm", zoe); err != nil {
+		t.Fatalf("RemoveMember(zoe): %v", err)
+	}
+	g, ok := e.srv.Group(t, "ns1.admin.crm")
+	if !ok || !slices.Equal(g.MemberIDs(), []string{mia.ID}) {
+		t.Fatalf("after removing zoe, group = %+v (found %v), want it kept with mia", g, ok)
+	}
+	if err := c.RemoveMember(ctx, "ns1.admin.crm", mia); err != nil {
+		t.Fatalf("RemoveMember(mia): %v", err)
+	}
+	if g, ok := e.srv.Group(t, "ns1.admin.crm"); ok {
+		t.Errorf("group %+v is still there, empty", g)
+	}
+}
+
+// A provider that writes an empty group's members as [] is taken at its
+// word: the group goes with no further question.
+func TestSCIMMYGroupWithAnExplicitEmptyList(t *testing.T) {
+	e := newEnv(t, scimpeer.Options{})
+	rw := &rewriter{emptyAsList: true}
+	c := e.clientAt(t, rw.start(t, e.srv.URL))
+	ctx := t.Context()
+	zoe := mustEnsure(t, c, "zoe@partner.test")
+	if err := c.AddMember(ctx, "ns1.admin.crm", zoe); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := e.srv.Group(t, "ns1.admin.crm")
+	before := len(rw.sent())
+	if err := c.RemoveMember(ctx, "ns1.admin.crm", zoe); err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := e.srv.Group(t, "ns1.admin.crm"); ok {
+		t.Errorf("group %+v is still there, empty", g)
+	}
+	want := []string{
+		`GET /Groups filter=displayName eq "ns1.admin.crm"`,
+		"PATCH /Groups/" + g.ID,
+		"GET /Groups/" + g.ID,
+		"DELETE /Groups/" + g.ID,
+	}
+	if got := rw.sent()[before:]; !slices.Equal(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
 	}
 }
