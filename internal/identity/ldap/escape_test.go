@@ -124,7 +124,47 @@ func FuzzEscaping(f *testing.F) {
 		}
 		checkDN(t, userDN(s, testBase), "uid", s, base)
 		checkFilter(t, s)
+		// The group written for a name is read back as that name.
+		if got, ok := groupName(groupDN(s, testBase), base); !ok || got != s {
+			t.Errorf("groupName(groupDN(%q)) = %q, %v", s, got, ok)
+		}
 	})
+}
+
+// groupName reads a name only from cn=<name>,<base>: what Groups reports
+// must be a group AddMember and RemoveMember write.
+func TestGroupName(t *testing.T) {
+	base, err := goldap.ParseDN(testBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range hostile {
+		if got, ok := groupName(groupDN(name, testBase), base); !ok || got != name {
+			t.Errorf("groupName(groupDN(%q)) = %q, %v", name, got, ok)
+		}
+	}
+	for dn, want := range map[string]string{
+		"cn=g," + testBase:                             "g",
+		"CN=g,OU=People, DC=Example,DC=com":            "g",
+		`cn=a\2c b,` + testBase:                        "a, b",
+		`cn=a\, ou=x,` + testBase:                      "a, ou=x",
+		"cn=g,ou=legacy," + testBase:                   "",
+		"cn=g,ou=groups,dc=example,dc=com":             "",
+		"cn=g,dc=example,dc=com":                       "",
+		"ou=g," + testBase:                             "",
+		"cn=g+ou=x," + testBase:                        "",
+		"uid=g," + testBase:                            "",
+		testBase:                                       "",
+		"not a dn":                                     "",
+		"cn=," + testBase:                              "",
+		"cn=g,ou=people,dc=example,dc=com,dc=extra":    "",
+		"cn=g,ou=people,dc=example,dc=com,o=elsewhere": "",
+	} {
+		got, ok := groupName(dn, base)
+		if got != want || ok != (want != "") {
+			t.Errorf("groupName(%q) = %q, %v; want %q", dn, got, ok, want)
+		}
+	}
 }
 
 func TestClassify(t *testing.T) {

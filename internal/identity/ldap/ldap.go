@@ -2,18 +2,38 @@
 // 389-ds, FreeIPA, ... with the standard inetOrgPerson and groupOfNames
 // schema), on github.com/go-ldap/ldap/v3.
 //
-// Users live under Config.UserBaseDN and are found by mail (the standard
-// schema matches it without case). A user partnerops creates is
+// A user partnerops creates is
 //
 //	dn: uid=<email>,<UserBaseDN>
 //	objectClass: inetOrgPerson
 //	uid, mail: <email>; cn, sn: <display name>; o: <account>
 //	description: managed-by: partnerops
 //
-// and that description value (Mark) is what User.Managed reports. Groups are
-// cn=<group>,<Config.GroupBaseDN>, groupOfNames whose member values are the
-// users' DNs. A group partnerops creates (Config.CreateGroups) carries the
-// same Mark.
+// and that description value (Mark) is what User.Managed reports.
+//
+// Finding a partner's user: in many directories users (or helpdesk roles)
+// may write their own mail, so a mail is no proof of who an entry is, and a
+// search by mail would give a partner's grants to whoever wrote the
+// partner's address into their entry. By default the partner's user is
+// therefore exactly the entry uid=<email>,<UserBaseDN>, read by its DN (a
+// base-object read; creating an entry there takes write access to
+// UserBaseDN itself, which a directory gives its administrators and
+// partnerops's bind DN, not its users). An
+// entry already there is the user, marked or not, when one of its mail
+// values is the email (without ASCII case); any other mail, or none, is
+// identity.ErrConflict. An entry elsewhere under UserBaseDN is never picked
+// up, whatever its mail. With Config.TrustMailAttribute, for directories
+// whose ACL lets only administrators write mail, the user is the one entry
+// of the whole subtree under UserBaseDN whose mail is the email (the
+// standard schema matches it without case; two are identity.ErrConflict),
+// which finds users that existed before partnerops.
+//
+// Groups are cn=<group>,<Config.GroupBaseDN>, directly under it:
+// groupOfNames whose member values are the users' DNs. They are read and
+// written there only: Groups lists the groupOfNames one level under
+// GroupBaseDN named by a single cn RDN, so a same-named group deeper down
+// (a legacy sub-OU) is neither reported as the grant nor changed. A group
+// partnerops creates (Config.CreateGroups) carries the same Mark.
 //
 // groupOfNames must have at least one member, so removing the last member
 // of a group is refused by the directory (objectClassViolation). When the
@@ -89,9 +109,21 @@ type Config struct {
 	// password is used without a restart. Its error is returned wrapped.
 	Password func(ctx context.Context) (string, error)
 
-	// UserBaseDN is where users are searched (whole subtree) and created.
+	// UserBaseDN is where users are created: uid=<email>,<UserBaseDN>.
 	UserBaseDN string
-	// GroupBaseDN holds the groups: cn=<group>,<GroupBaseDN>.
+	// TrustMailAttribute says whether an entry's mail is proof that the
+	// entry is the partner with that address. False (the default): the
+	// partner's user is exactly the entry uid=<email>,<UserBaseDN>, read by
+	// its DN, because in many directories users (or helpdesk roles) may
+	// write their own mail, and matching on it would hand a partner's
+	// grants to whoever wrote the partner's address there. True: the user
+	// is the one entry under UserBaseDN (whole subtree) whose mail is the
+	// email, which picks up users that existed before partnerops; set it
+	// only when the directory's ACL lets nobody but its administrators
+	// write mail.
+	TrustMailAttribute bool
+	// GroupBaseDN holds the groups: cn=<group>,<GroupBaseDN>, directly
+	// under it. Nothing below that level is read or written.
 	GroupBaseDN string
 	// CreateGroups lets AddMember create a missing group (a groupOfNames
 	// marked as partnerops's); off, a missing group is
@@ -115,9 +147,10 @@ type Config struct {
 // Backend is the LDAP identity.Backend. Its methods are safe for concurrent
 // use; they run one at a time.
 type Backend struct {
-	cfg   Config
-	host  string
-	ldaps bool // TLS from the start (ldaps://)
+	cfg       Config
+	host      string
+	ldaps     bool       // TLS from the start (ldaps://)
+	groupBase *goldap.DN // GroupBaseDN, parsed
 
 	// sem is the connection's lock: a buffered channel so that waiting for
 	// it honours the caller's context.
@@ -185,24 +218,28 @@ func New(cfg Config) (*Backend, error) {
 			return nil, fmt.Errorf("ldap: %s %q is not a DN: %w", d.name, d.dn, err)
 		}
 	}
-	if err := checkBase("user base DN", cfg.UserBaseDN); err != nil {
+	if _, err := checkBase("user base DN", cfg.UserBaseDN); err != nil {
 		return nil, err
 	}
-	if err := checkBase("group base DN", cfg.GroupBaseDN); err != nil {
+	if b.groupBase, err = checkBase("group base DN", cfg.GroupBaseDN); err != nil {
 		return nil, err
 	}
 	b.dial = b.connect
 	return b, nil
 }
 
-func checkBase(name, dn string) error {
+func checkBase(name, dn string) (*goldap.DN, error) {
 	if dn == "" {
-		return fmt.Errorf("ldap: no %s", name)
+		return nil, fmt.Errorf("ldap: no %s", name)
 	}
-	if _, err := goldap.ParseDN(dn); err != nil {
-		return fmt.Errorf("ldap: %s %q is not a DN: %w", name, dn, err)
+	parsed, err := goldap.ParseDN(dn)
+	if err != nil {
+		return nil, fmt.Errorf("ldap: %s %q is not a DN: %w", name, dn, err)
 	}
-	return nil
+	if len(parsed.RDNs) == 0 {
+		return nil, fmt.Errorf("ldap: %s %q is empty (the root DSE holds no entries)", name, dn)
+	}
+	return parsed, nil
 }
 
 func isLoopback(host string) bool {
@@ -222,7 +259,9 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// FindUser returns the user whose mail is email, without case.
+// FindUser returns the partner's user for email: the entry
+// uid=<email>,<UserBaseDN> when its mail is email, or, with
+// TrustMailAttribute, the entry under UserBaseDN whose mail is email.
 func (b *Backend) FindUser(ctx context.Context, email string) (identity.User, error) {
 	if err := checkEmail(email); err != nil {
 		return identity.User{}, err
@@ -269,7 +308,8 @@ func (b *Backend) EnsureUser(ctx context.Context, nu identity.NewUser) (identity
 			// Created, or created meanwhile (or by a call whose answer was
 			// lost): find it, so that the ID is the DN as the server spells
 			// it, the same FindUser returns. An entry with that DN but
-			// another mail is in the way.
+			// another mail is in the way (findUser says so by DN; by mail
+			// it finds nothing).
 			added := err == nil
 			u, err = c.findUser(nu.Email)
 			if errors.Is(err, identity.ErrNotFound) && added {
@@ -278,7 +318,7 @@ func (b *Backend) EnsureUser(ctx context.Context, nu identity.NewUser) (identity
 				u, err = identity.User{ID: dn, Email: nu.Email, Managed: true}, nil
 			}
 			if errors.Is(err, identity.ErrNotFound) {
-				return fmt.Errorf("%w: ldap: creating user %s: an entry with that DN already exists but its mail is not %q; an administrator must rename or remove it",
+				return fmt.Errorf("%w: ldap: creating user %s: an entry with that DN already exists but the bind DN cannot read it or its mail is not %q; an administrator must rename or remove it",
 					identity.ErrConflict, dn, nu.Email)
 			}
 			return err
@@ -391,8 +431,12 @@ func (b *Backend) RemoveMember(ctx context.Context, group string, user identity.
 	})
 }
 
-// Groups returns the cn of every groupOfNames under GroupBaseDN (whole
-// subtree) that has user's DN as a member, sorted.
+// Groups returns the name of every group that has user's DN as a member,
+// sorted: the groupOfNames directly under GroupBaseDN, cn=<name>,<GroupBaseDN>,
+// where AddMember and RemoveMember write. One level only, and the parent DN
+// checked too: a same-named group elsewhere (cn=<name>,ou=legacy,<base>)
+// holding the user is not the grant, and taken for it, the grant would be
+// thought held and never added (or its removal skipped).
 func (b *Backend) Groups(ctx context.Context, user identity.User) ([]string, error) {
 	if user.ID == "" {
 		return nil, fmt.Errorf("%w: ldap: a user without a DN", identity.ErrRejected)
@@ -400,8 +444,8 @@ func (b *Backend) Groups(ctx context.Context, user identity.User) ([]string, err
 	var names []string
 	err := b.do(ctx, func(c *call) error {
 		names = nil
-		res, err := c.search(b.cfg.GroupBaseDN, goldap.ScopeWholeSubtree,
-			"(&(objectClass=groupOfNames)(member="+goldap.EscapeFilter(user.ID)+"))", "cn")
+		res, err := c.search(b.cfg.GroupBaseDN, goldap.ScopeSingleLevel,
+			"(&(objectClass=groupOfNames)(member="+goldap.EscapeFilter(user.ID)+"))", "1.1")
 		if err != nil {
 			if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
 				return fmt.Errorf("%w: ldap: listing the groups of %s: the group base DN %s does not exist in the directory", identity.ErrRejected, user.ID, b.cfg.GroupBaseDN)
@@ -410,11 +454,8 @@ func (b *Backend) Groups(ctx context.Context, user identity.User) ([]string, err
 		}
 		seen := map[string]bool{}
 		for _, e := range res.Entries {
-			name := rdnValue(e.DN, "cn")
-			if name == "" {
-				name = e.GetAttributeValue("cn")
-			}
-			if name != "" && !seen[name] {
+			name, ok := groupName(e.DN, b.groupBase)
+			if ok && !seen[name] {
 				seen[name] = true
 				names = append(names, name)
 			}
@@ -450,14 +491,93 @@ func (b *Backend) DeleteUser(ctx context.Context, user identity.User) error {
 	})
 }
 
+// groupName returns <name> when dn is cn=<name>,<base>: one RDN of one cn
+// value directly under base, the DN groupDN gives that name and AddMember
+// writes. Anything else (deeper, under another base, another or a
+// multi-valued RDN) is not a group partnerops reads. A server that answers
+// a one-level search with deeper entries (a proxy, a middlebox chasing
+// referrals) gets them ignored too.
+func groupName(dn string, base *goldap.DN) (string, bool) {
+	d, err := goldap.ParseDN(dn)
+	if err != nil || len(d.RDNs) != len(base.RDNs)+1 {
+		return "", false
+	}
+	rdn := d.RDNs[0]
+	if len(rdn.Attributes) != 1 || !strings.EqualFold(rdn.Attributes[0].Type, "cn") || rdn.Attributes[0].Value == "" {
+		return "", false
+	}
+	if !(&goldap.DN{RDNs: d.RDNs[1:]}).EqualFold(base) {
+		return "", false
+	}
+	return rdn.Attributes[0].Value, true
+}
+
 // call is one Backend call's use of the connection.
 type call struct {
 	b    *Backend
 	conn *goldap.Conn
 }
 
-// findUser searches UserBaseDN for the user with mail email.
+// findUser finds the partner's user for email: by DN, or by mail when the
+// configuration trusts mail.
 func (c *call) findUser(email string) (identity.User, error) {
+	if c.b.cfg.TrustMailAttribute {
+		return c.findUserByMail(email)
+	}
+	return c.findUserByDN(email)
+}
+
+// findUserByDN reads uid=<email>,<UserBaseDN>, the one entry that may be
+// email's user when mail is not trusted. Its mail must be email: the DN
+// alone says who the entry was made for, the mail that it still is.
+func (c *call) findUserByDN(email string) (identity.User, error) {
+	dn := userDN(email, c.b.cfg.UserBaseDN)
+	e, err := c.read(dn, "mail", "description")
+	switch {
+	case errors.Is(err, errNoEntry):
+		return identity.User{}, c.noUser(email, dn)
+	case err != nil:
+		return identity.User{}, c.fail("reading the user", dn, err)
+	case !sameDN(e.DN, dn):
+		// A base-object read answers with its base; anything else is a
+		// server (or something in between) not to be trusted with grants.
+		return identity.User{}, fmt.Errorf("%w: ldap: reading the user %s: the directory answered with the entry %s",
+			identity.ErrRejected, dn, e.DN)
+	}
+	mails := e.GetAttributeValues("mail")
+	for _, m := range mails {
+		if equalFoldASCII(m, email) {
+			return identity.User{ID: e.DN, Email: m, Managed: marked(e)}, nil
+		}
+	}
+	has := "has no mail the bind DN can read"
+	if len(mails) > 0 {
+		has = fmt.Sprintf("has %d mail value(s), none of them %q", len(mails), email)
+	}
+	return identity.User{}, fmt.Errorf("%w: ldap: the entry %s, where partnerops keeps the user for %q, %s; an administrator must correct its mail, or rename or remove it",
+		identity.ErrConflict, e.DN, email, has)
+}
+
+// noUser is the answer when the entry dn for email does not exist:
+// ErrNotFound, unless UserBaseDN itself is missing (or hidden from the bind
+// DN). That is a configuration error, never "no such user": on a
+// revocation, "no such user" lets the controller forget the grants it
+// recorded, while the memberships would stay.
+func (c *call) noUser(email, dn string) error {
+	_, err := c.read(c.b.cfg.UserBaseDN, "1.1")
+	switch {
+	case errors.Is(err, errNoEntry):
+		return fmt.Errorf("%w: ldap: reading the user %s: the user base DN %s does not exist in the directory (or the bind DN may not read it)",
+			identity.ErrRejected, dn, c.b.cfg.UserBaseDN)
+	case err != nil:
+		return c.fail("reading the user base DN", c.b.cfg.UserBaseDN, err)
+	}
+	return fmt.Errorf("%w: ldap: no entry %s for %q", identity.ErrNotFound, dn, email)
+}
+
+// findUserByMail searches UserBaseDN (whole subtree) for the user with mail
+// email.
+func (c *call) findUserByMail(email string) (identity.User, error) {
 	res, err := c.search(c.b.cfg.UserBaseDN, goldap.ScopeWholeSubtree, mailFilter(email), "mail", "description")
 	if err != nil {
 		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
@@ -518,6 +638,28 @@ func marked(e *goldap.Entry) bool {
 	return false
 }
 
+// equalFoldASCII compares without ASCII case only: mail is an IA5String
+// (ASCII) compared with caseIgnoreIA5Match, while Unicode folding would
+// make, say, the Kelvin sign K equal to k, another mailbox.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
 func sameDN(a, b string) bool {
 	da, err1 := goldap.ParseDN(a)
 	db, err2 := goldap.ParseDN(b)
@@ -525,20 +667,6 @@ func sameDN(a, b string) bool {
 		return strings.EqualFold(a, b)
 	}
 	return da.EqualFold(db)
-}
-
-// rdnValue returns the value of attr in dn's first RDN, or "".
-func rdnValue(dn, attr string) string {
-	d, err := goldap.ParseDN(dn)
-	if err != nil || len(d.RDNs) == 0 {
-		return ""
-	}
-	for _, a := range d.RDNs[0].Attributes {
-		if strings.EqualFold(a.Type, attr) {
-			return a.Value
-		}
-	}
-	return ""
 }
 
 func checkEmail(email string) error {

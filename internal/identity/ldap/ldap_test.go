@@ -120,10 +120,12 @@ func TestEnsureUserCreatesMarkedUser(t *testing.T) {
 	}
 }
 
+// With trustMailAttribute, a user that was there before partnerops is found
+// by mail and used as it is.
 func TestEnsureUserFindsPreExistingUser(t *testing.T) {
 	s := slapd.Start(t)
 	dn := s.AddUser(t, "alice", "Alice@Example.com", "description", "hired 2019")
-	b := backend(t, s)
+	b := backend(t, s, trustMail)
 
 	u := ensure(t, b, "alice@example.com")
 	if u.ID != dn || u.Managed || u.Email != "Alice@Example.com" {
@@ -148,7 +150,7 @@ func TestFindUserConflict(t *testing.T) {
 	s := slapd.Start(t)
 	a := s.AddUser(t, "bob1", "bob@example.com")
 	c := s.AddUser(t, "bob2", "BOB@example.com")
-	b := backend(t, s)
+	b := backend(t, s, trustMail)
 
 	_, err := b.FindUser(t.Context(), "bob@example.com")
 	wantIs(t, err, identity.ErrConflict)
@@ -164,11 +166,15 @@ func TestEnsureUserDNTakenByAnotherEntry(t *testing.T) {
 	// uid=carol@example.com exists, with another mail.
 	s.Add(t, slapd.LDIFEntry("uid=carol@example.com,"+slapd.PeopleDN, "objectClass", "inetOrgPerson",
 		"uid", "carol@example.com", "cn", "c", "sn", "c", "mail", "carol@elsewhere.example"))
-	b := backend(t, s)
-	_, err := b.EnsureUser(t.Context(), identity.NewUser{Email: "carol@example.com"})
-	wantIs(t, err, identity.ErrConflict)
-	if !strings.Contains(err.Error(), "uid=carol@example.com,"+slapd.PeopleDN) {
-		t.Errorf("the message does not name the DN: %v", err)
+	for name, opt := range map[string]func(*ldap.Config){"default": func(*ldap.Config) {}, "trustMailAttribute": trustMail} {
+		t.Run(name, func(t *testing.T) {
+			b := backend(t, s, opt)
+			_, err := b.EnsureUser(t.Context(), identity.NewUser{Email: "carol@example.com"})
+			wantIs(t, err, identity.ErrConflict)
+			if !strings.Contains(err.Error(), "uid=carol@example.com,"+slapd.PeopleDN) {
+				t.Errorf("the message does not name the DN: %v", err)
+			}
+		})
 	}
 }
 
@@ -234,11 +240,20 @@ func TestNonASCIIEmailRejected(t *testing.T) {
 	t.Log(err)
 }
 
+// Emails built to break out of a DN (the default's read by DN) or a filter
+// (trustMailAttribute's search by mail) find nobody else and make one entry
+// directly under the user base DN.
 func TestHostileEmails(t *testing.T) {
+	for name, opt := range map[string]func(*ldap.Config){"default": func(*ldap.Config) {}, "trustMailAttribute": trustMail} {
+		t.Run(name, func(t *testing.T) { testHostileEmails(t, opt) })
+	}
+}
+
+func testHostileEmails(t *testing.T, opt func(*ldap.Config)) {
 	s := slapd.Start(t)
 	s.AddUser(t, "other1", "other1@example.com")
 	s.AddUser(t, "other2", "other2@example.com")
-	b := backend(t, s)
+	b := backend(t, s, opt)
 	ctx := t.Context()
 
 	for _, email := range []string{
@@ -439,7 +454,7 @@ func TestPreExistingEntriesUntouched(t *testing.T) {
 			t.Errorf("%s gone", dn)
 		}
 	}
-	bobUser, err := b.FindUser(ctx, "bob@example.com")
+	bobUser, err := backend(t, s, trustMail).FindUser(ctx, "bob@example.com")
 	if err != nil || bobUser.Managed {
 		t.Fatalf("FindUser(bob) = %+v, %v", bobUser, err)
 	}
