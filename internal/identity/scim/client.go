@@ -5,19 +5,38 @@
 // Users are found by userName (the partner's email) and created with an
 // externalId starting with "partnerops:", the mark that makes them Managed.
 // A grant is membership of a Group found by displayName; a missing group is
-// created (marked the same way) when Config.CreateGroups is set, and a group
-// partnerops created is deleted once its last member is removed.
+// created (marked the same way) when Config.CreateGroups is set.
+//
+// A group partnerops created is deleted when partnerops removes a member and
+// the service provider then proves the group empty: it reads the group back
+// and deletes it only when it is still marked as partnerops's and either
+// its members come back as an explicit empty list, or, when the reply has no
+// members attribute at all (RFC 7643 §2.5 lets a provider leave an empty
+// list out, but a provider that never returns members leaves it out too),
+// the provider's own filter says so twice: no group matches `id eq "…" and
+// members pr`, and this group matches `id eq "…" and not (members pr)`. Any
+// other answer, an error included, keeps the group. Config.KeepEmptyGroups
+// keeps every group.
+//
+// A write counts as done only on a 2xx answer from the URL it was sent to:
+// a redirect is never followed, whatever HTTP client Config gives, and any
+// 3xx is an ErrRejected that says where it pointed (following would turn a
+// PATCH or DELETE into a GET that succeeds, and hand the bearer token to
+// wherever the Location says).
 //
 // Every request reads the bearer token anew through Config.Token, so a
 // rotated token is used without a restart; the token never appears in an
-// error. Errors wrap the identity sentinels: 401/403 ErrUnauthorized, 400
-// ErrRejected (with the SCIM detail and scimType), 404 ErrNotFound, 409
-// ErrConflict, 429/503 with Retry-After a *identity.RetryAfterError, other
-// 5xx, connection failures and timeouts ErrUnavailable.
+// error (nor does any "Bearer …" value the provider echoes). Errors wrap the
+// identity sentinels: 401/403 ErrUnauthorized, 400 and 3xx ErrRejected (with
+// the SCIM detail and scimType), 404 ErrNotFound, 409 ErrConflict, 429/503
+// with Retry-After a *identity.RetryAfterError, other 5xx, connection
+// failures and timeouts ErrUnavailable.
 package scim
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -69,13 +88,19 @@ type Config struct {
 	// when false such a grant fails with identity.ErrGroupNotFound.
 	CreateGroups bool
 	// KeepEmptyGroups keeps a group partnerops created when its last member
-	// is removed. By default it is deleted; set it for a service provider
-	// that never returns a group's members (the emptiness check would see
-	// none).
+	// is removed. By default such a group is deleted once the service
+	// provider proves it empty (see the package doc); set it when groups
+	// must outlive their members, or to spare the provider the checks.
 	KeepEmptyGroups bool
-	// HTTPClient sends the requests; nil means a client that does not
-	// follow redirects (a bearer token is never sent anywhere but BaseURL).
+	// HTTPClient sends the requests; nil means a new client over a clone of
+	// http.DefaultTransport. New uses a shallow copy of it whose
+	// CheckRedirect refuses every redirect, whatever the given one says: a
+	// bearer token is never sent anywhere but BaseURL.
 	HTTPClient *http.Client
+	// RootCAs, when not nil, are the only CAs trusted for BaseURL's
+	// certificate (a private CA). It needs HTTPClient nil or without a
+	// Transport of its own: New builds the transport (TLS 1.2 at least).
+	RootCAs *x509.CertPool
 	// Timeout bounds each request, body included; zero means
 	// DefaultTimeout.
 	Timeout time.Duration
@@ -128,20 +153,19 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout < 0 || cfg.PageSize < 0 {
 		return nil, errors.New("scim: Timeout and PageSize must not be negative")
 	}
+	hc, err := httpClient(cfg.HTTPClient, cfg.RootCAs)
+	if err != nil {
+		return nil, err
+	}
 	c := &Client{
 		base:         u,
 		token:        cfg.Token,
 		createGroups: cfg.CreateGroups,
 		keepEmpty:    cfg.KeepEmptyGroups,
-		http:         cfg.HTTPClient,
+		http:         hc,
 		timeout:      cfg.Timeout,
 		pageSize:     cfg.PageSize,
 		now:          time.Now,
-	}
-	if c.http == nil {
-		c.http = &http.Client{
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
 	}
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
@@ -151,6 +175,34 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
+
+// httpClient returns the client the driver sends with: a shallow copy of
+// given (so the caller's client keeps its own redirect policy) that never
+// follows a redirect, over a transport trusting rootCAs when they are set.
+func httpClient(given *http.Client, rootCAs *x509.CertPool) (*http.Client, error) {
+	hc := &http.Client{}
+	if given != nil {
+		*hc = *given
+	}
+	// Whatever the given client says: following a 301/302/303 turns a
+	// PATCH, POST or DELETE into a GET that succeeds (a write counted as
+	// done while nothing changed), and Go hands the Authorization header to
+	// a Location on the same host, https or not.
+	hc.CheckRedirect = refuseRedirect
+	if rootCAs != nil {
+		if hc.Transport != nil {
+			return nil, errors.New("scim: RootCAs needs an HTTPClient without its own Transport (put the CAs in that Transport instead)")
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: rootCAs}
+		hc.Transport = tr
+	}
+	return hc, nil
+}
+
+// refuseRedirect makes http.Client return a 3xx as it is; send turns it
+// into an error naming where it pointed.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // keyedMutex is one mutex per key, honouring the context while waiting;
 // entries go away when nobody holds or waits for them.

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -166,17 +167,23 @@ func (c *Client) send(ctx context.Context, token, method, path string, query url
 		}
 		data = data[:MaxResponseBytes]
 	}
+	if res.Request != nil && res.Request.URL.String() != req.URL.String() {
+		// Only a client that followed a redirect answers from elsewhere;
+		// httpClient never does, but a write is done only when the URL it
+		// was sent to says so.
+		return nil, fmt.Errorf("%w: %s %s: answered by %s, not by the URL called: set baseURL to the final URL",
+			identity.ErrRejected, method, path, clean(res.Request.URL.Redacted(), 200, token))
+	}
 	if res.StatusCode/100 == 2 {
 		return &response{status: res.StatusCode, body: data}, nil
 	}
 
 	he := &HTTPError{Method: method, Path: path, Status: res.StatusCode, sentinel: sentinelFor(res.StatusCode)}
-	he.ScimType, he.Detail = errorBody(res.Header.Get("Content-Type"), data)
+	he.ScimType, he.Detail = errorBody(res.Header.Get("Content-Type"), data, token)
 	if res.StatusCode/100 == 3 {
-		if loc := res.Header.Get("Location"); loc != "" {
-			he.Detail = strings.TrimSpace(he.Detail + " (redirected to " + clean(loc, 200) + "; set the base URL to the final one)")
-		}
+		he.Detail = strings.TrimSpace(redirectNote(res, token) + " " + he.Detail)
 	}
+	// Belt and braces: every part above was redacted before it was cut.
 	he.Detail = strings.ReplaceAll(he.Detail, token, "[REDACTED]")
 	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
 		if d, ok := parseRetryAfter(res.Header.Get("Retry-After"), c.now()); ok {
@@ -192,24 +199,42 @@ func encodeQuery(q url.Values) string {
 	return strings.ReplaceAll(q.Encode(), "+", "%20")
 }
 
+// redirectNote says that the service provider redirected, and where to: a
+// redirect is never followed, so the fix is the configuration's.
+func redirectNote(res *http.Response, token string) string {
+	loc := res.Header.Get("Location")
+	if u, err := res.Location(); err == nil {
+		loc = u.Redacted() // absolute, and without a password
+	}
+	if strings.TrimSpace(loc) == "" {
+		return "the service provider redirected without a Location (partnerops never follows a redirect)."
+	}
+	return "the service provider redirected to " + clean(loc, 200, token) +
+		"; partnerops never follows a redirect: set baseURL to the final URL."
+}
+
 // errorBody extracts scimType and detail from a SCIM error body, or a short
-// text from a plain-text one.
-func errorBody(contentType string, data []byte) (scimType, detail string) {
+// text from a plain-text one, with secrets redacted.
+func errorBody(contentType string, data []byte, token string) (scimType, detail string) {
 	var e struct {
 		ScimType string `json:"scimType"`
 		Detail   string `json:"detail"`
 	}
 	if json.Unmarshal(data, &e) == nil {
-		return clean(e.ScimType, 64), clean(e.Detail, 512)
+		return clean(e.ScimType, 64, token), clean(e.Detail, 512, token)
 	}
 	if mt, _, _ := mime.ParseMediaType(contentType); mt == "text/plain" {
-		return "", clean(string(data), 200)
+		return "", clean(string(data), 200, token)
 	}
 	return "", ""
 }
 
-// clean keeps at most n runes of s, printable ones, on one line.
-func clean(s string, n int) string {
+// clean keeps at most n runes of s, printable ones, on one line, with the
+// token and any bearer credential redacted. The order matters: dropping
+// unprintable runes can join the pieces of a token, so redaction comes
+// after it; and a cut through a token leaves a prefix that no longer
+// matches it, so the cut comes last.
+func clean(s string, n int, token string) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
 			return ' '
@@ -219,10 +244,47 @@ func clean(s string, n int) string {
 		}
 		return r
 	}, strings.TrimSpace(s))
+	s = redact(s, token)
 	if r := []rune(s); len(r) > n {
 		s = string(r[:n]) + "…"
 	}
 	return s
+}
+
+// bearerCredential matches an RFC 6750 credential, "Bearer <b64token>"
+// (submatch 1): a service provider that echoes an Authorization header may
+// echo another token than the current one (an old one, after a rotation).
+var bearerCredential = regexp.MustCompile(`(?i)\bbearer(?:\s+|%20|\+)([A-Za-z0-9\-._~+/]+=*)`)
+
+// redact replaces the token, as it is and URL-escaped (a Location may carry
+// it in a query), and every bearer credential in s.
+func redact(s, token string) string {
+	if token != "" {
+		for _, t := range []string{token, url.QueryEscape(token), url.PathEscape(token)} {
+			s = strings.ReplaceAll(s, t, "[REDACTED]")
+		}
+	}
+	return bearerCredential.ReplaceAllStringFunc(s, func(m string) string {
+		cred := bearerCredential.FindStringSubmatch(m)[1]
+		if isWord(strings.TrimRight(cred, ".")) {
+			return m // "Invalid bearer token." names no credential
+		}
+		return m[:len(m)-len(cred)] + "[REDACTED]"
+	})
+}
+
+// isWord tells prose from a credential: a short run of letters only.
+// Tokens are long, or hold digits or punctuation.
+func isWord(s string) bool {
+	if len(s) >= 20 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP-date

@@ -2,6 +2,8 @@ package scim
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,7 +113,11 @@ func TestStatusMapping(t *testing.T) {
 		{name: "501 is not worth retrying", status: 501, want: []error{identity.ErrRejected}, notWant: []error{identity.ErrUnavailable}},
 		{name: "415", status: 415, want: []error{identity.ErrRejected}},
 		{name: "redirect is not followed", status: 302, header: map[string]string{"Location": "https://elsewhere.test/scim"},
-			want: []error{identity.ErrRejected}, wantInError: []string{"redirected to https://elsewhere.test/scim"}},
+			want: []error{identity.ErrRejected}, wantInError: []string{"HTTP 302", "redirected to https://elsewhere.test/scim", "set baseURL to the final URL"}},
+		{name: "relative redirect names the absolute URL", status: 308, header: map[string]string{"Location": "/v2/scim/Users"},
+			want: []error{identity.ErrRejected}, wantInError: []string{"HTTP 308", "redirected to http://127.0.0.1:", "/v2/scim/Users;", "set baseURL to the final URL"}},
+		{name: "redirect without Location", status: 307,
+			want: []error{identity.ErrRejected}, wantInError: []string{"HTTP 307", "redirected without a Location"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -329,5 +335,179 @@ func TestNew(t *testing.T) {
 	}
 	if c.base.String() != "https://idp.example.test/scim/v2" || c.timeout != DefaultTimeout || c.pageSize != DefaultPageSize {
 		t.Errorf("defaults: base %s timeout %v page size %d", c.base, c.timeout, c.pageSize)
+	}
+}
+
+// leak returns the part of secret that text holds (the whole of it, or a
+// prefix or suffix of 8 characters or more), or "".
+func leak(text, secret string) string {
+	for n := len(secret); n >= 8; n-- {
+		if p := secret[:n]; strings.Contains(text, p) {
+			return p
+		}
+		if p := secret[len(secret)-n:]; strings.Contains(text, p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// A service provider that echoes credentials in its error, wherever the
+// cut of the error text falls: secrets are redacted before the text is cut,
+// so no piece of them is left.
+func TestErrorTextIsRedactedBeforeItIsCut(t *testing.T) {
+	const rotated = "0ld-r0tated-t0ken-abcdef123" // an older token, echoed as a Bearer credential
+	type reply struct {
+		status   int
+		header   map[string]string
+		body     string
+		textBody bool
+	}
+	detail := func(s string) reply {
+		b, _ := json.Marshal(map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"}, "status": "400", "detail": s})
+		return reply{status: 400, body: string(b)}
+	}
+	cases := map[string]func(k int) reply{
+		// The detail is cut at 512 characters.
+		"token in the SCIM detail": func(k int) reply { return detail(strings.Repeat("x", k) + testToken + " was refused") },
+		"bearer credential in the SCIM detail": func(k int) reply {
+			return detail(strings.Repeat("x", k-22) + "Authorization: Bearer " + rotated + " was refused")
+		},
+		"token after unprintable characters": func(k int) reply {
+			return detail(strings.Repeat("x", k) + testToken[:5] + "\u0000\u200b" + testToken[5:])
+		},
+		// A text/plain body is cut at 200 characters.
+		"token in a text body": func(k int) reply {
+			return reply{status: 400, body: strings.Repeat("y", k-312) + testToken + " refused", textBody: true}
+		},
+		// The Location of a redirect is cut at 200 characters.
+		"token in the Location of a redirect": func(k int) reply {
+			loc := "https://elsewhere.test/" + strings.Repeat("z", k-349) + "?access_token=" + testToken
+			return reply{status: 302, header: map[string]string{"Location": loc}}
+		},
+		"bearer credential in the Location of a redirect": func(k int) reply {
+			loc := "https://elsewhere.test/" + strings.Repeat("z", k-349) + "?auth=Bearer%20" + rotated
+			return reply{status: 302, header: map[string]string{"Location": loc}}
+		},
+	}
+	for name, mk := range cases {
+		t.Run(name, func(t *testing.T) {
+			// k from well before the cut (the secret whole inside the text)
+			// to past it, one character at a time: every cut through it.
+			for k := 470; k <= 520; k++ {
+				r := mk(k)
+				c := newTestClient(t, func(w http.ResponseWriter, _ *http.Request) {
+					for h, v := range r.header {
+						w.Header().Set(h, v)
+					}
+					if r.textBody {
+						w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+					} else {
+						w.Header().Set("Content-Type", "application/scim+json")
+					}
+					w.WriteHeader(r.status)
+					_, _ = io.WriteString(w, r.body)
+				})
+				_, err := c.FindUser(t.Context(), "zoe@example.test")
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, secret := range []string{testToken, rotated} {
+					if p := leak(err.Error(), secret); p != "" {
+						t.Fatalf("k=%d: the error holds %q of a secret: %v", k, p, err)
+					}
+				}
+				if !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d", r.status)) {
+					t.Errorf("k=%d: error %q does not say HTTP %d", k, err, r.status)
+				}
+			}
+		})
+	}
+}
+
+// Words after "bearer" are not credentials.
+func TestRedactKeepsProse(t *testing.T) {
+	for in, want := range map[string]string{
+		"Invalid bearer token.":                 "Invalid bearer token.",
+		"Bearer authentication is required":     "Bearer authentication is required",
+		"Authorization: Bearer eyJhbGciOi.x.y":  "Authorization: Bearer [REDACTED]",
+		"bearer 0123456789abcdef":               "bearer [REDACTED]",
+		"Bearer abcdefghijklmnopqrstuvwxyzABCD": "Bearer [REDACTED]",
+		"the token " + testToken + " is wrong":  "the token [REDACTED] is wrong",
+	} {
+		if got := redact(in, testToken); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A redirect is never followed, whatever HTTP client the Config gives: the
+// write fails, says where it was sent, and nothing reaches the Location.
+func TestRedirectsAreNeverFollowed(t *testing.T) {
+	var mu sync.Mutex
+	var reached []string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached = append(reached, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent) // what a PATCH that worked answers
+	}))
+	t.Cleanup(elsewhere.Close)
+
+	following := &http.Client{} // Go's default: follows up to 10 redirects
+	allowing := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+	ownTransport := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	clients := map[string]*http.Client{"none": nil, "one that follows": following, "one that allows every redirect": allowing, "one with its own transport": ownTransport}
+	for name, hc := range clients {
+		for _, code := range []int{301, 302, 303, 307, 308} {
+			t.Run(fmt.Sprintf("%s/%d", name, code), func(t *testing.T) {
+				rec := &recorder{routes: map[string]func(http.ResponseWriter, *http.Request){
+					"GET /Groups": func(w http.ResponseWriter, r *http.Request) {
+						writeSCIM(w, 200, listOf(map[string]any{"id": "g1", "displayName": "crm-admins", "externalId": "hr:7"}))
+					},
+					"PATCH /Groups/g1": func(w http.ResponseWriter, r *http.Request) {
+						http.Redirect(w, r, elsewhere.URL+"/scim/v2/Groups/g1", code)
+					},
+				}}
+				c := newTestClient(t, rec.ServeHTTP, func(cfg *Config) { cfg.HTTPClient = hc })
+				err := c.RemoveMember(t.Context(), "crm-admins", identity.User{ID: "u1", Email: "zoe@example.test"})
+				if !errors.Is(err, identity.ErrRejected) {
+					t.Fatalf("RemoveMember: %v, want ErrRejected", err)
+				}
+				for _, s := range []string{fmt.Sprintf("HTTP %d", code), "redirected to " + elsewhere.URL + "/scim/v2/Groups/g1", "set baseURL to the final URL"} {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not say %q", err, s)
+					}
+				}
+				checkNoToken(t, err)
+			})
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reached) != 0 {
+		t.Errorf("the Location was reached %d times: %q", len(reached), reached)
+	}
+	// The caller's clients are theirs: New changed a copy.
+	if following.CheckRedirect != nil || allowing.CheckRedirect == nil || ownTransport.CheckRedirect != nil {
+		t.Error("New changed the redirect policy of the client it was given")
+	}
+}
+
+func TestNewRootCAs(t *testing.T) {
+	tok := func(context.Context) (string, error) { return "t", nil }
+	pool := x509.NewCertPool()
+	_, err := New(Config{BaseURL: "https://idp.example.test/scim/v2", Token: tok, RootCAs: pool,
+		HTTPClient: &http.Client{Transport: &http.Transport{}}})
+	if err == nil || !strings.Contains(err.Error(), "RootCAs needs an HTTPClient without its own Transport") {
+		t.Errorf("New with RootCAs and a Transport: %v", err)
+	}
+	c, err := New(Config{BaseURL: "https://idp.example.test/scim/v2", Token: tok, RootCAs: pool, HTTPClient: &http.Client{Timeout: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := c.http.Transport.(*http.Transport)
+	if !ok || tr.TLSClientConfig == nil || tr.TLSClientConfig.RootCAs != pool || tr.TLSClientConfig.MinVersion != tls.VersionTLS12 || c.http.Timeout != time.Minute {
+		t.Errorf("client built with RootCAs: %+v", c.http)
 	}
 }
