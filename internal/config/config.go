@@ -178,6 +178,10 @@ type SCIMConfig struct {
 	// CAFile is a PEM bundle of the CAs trusted for baseURL's certificate,
 	// instead of the system's.
 	CAFile string `json:"caFile,omitempty"`
+	// KeepEmptyGroups keeps a group partnerops created when partnerops
+	// removes its last member; by default such a group is deleted once the
+	// service provider proves it empty.
+	KeepEmptyGroups bool `json:"keepEmptyGroups,omitempty"`
 }
 
 // LDAPConfig is an LDAP directory.

@@ -221,6 +221,23 @@ func TestParseKeepsValuesGiven(t *testing.T) {
 	}
 }
 
+// identityBackend.scim.keepEmptyGroups: off unless set, and only a
+// boolean.
+func TestParseSCIMKeepEmptyGroups(t *testing.T) {
+	if mustParse(t, validDoc()).IdentityBackend.SCIM.KeepEmptyGroups {
+		t.Error("identityBackend.scim.keepEmptyGroups defaulted to true, want false")
+	}
+	for _, v := range []bool{true, false} {
+		if got := mustParse(t, validDoc().set("identityBackend.scim.keepEmptyGroups", v)).IdentityBackend.SCIM.KeepEmptyGroups; got != v {
+			t.Errorf("identityBackend.scim.keepEmptyGroups: %v = %v", v, got)
+		}
+	}
+	_, err := config.Parse(validDoc().set("identityBackend.scim.keepEmptyGroups", "yes").yaml(t))
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "identityBackend.scim.keepEmptyGroups") {
+		t.Errorf("keepEmptyGroups: \"yes\" gave %v, want an error naming identityBackend.scim.keepEmptyGroups", err)
+	}
+}
+
 // TestParseAcceptsValidVariants guards against rules that refuse more than
 // they should: each of these is a deployment someone will want.
 func TestParseAcceptsValidVariants(t *testing.T) {

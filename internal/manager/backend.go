@@ -2,10 +2,8 @@ package manager
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 
@@ -28,18 +26,19 @@ func newBackend(c client.Reader, cfg *config.Config) (identity.Backend, error) {
 	switch b.Type {
 	case config.BackendSCIM:
 		sc := scim.Config{
-			BaseURL:      b.SCIM.BaseURL,
-			Token:        secretValue(c, cfg.SecretNamespace, b.SCIM.TokenSecret.Name, "token"),
-			CreateGroups: b.SCIM.CreateGroups,
+			BaseURL:         b.SCIM.BaseURL,
+			Token:           secretValue(c, cfg.SecretNamespace, b.SCIM.TokenSecret.Name, "token"),
+			CreateGroups:    b.SCIM.CreateGroups,
+			KeepEmptyGroups: b.SCIM.KeepEmptyGroups,
 		}
 		if b.SCIM.CAFile != "" {
 			pool, err := loadCAs(b.SCIM.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("identityBackend.scim.caFile: %w", err)
 			}
-			tr := http.DefaultTransport.(*http.Transport).Clone()
-			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
-			sc.HTTPClient = &http.Client{Transport: tr}
+			// The driver builds the HTTP client itself, so that its rule
+			// of never following a redirect holds with a CA too.
+			sc.RootCAs = pool
 		}
 		return scim.New(sc)
 	case config.BackendLDAP:
