@@ -191,8 +191,14 @@ type LDAPConfig struct {
 	BindDN             string     `json:"bindDN"`
 	BindPasswordSecret *SecretRef `json:"bindPasswordSecret"`
 	UserBaseDN         string     `json:"userBaseDN"`
-	GroupBaseDN        string     `json:"groupBaseDN"`
-	CreateGroups       bool       `json:"createGroups,omitempty"`
+	// TrustMailAttribute makes a partner's user the entry under userBaseDN
+	// (whole subtree) whose mail is the partner's address. Off (the
+	// default), it is exactly uid=<email>,<userBaseDN>: where users may
+	// write their own mail, a match on it would hand a partner's grants to
+	// whoever wrote the partner's address there.
+	TrustMailAttribute bool   `json:"trustMailAttribute,omitempty"`
+	GroupBaseDN        string `json:"groupBaseDN"`
+	CreateGroups       bool   `json:"createGroups,omitempty"`
 	// CAFile is a PEM bundle of the CAs trusted for the directory's
 	// certificate, instead of the system's.
 	CAFile string `json:"caFile,omitempty"`

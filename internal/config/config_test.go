@@ -530,6 +530,30 @@ func TestParseErrorsAreStable(t *testing.T) {
 	}
 }
 
+// identityBackend.ldap.trustMailAttribute: off unless set (a mail is no
+// proof of who an entry is), kept when set, and only a boolean: a quoted
+// "true" or "no" would otherwise read as a choice nobody made.
+func TestParseLDAPTrustMailAttribute(t *testing.T) {
+	if mustParse(t, ldapDoc()).IdentityBackend.LDAP.TrustMailAttribute {
+		t.Error("identityBackend.ldap.trustMailAttribute defaulted to true, want false")
+	}
+	for _, v := range []bool{true, false} {
+		if got := mustParse(t, ldapDoc().set("identityBackend.ldap.trustMailAttribute", v)).IdentityBackend.LDAP.TrustMailAttribute; got != v {
+			t.Errorf("identityBackend.ldap.trustMailAttribute: %v read as %v", v, got)
+		}
+	}
+	for _, v := range []any{"true", "no", 1} {
+		_, err := config.Parse(ldapDoc().set("identityBackend.ldap.trustMailAttribute", v).yaml(t))
+		if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "identityBackend.ldap.trustMailAttribute: expected true or false") {
+			t.Errorf("trustMailAttribute: %#v gave %v, want an error naming identityBackend.ldap.trustMailAttribute", v, err)
+		}
+	}
+	_, err := config.Parse(validDoc().set("identityBackend.ldap.trustMailAttribute", true).yaml(t))
+	if err == nil || !strings.Contains(err.Error(), "identityBackend.ldap") {
+		t.Errorf("an ldap section with type scim was accepted: %v", err)
+	}
+}
+
 func TestParseAcceptsDocumentMarkers(t *testing.T) {
 	body := string(validDoc().yaml(t))
 	tests := map[string]string{
