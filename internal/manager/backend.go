@@ -43,14 +43,15 @@ func newBackend(c client.Reader, cfg *config.Config) (identity.Backend, error) {
 		return scim.New(sc)
 	case config.BackendLDAP:
 		lc := ldap.Config{
-			URL:               b.LDAP.URL,
-			StartTLS:          b.LDAP.StartTLS,
-			BindDN:            b.LDAP.BindDN,
-			Password:          secretValue(c, cfg.SecretNamespace, b.LDAP.BindPasswordSecret.Name, "password"),
-			UserBaseDN:        b.LDAP.UserBaseDN,
-			GroupBaseDN:       b.LDAP.GroupBaseDN,
-			CreateGroups:      b.LDAP.CreateGroups,
-			PlaceholderMember: b.LDAP.PlaceholderMember,
+			URL:                b.LDAP.URL,
+			StartTLS:           b.LDAP.StartTLS,
+			BindDN:             b.LDAP.BindDN,
+			Password:           secretValue(c, cfg.SecretNamespace, b.LDAP.BindPasswordSecret.Name, "password"),
+			UserBaseDN:         b.LDAP.UserBaseDN,
+			TrustMailAttribute: b.LDAP.TrustMailAttribute,
+			GroupBaseDN:        b.LDAP.GroupBaseDN,
+			CreateGroups:       b.LDAP.CreateGroups,
+			PlaceholderMember:  b.LDAP.PlaceholderMember,
 		}
 		if b.LDAP.CAFile != "" {
 			pool, err := loadCAs(b.LDAP.CAFile)
