@@ -1,0 +1,255 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	opconfig "github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
+	scimpeer "github.com/partnerops/partnerops/internal/testpeers/scim"
+)
+
+// A SCIM service behind a front that redirects (a moved endpoint, a
+// misconfigured proxy) gets no grant counted as done: the manager, built
+// from a configuration with identityBackend.scim.caFile, follows no
+// redirect, so an acceptance ends GrantsSynced=False (BackendRejected) with
+// no membership on the server, and a withdrawal is not recorded as
+// GrantsRevoked while the membership stays. Once the front stops
+// redirecting, both go through.
+func TestSCIMBehindARedirectNothingCountsAsDone(t *testing.T) {
+	srv := scimpeer.Start(t)
+	front := startRedirector(t, srv.URL)
+	front.redirect.Store(true)
+	b := &redirectedSCIM{scimBackend: &scimBackend{srv: srv}, front: front}
+	mp := mailpit.Start(t)
+	b.seedUnrelated(t)
+	// The partner is already a user of the identity provider, made by
+	// another provisioning client: a client that followed the redirect
+	// would find her with a GET, then take the GET its POST of the group
+	// turned into for a group created.
+	srv.CreateUser(t, "ana@globex.example", "")
+	h := start(t, mp, b)
+	ctx := context.Background()
+	group := fmt.Sprintf("partnerops.%s.editor.editor", h.ns)
+
+	if err := env.Client.Create(ctx, &v1alpha1.PartnerAccount{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "globex"},
+		Spec:       v1alpha1.PartnerAccountSpec{DisplayName: "Globex Corporation"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &v1alpha1.PartnerInvitation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "ana"},
+		Spec: v1alpha1.PartnerInvitationSpec{Account: "globex", Email: "ana@globex.example",
+			Role: "editor", Systems: []v1alpha1.CatalogueKey{"editor"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Accepted behind the redirect: the grant failed, and says why.
+	h.accept(t, h.link(t, mp, "ana@globex.example"))
+	c := h.waitGrantsFailed(t, "ana")
+	for _, s := range []string{"HTTP 302", "redirected to " + srv.URL, "set baseURL to the final URL"} {
+		if !strings.Contains(c.Message, s) {
+			t.Errorf("GrantsSynced message %q does not say %q", c.Message, s)
+		}
+	}
+	if strings.Contains(c.Message, srv.Token) {
+		t.Errorf("GrantsSynced message holds the token: %q", c.Message)
+	}
+	if got := b.groupsOf(t, "ana@globex.example"); len(got) != 0 {
+		t.Errorf("ana is in %v on the SCIM server, want no group", got)
+	}
+	if g, ok := srv.Group(t, group); ok {
+		t.Errorf("group %s exists on the SCIM server: %+v", group, g)
+	}
+
+	// The front stops redirecting: the retry lands the grant.
+	front.redirect.Store(false)
+	h.eventually(t, "ana's grant on the SCIM server", func() bool {
+		return slices.Equal(b.groupsOf(t, "ana@globex.example"), []string{group})
+	})
+	h.waitGrantsSynced(t, "ana", v1alpha1.ReasonGrantsApplied)
+
+	// Withdrawn behind the redirect: not revoked, and not said to be.
+	front.redirect.Store(true)
+	h.editInvitation(t, "ana", func(inv *v1alpha1.PartnerInvitation) { inv.Spec.Revoked = true })
+	c = h.waitGrantsFailed(t, "ana")
+	if !strings.Contains(c.Message, "Revoking") || !strings.Contains(c.Message, "HTTP 302") {
+		t.Errorf("GrantsSynced message %q does not say the revocation failed on a redirect", c.Message)
+	}
+	if got := b.groupsOf(t, "ana@globex.example"); !slices.Equal(got, []string{group}) {
+		t.Errorf("ana is in %v on the SCIM server, want %s still", got, group)
+	}
+	inv := &v1alpha1.PartnerInvitation{}
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: h.ns, Name: "ana"}, inv); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(inv.Finalizers, v1alpha1.GrantsFinalizer) || inv.Status.AppliedGrants == nil {
+		t.Errorf("the withdrawn invitation let go of its grants: finalizers %v, appliedGrants %+v", inv.Finalizers, inv.Status.AppliedGrants)
+	}
+
+	// The front stops redirecting: the revocation goes through.
+	front.redirect.Store(false)
+	h.waitGrantsSynced(t, "ana", v1alpha1.ReasonGrantsRevoked)
+	h.eventually(t, "ana out of every group", func() bool { return len(b.groupsOf(t, "ana@globex.example")) == 0 })
+	if diff := b.unrelatedIntact(t); diff != "" {
+		t.Errorf("an unrelated user or membership changed: %s", diff)
+	}
+}
+
+// waitGrantsFailed waits until the invitation's GrantsSynced is False with
+// reason BackendRejected for its current generation, and returns it.
+func (h *harness) waitGrantsFailed(t *testing.T, name string) metav1.Condition {
+	t.Helper()
+	var c metav1.Condition
+	h.eventually(t, name+" GrantsSynced=False "+v1alpha1.ReasonBackendRejected, func() bool {
+		inv := &v1alpha1.PartnerInvitation{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: h.ns, Name: name}, inv); err != nil {
+			return false
+		}
+		got := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionGrantsSynced)
+		if got == nil || got.Status != metav1.ConditionFalse || got.Reason != v1alpha1.ReasonBackendRejected || got.ObservedGeneration != inv.Generation {
+			return false
+		}
+		c = *got
+		return true
+	})
+	return c
+}
+
+func (h *harness) editInvitation(t *testing.T, name string, f func(*v1alpha1.PartnerInvitation)) {
+	t.Helper()
+	for range 10 {
+		inv := &v1alpha1.PartnerInvitation{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: h.ns, Name: name}, inv); err != nil {
+			t.Fatal(err)
+		}
+		f(inv)
+		err := env.Client.Update(context.Background(), inv)
+		if err == nil {
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("editing the invitation %s: too many conflicts", name)
+}
+
+// redirectedSCIM is the SCIM server reached through a redirector: the
+// manager's baseURL is the redirector's, trusted through caFile.
+type redirectedSCIM struct {
+	*scimBackend
+	front *redirector
+}
+
+func (r *redirectedSCIM) configure(t *testing.T, cfg *opconfig.Config) {
+	r.scimBackend.configure(t, cfg)
+	cfg.IdentityBackend.SCIM.BaseURL = r.front.URL
+	cfg.IdentityBackend.SCIM.CAFile = r.front.CAFile
+}
+
+// redirector is an HTTPS front of a SCIM server, with a certificate from a
+// CA made for the test: while redirect is set it answers every request with
+// a 302 to the same path on the SCIM server's own plain-HTTP URL, else it
+// passes requests through.
+type redirector struct {
+	// URL is the front's SCIM base URL; CAFile its CA in PEM.
+	URL, CAFile string
+	redirect    atomic.Bool
+}
+
+func startRedirector(t *testing.T, target string) *redirector {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := &url.URL{Scheme: u.Scheme, Host: u.Host}
+	pass := httputil.NewSingleHostReverseProxy(origin)
+	pass.Transport = &http.Transport{Proxy: nil} // loopback only, whatever the environment says
+	rd := &redirector{}
+	front := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rd.redirect.Load() {
+			http.Redirect(w, r, origin.String()+r.URL.RequestURI(), http.StatusFound)
+			return
+		}
+		pass.ServeHTTP(w, r)
+	}))
+	var cert tls.Certificate
+	cert, rd.CAFile = testCA(t)
+	front.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	front.StartTLS()
+	t.Cleanup(front.Close)
+	rd.URL = front.URL + u.Path
+	return rd
+}
+
+// testCA makes a CA, writes it to a PEM file, and returns a server
+// certificate for 127.0.0.1 it signed, and the file.
+func testCA(t *testing.T) (tls.Certificate, string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "partnerops e2e CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca, err = x509.ParseCertificate(caDER); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, file
+}
