@@ -396,19 +396,15 @@ func (h *harness) retry(what string, f func() error) {
 }
 
 // accept records the partner's acceptance the way the acceptance page does
-// (state, acceptedAt and the Accepted condition in one status write), once
+// (state, acceptedAt, the conditions and the proof in one status write), once
 // the invitation is sent.
 func (h *harness) accept(name string) {
 	h.t.Helper()
 	h.waitInvitationState(name, v1alpha1.InvitationPendingApproval)
 	h.editStatus(name, func(inv *v1alpha1.PartnerInvitation) {
-		at := metav1.NewTime(h.clock.Now())
-		inv.Status.State = v1alpha1.InvitationAccepted
-		inv.Status.AcceptedAt = &at
-		meta.SetStatusCondition(&inv.Status.Conditions, metav1.Condition{
-			Type: v1alpha1.ConditionAccepted, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAccepted,
-			Message: "Accepted", ObservedGeneration: inv.Generation, LastTransitionTime: at,
-		})
+		if err := testenv.MarkAccepted(context.Background(), env.Client, secretNamespace, inv, h.clock.Now()); err != nil {
+			h.t.Fatal(err)
+		}
 	})
 	h.waitInvitationState(name, v1alpha1.InvitationAccepted)
 }

@@ -42,9 +42,11 @@ import (
 	"github.com/partnerops/partnerops/internal/token"
 )
 
-// Signer signs invitation links (internal/token.Signer).
+// Signer signs invitation links and verifies the acceptance proofs the
+// acceptance page writes (internal/token.Signer).
 type Signer interface {
 	Sign(ctx context.Context, c token.Claims) (string, error)
+	VerifyAcceptance(ctx context.Context, a token.Acceptance, p token.Proof) error
 }
 
 // TemplateSource gives the email templates to use now (the built-in ones,
@@ -108,6 +110,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Named("partnerinvitation").
 		For(&v1alpha1.PartnerInvitation{}).
 		Watches(&v1alpha1.PartnerAccount{}, handler.EnqueueRequestsFromMapFunc(r.invitationsOfAccount), builder.WithPredicates(accountChanged)).
+		Watches(&v1alpha1.PartnerInvitation{}, handler.EnqueueRequestsFromMapFunc(r.invitationsOfSameAddress), builder.WithPredicates(liveChanged)).
 		WithOptions(opts).
 		Complete(r)
 }
@@ -140,6 +143,40 @@ func (r *Reconciler) invitationsOfAccount(ctx context.Context, o client.Object) 
 	return reqs
 }
 
+// liveChanged passes the invitation events that can change which invitation
+// of an address is live in its namespace: creation, deletion, a state
+// change, a withdrawal, and the deletion mark.
+var liveChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*v1alpha1.PartnerInvitation)
+		n, ok2 := e.ObjectNew.(*v1alpha1.PartnerInvitation)
+		return !ok1 || !ok2 || o.Status.State != n.Status.State || o.Spec.Revoked != n.Spec.Revoked ||
+			!o.DeletionTimestamp.Equal(n.DeletionTimestamp)
+	},
+}
+
+// invitationsOfSameAddress maps an invitation event to the other
+// invitations of its address in its namespace: a duplicate waiting for the
+// live one to end proceeds when it does.
+func (r *Reconciler) invitationsOfSameAddress(ctx context.Context, o client.Object) []reconcile.Request {
+	inv, ok := o.(*v1alpha1.PartnerInvitation)
+	if !ok {
+		return nil
+	}
+	others, err := r.sameAddress(ctx, inv, inv.Namespace)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Listing the invitations of an address", "invitation", klog.KObj(o))
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(others))
+	for i := range others {
+		if others[i].Namespace == inv.Namespace {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: others[i].Namespace, Name: others[i].Name}})
+		}
+	}
+	return reqs
+}
+
 // scope is one reconcile's working set.
 type scope struct {
 	inv     *v1alpha1.PartnerInvitation
@@ -151,11 +188,12 @@ type scope struct {
 	accountDeleting bool
 	// releaseFinalizer: nothing is left to revoke once the status is saved.
 	releaseFinalizer bool
-	// sentResend: an email was sent for this resend generation.
-	sentResend *int32
 	// sending: the send step ran; a failed or delayed resend must not keep
 	// the current link from expiring on time.
 	sending bool
+	// sent is the outcome of an email handed to the mail server in this
+	// reconcile, remembered until its status write lands.
+	sent *sendOutcome
 }
 
 // requeueAfter keeps the shortest requeue asked by a step.
@@ -170,6 +208,9 @@ func (s *scope) requeueAfter(d time.Duration) {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	inv := &v1alpha1.PartnerInvitation{}
 	if err := r.Client.Get(ctx, req.NamespacedName, inv); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.sent.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	deleting := !inv.DeletionTimestamp.IsZero()
@@ -212,6 +253,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	setReady(inv, s.problem, s.now)
 	inv.Status.ObservedGeneration = inv.Generation
 
+	if s.sent != nil {
+		// Remembered before the write: if the write fails, the next
+		// reconcile writes this outcome again instead of sending a second
+		// email with a second live link for the same resend generation.
+		r.sent.sent(keyOf(inv), *s.sent)
+	}
 	if !equality.Semantic.DeepEqual(before.Status, inv.Status) {
 		if err := r.Client.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
@@ -223,8 +270,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		r.recordTransition(before, inv)
 		r.recordGrantsTransition(before, inv)
-		if s.sentResend != nil {
-			r.sent.record(inv.UID, *s.sentResend)
+		if s.sent != nil {
+			r.sent.written(keyOf(inv), s.sent.resend)
 		}
 	}
 	if s.releaseFinalizer && inv.Status.AppliedGrants == nil {
@@ -271,15 +318,32 @@ func (r *Reconciler) accountGone(_ context.Context, s *scope) (bool, error) {
 	return true, nil
 }
 
-// validate refuses a spec the catalogue or the account cannot honour. A
-// withdrawn or accepted invitation is not sent anything, so it is not
-// held to this (an accepted user's grants are the grants controller's).
-func (r *Reconciler) validate(_ context.Context, s *scope) (bool, error) {
+// validate refuses a spec the catalogue or the account cannot honour, and
+// a second live invitation of an address in the namespace. A withdrawn or
+// accepted invitation is not sent anything, so it is not held to this (an
+// accepted user's grants are syncGrants's), except that an accepted member
+// whose domain the account no longer allows is removed (memberLeftDomains).
+func (r *Reconciler) validate(ctx context.Context, s *scope) (bool, error) {
 	st := &s.inv.Status
-	if s.inv.Spec.Revoked || terminal(st) || accepted(st) {
+	if s.inv.Spec.Revoked || terminal(st) {
 		return false, nil
 	}
+	if accepted(st) {
+		return r.memberLeftDomains(s), nil
+	}
 	s.problem = checkSpec(s.inv, s.account, r.Config)
+	if s.problem != nil && s.problem.Reason == v1alpha1.ReasonDomainNotAllowed && formerMember(s.inv) {
+		s.problem = domainLeftProblem(s.inv, s.account)
+	}
+	if s.problem == nil && competes(s.inv) {
+		others, err := r.sameAddress(ctx, s.inv, s.inv.Namespace)
+		if err != nil {
+			return false, err
+		}
+		if live := liveWinner(s.inv, others); live != nil {
+			s.problem = duplicateProblem(s.inv, live)
+		}
+	}
 	if s.problem == nil {
 		if st.State == v1alpha1.InvitationInvalid {
 			st.State = "" // recovered: the next steps set the state
@@ -288,6 +352,27 @@ func (r *Reconciler) validate(_ context.Context, s *scope) (bool, error) {
 	}
 	st.State = v1alpha1.InvitationInvalid
 	return true, nil
+}
+
+// memberLeftDomains ends the membership of an accepted user whose address
+// the account's allowedDomains no longer covers: the acceptance and its
+// proof go (syncGrants then revokes the grants), the link is ended, and
+// the state is Invalid with DomainNotAllowed. Putting the domain back
+// restores nothing by itself: the invitation then shows Expired, and the
+// admin raises spec.resend so that the partner accepts again.
+func (r *Reconciler) memberLeftDomains(s *scope) bool {
+	inv, st := s.inv, &s.inv.Status
+	if s.account == nil || s.accountDeleting || v1alpha1.DomainAllowed(string(inv.Spec.Email), s.account.Spec.AllowedDomains) {
+		return false
+	}
+	st.AcceptedAt, st.AcceptanceProof = nil, nil
+	if st.ExpiresAt == nil || s.now.Before(st.ExpiresAt.Time) {
+		st.ExpiresAt = &metav1.Time{Time: s.now.Truncate(time.Second)}
+	}
+	st.State = v1alpha1.InvitationInvalid
+	s.problem = domainLeftProblem(inv, s.account)
+	set(inv, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonDomainNotAllowed, s.problem.Message, s.now)
+	return true
 }
 
 // revoked ends a withdrawn invitation: its link stops working (the

@@ -253,15 +253,9 @@ func TestAcceptedRefusesResend(t *testing.T) {
 	h := start(t)
 	h.account("globex")
 	h.invite("mindy", "mindy@globex.example")
-	inv := h.waitState("mindy", v1alpha1.InvitationPendingApproval)
-
-	// What the acceptance page writes when the partner accepts.
-	inv.Status.State = v1alpha1.InvitationAccepted
-	inv.Status.AcceptedAt = &metav1.Time{Time: t0.Add(time.Hour)}
-	if err := env.Client.Status().Update(context.Background(), inv); err != nil {
-		t.Fatal(err)
-	}
-	inv = h.waitCondition("mindy", v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)
+	h.clock.SetTime(t0.Add(time.Hour))
+	h.acceptAs("mindy") // what the acceptance page writes when the partner accepts
+	inv := h.waitCondition("mindy", v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)
 	if c := condition(inv, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonAccepted {
 		t.Errorf("Ready = %+v", c)
 	}

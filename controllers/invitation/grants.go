@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -21,6 +20,7 @@ import (
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/identity"
+	"github.com/partnerops/partnerops/internal/token"
 )
 
 // This file keeps the identity backend in step with an invitation: an
@@ -34,6 +34,10 @@ type grantsPlan struct {
 	// desired are the groups the user must be a member of; empty means
 	// none (revoke what partnerops made).
 	desired []string
+	// member: the user is (still) an accepted partner user. Even with no
+	// group left (no system), the backend user partnerops created is kept:
+	// systems given back later reuse it.
+	member bool
 	// retain: the account is being deleted with deletionPolicy Retain;
 	// leave the backend as it is and stop managing these grants.
 	retain bool
@@ -133,19 +137,29 @@ func sameSet(a, b []string) bool {
 
 // planGrants decides what the backend should hold for s.inv: its groups
 // when it is accepted (and its account stays), nothing otherwise; a problem
-// when the grants cannot be computed (an unknown role or system).
-func (r *Reconciler) planGrants(s *scope) (*grantsPlan, *problem) {
+// when the grants cannot be computed (an unknown role or system) or the
+// acceptance is not proven (its proof does not verify: nothing is granted
+// on status someone else could have written). err: the keys could not be
+// read.
+func (r *Reconciler) planGrants(ctx context.Context, s *scope) (*grantsPlan, *problem, error) {
 	if s.accountDeleting && s.account != nil && s.account.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain {
-		return &grantsPlan{retain: true}, nil
+		return &grantsPlan{retain: true}, nil, nil
 	}
 	if s.inv.Status.State != v1alpha1.InvitationAccepted || !s.inv.DeletionTimestamp.IsZero() {
-		return &grantsPlan{}, nil
+		return &grantsPlan{}, nil, nil
+	}
+	switch err := r.verifyAcceptance(ctx, s.inv); {
+	case errors.Is(err, token.ErrProofInvalid):
+		return nil, &problem{v1alpha1.ReasonAcceptanceUnverified, fmt.Sprintf(
+			"the invitation says Accepted but its acceptance proof does not verify (%v): only the acceptance page records a partner's consent; find who wrote this status", err)}, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("verifying the acceptance: %w", err)
 	}
 	desired, prob := desiredGroups(s.inv, r.Config)
 	if prob != nil {
-		return nil, prob
+		return nil, prob, nil
 	}
-	return &grantsPlan{desired: desired}, nil
+	return &grantsPlan{desired: desired, member: true}, nil, nil
 }
 
 // syncGrants brings the backend in step with the plan, recording progress
@@ -155,7 +169,10 @@ func (r *Reconciler) planGrants(s *scope) (*grantsPlan, *problem) {
 // (the finalizer), so the caller's status patch still applies.
 func (r *Reconciler) syncGrants(ctx context.Context, s *scope, before *v1alpha1.PartnerInvitation) error {
 	inv := s.inv
-	plan, prob := r.planGrants(s)
+	plan, prob, err := r.planGrants(ctx, s)
+	if err != nil {
+		return err
+	}
 	if prob != nil {
 		setGrants(inv, false, prob.Reason, "Grants not changed: "+prob.Message, s.now)
 		return nil
@@ -177,15 +194,16 @@ func (r *Reconciler) syncGrants(ctx context.Context, s *scope, before *v1alpha1.
 		s.releaseFinalizer = true
 		return nil // nothing (left) to revoke
 	}
-	if len(plan.desired) > 0 {
-		if inSync(rec, inv, plan.desired) && meta.IsStatusConditionTrue(inv.Status.Conditions, v1alpha1.ConditionGrantsSynced) &&
-			controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
+	if plan.member {
+		if inSync(rec, inv, plan.desired) && grantsSettled(inv) && controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
 			due, wait := r.resync.due(inv.UID, s.now, r.Config.IdentityBackend.ResyncInterval.Duration)
 			if !due {
 				s.requeueAfter(wait)
 				return nil
 			}
 		}
+	}
+	if len(plan.desired) > 0 {
 		// Grants go only to a user of an account that holds them back on
 		// deletion (its finalizer); the account controller adds it once a
 		// member accepted, and that update brings us back here.
@@ -198,14 +216,14 @@ func (r *Reconciler) syncGrants(ctx context.Context, s *scope, before *v1alpha1.
 		}
 	}
 
-	next, err := r.applyGrants(ctx, inv, s.account, plan.desired, s.now)
+	next, refused, err := r.applyGrants(ctx, s, plan)
 	inv.Status.AppliedGrants = next
 	if err != nil {
 		reason := v1alpha1.ReasonBackendRejected
 		if errors.Is(err, identity.ErrUnavailable) {
 			reason = v1alpha1.ReasonBackendUnavailable
 		}
-		setGrants(inv, false, reason, grantErrorMessage(len(plan.desired) == 0, err), s.now)
+		setGrants(inv, false, reason, grantErrorMessage(!plan.member, err), s.now)
 		if d, ok := identity.RetryAfter(err); ok {
 			s.requeueAfter(d)
 			return nil
@@ -213,21 +231,49 @@ func (r *Reconciler) syncGrants(ctx context.Context, s *scope, before *v1alpha1.
 		return fmt.Errorf("syncing grants: %w", err)
 	}
 	every := r.Config.IdentityBackend.ResyncInterval.Duration
-	if len(plan.desired) == 0 {
+	switch {
+	case !plan.member:
 		r.resync.forget(inv.UID)
 		s.releaseFinalizer = true
-		if inv.Status.State == v1alpha1.InvitationAccepted && inv.DeletionTimestamp.IsZero() {
-			// Still a member, with no system left.
-			setGrants(inv, true, v1alpha1.ReasonGrantsApplied, appliedMessage(inv, nil, nil), s.now)
-			return nil
-		}
 		setGrants(inv, true, v1alpha1.ReasonGrantsRevoked, fmt.Sprintf("Removed %s from the %d group(s) partnerops had added", inv.Spec.Email, len(rec.Groups)), s.now)
-		return nil
+	default:
+		if next == nil {
+			s.releaseFinalizer = true // a member with no group, and no user of partnerops's to keep
+		}
+		r.resync.checked(inv.UID, s.now, every)
+		s.requeueAfter(every)
+		if !notManagedStands(inv) {
+			setGrants(inv, true, v1alpha1.ReasonGrantsApplied, appliedMessage(inv, plan.desired, next), s.now)
+		}
 	}
-	r.resync.checked(inv.UID, s.now, every)
-	s.requeueAfter(every)
-	setGrants(inv, true, v1alpha1.ReasonGrantsApplied, appliedMessage(inv, plan.desired, next), s.now)
+	if len(refused) > 0 {
+		setGrants(inv, false, v1alpha1.ReasonGroupNotManaged, fmt.Sprintf(
+			"Left alone and dropped from status.appliedGrants: %s: the groupTemplate does not yield %s for namespace %s and the catalogue, so partnerops removes no one from it",
+			strings.Join(refused, ", "), plural(len(refused), "it", "them"), inv.Namespace), s.now)
+	}
 	return nil
+}
+
+// grantsSettled: GrantsSynced says the record holds, or says that a group
+// was refused (GroupNotManaged, which stays until the spec changes and is
+// no reason to call the backend again).
+func grantsSettled(inv *v1alpha1.PartnerInvitation) bool {
+	c := findCondition(&inv.Status, v1alpha1.ConditionGrantsSynced)
+	return c != nil && (c.Status == metav1.ConditionTrue || notManagedStands(inv))
+}
+
+// notManagedStands: a GroupNotManaged refusal was reported for the current
+// generation; it is kept until the spec changes, so the admin sees it.
+func notManagedStands(inv *v1alpha1.PartnerInvitation) bool {
+	c := findCondition(&inv.Status, v1alpha1.ConditionGrantsSynced)
+	return c != nil && c.Reason == v1alpha1.ReasonGroupNotManaged && c.ObservedGeneration == inv.Generation
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func appliedMessage(inv *v1alpha1.PartnerInvitation, desired []string, rec *v1alpha1.AppliedGrants) string {
@@ -286,25 +332,33 @@ func (r *Reconciler) removeFinalizer(ctx context.Context, inv *v1alpha1.PartnerI
 	return nil
 }
 
-// applyGrants makes the backend hold desired for the invitation's user,
-// and returns the new record (nil once nothing partnerops made is left).
-// On error the record says what was done before the error, so nothing
-// applied is ever forgotten.
+// applyGrants makes the backend hold plan.desired for the invitation's
+// user, and returns the new record (nil once nothing partnerops made is
+// left) and the recorded groups it refused to touch. On error the record
+// says what was done before the error, so nothing applied is ever
+// forgotten.
 //
-// Ownership: a membership is partnerops's when partnerops added it, or
-// when the user itself is partnerops's (a user partnerops created has no
-// membership it did not make). A membership the user had before is never
-// recorded, so never removed; a user partnerops did not create is never
-// deleted.
-func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount,
-	desired []string, now time.Time) (*v1alpha1.AppliedGrants, error) {
+// Ownership: a membership is partnerops's when partnerops added it, when
+// the user itself is partnerops's (a user partnerops created has no
+// membership it did not make), or when another invitation of the same
+// address records it. A membership the user had before is never recorded,
+// so never removed; a user partnerops did not create is never deleted.
+//
+// Trust: the record is status, which a tenant may be able to write. A
+// recorded group is removed only when the groupTemplate yields it for this
+// invitation's namespace and the catalogue (refused otherwise), and only
+// when no other live member of the same address still wants it; the user
+// is looked up by the invitation's address, never by the recorded id, and
+// deleted only when no invitation in any namespace holds grants for it.
+func (r *Reconciler) applyGrants(ctx context.Context, s *scope, plan *grantsPlan) (*v1alpha1.AppliedGrants, []string, error) {
+	inv, desired := s.inv, plan.desired
 	old := inv.Status.AppliedGrants
 	rec := old.DeepCopy()
 	if rec == nil {
 		rec = &v1alpha1.AppliedGrants{Backend: r.Config.IdentityBackend.Type}
 	}
 	keep := func() *v1alpha1.AppliedGrants {
-		if len(rec.Groups) == 0 && len(desired) == 0 {
+		if len(rec.Groups) == 0 && len(desired) == 0 && !rec.UserCreated {
 			return nil
 		}
 		return rec
@@ -316,72 +370,139 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 	)
 	if len(desired) > 0 {
 		nu := identity.NewUser{Email: addr, DisplayName: addr}
-		if account != nil {
-			nu.Account = account.Spec.DisplayName
+		if s.account != nil {
+			nu.Account = s.account.Spec.DisplayName
 		}
 		user, err = r.Backend.EnsureUser(ctx, nu)
 	} else {
 		user, err = r.Backend.FindUser(ctx, addr)
 		if errors.Is(err, identity.ErrNotFound) {
-			return nil, nil // the user is gone, and its memberships with it
+			return nil, nil, nil // the user is gone, and its memberships with it
 		}
 	}
 	if err != nil {
-		return old, err
+		return old, nil, err
 	}
 	rec.UserID, rec.UserCreated = user.ID, user.Managed
+	others, err := r.sameAddress(ctx, inv, "")
+	if err != nil {
+		return old, nil, err
+	}
 	current, err := r.Backend.Groups(ctx, user)
 	if err != nil {
-		return keep(), err
+		return keep(), nil, err
 	}
 	has := sets.New(current...)
 	mine := sets.New(rec.Groups...)
-	changed := false
+	var refused []string
+	if mine.Len() > 0 {
+		ours := r.templateGroups(inv, rec)
+		for _, g := range sets.List(mine) {
+			if !ours.Has(g) {
+				refused = append(refused, g)
+				mine.Delete(g)
+			}
+		}
+	}
+	changed := len(refused) > 0
 	record := func() { rec.Groups = sets.List(mine) }
 	for _, g := range desired {
 		switch {
 		case !has.Has(g):
 			if err := r.Backend.AddMember(ctx, g, user); err != nil {
 				record()
-				return keep(), fmt.Errorf("adding %s to group %q: %w", addr, g, err)
+				return keep(), refused, fmt.Errorf("adding %s to group %q: %w", addr, g, err)
 			}
 			mine.Insert(g)
 			changed = true
-		case user.Managed && !mine.Has(g):
+		case !mine.Has(g) && (user.Managed || recordedBySibling(inv, others, g)):
 			mine.Insert(g)
 			changed = true
 		}
 	}
 	want := sets.New(desired...)
 	for _, g := range sets.List(mine.Difference(want)) {
-		if err := r.Backend.RemoveMember(ctx, g, user); err != nil {
+		wanted, err := r.wantedByOther(ctx, others, g)
+		if err != nil {
 			record()
-			return keep(), fmt.Errorf("removing %s from group %q: %w", addr, g, err)
+			return keep(), refused, err
 		}
+		if !wanted {
+			if err := r.Backend.RemoveMember(ctx, g, user); err != nil {
+				record()
+				return keep(), refused, fmt.Errorf("removing %s from group %q: %w", addr, g, err)
+			}
+		}
+		// Wanted by another member: it stays, and is that member's to
+		// remove (it records it too).
 		mine.Delete(g)
 		changed = true
 	}
 	record()
-	if len(desired) == 0 {
+	if !plan.member {
 		if user.Managed {
-			left, err := r.Backend.Groups(ctx, user)
-			if err != nil {
-				return keep(), err
-			}
-			if len(left) == 0 {
-				if err := r.Backend.DeleteUser(ctx, user); err != nil {
-					return keep(), fmt.Errorf("deleting the user %s partnerops had created: %w", addr, err)
-				}
+			if err := r.deleteUserIfUnheld(ctx, user, others); err != nil {
+				return keep(), refused, fmt.Errorf("deleting the user %s partnerops had created: %w", addr, err)
 			}
 		}
-		return nil, nil
+		return nil, refused, nil
 	}
 	rec.Role, rec.Systems = string(inv.Spec.Role), systemKeys(inv)
 	if changed || rec.SyncedAt == nil || old == nil || old.UserID != rec.UserID || old.Role != rec.Role || !sameSet(old.Systems, rec.Systems) {
-		t := metav1.NewTime(now.UTC().Truncate(time.Second))
+		t := metav1.NewTime(s.now.UTC().Truncate(time.Second))
 		rec.SyncedAt = &t
 	}
-	return rec, nil
+	return keep(), refused, nil
+}
+
+// deleteUserIfUnheld deletes a user partnerops created once it is a
+// member of no group and no other invitation of its address, in any
+// namespace, holds grants for it (nor is a member about to).
+func (r *Reconciler) deleteUserIfUnheld(ctx context.Context, user identity.User, others []v1alpha1.PartnerInvitation) error {
+	held, err := r.userHeldElsewhere(ctx, others)
+	if err != nil || held {
+		return err
+	}
+	left, err := r.Backend.Groups(ctx, user)
+	if err != nil || len(left) > 0 {
+		return err
+	}
+	return r.Backend.DeleteUser(ctx, user)
+}
+
+// templateGroups are the group names the groupTemplate yields for inv's
+// namespace and account, over every role and system of the catalogue and
+// the role and systems the record says were applied (a catalogue entry
+// removed since still leaves its groups to revoke). A record value that is
+// not a valid catalogue key is not used.
+func (r *Reconciler) templateGroups(inv *v1alpha1.PartnerInvitation, rec *v1alpha1.AppliedGrants) sets.Set[string] {
+	roles, systems := sets.New[string](), sets.New[string]()
+	for _, e := range r.Config.Catalogue.Roles {
+		roles.Insert(e.Key)
+	}
+	for _, e := range r.Config.Catalogue.Systems {
+		systems.Insert(e.Key)
+	}
+	if config.IsCatalogueKey(rec.Role) {
+		roles.Insert(rec.Role)
+	}
+	for _, sys := range rec.Systems {
+		if config.IsCatalogueKey(sys) {
+			systems.Insert(sys)
+		}
+	}
+	out := sets.New[string]()
+	for _, role := range sets.List(roles) {
+		for _, sys := range sets.List(systems) {
+			g, err := config.RenderGroup(r.Config.IdentityBackend.GroupTemplate, config.GrantFields{
+				Namespace: inv.Namespace, Account: inv.Spec.Account, System: sys, Role: role,
+			})
+			if err == nil {
+				out.Insert(g)
+			}
+		}
+	}
+	return out
 }
 
 // recordGrantsTransition records an Event when GrantsSynced moves.

@@ -16,22 +16,30 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/identity"
+	"github.com/partnerops/partnerops/internal/testenv"
 )
 
 // acceptAs records an acceptance the way the acceptance page does: one
-// status write with acceptedAt, state Accepted and its conditions.
+// status write with acceptedAt, state Accepted, its conditions and the
+// acceptance proof.
 func (h *harness) acceptAs(name string) {
 	h.t.Helper()
 	h.waitState(name, v1alpha1.InvitationPendingApproval)
+	h.writeStatus(name, func(inv *v1alpha1.PartnerInvitation) {
+		if err := testenv.MarkAccepted(context.Background(), env.Client, secretNamespace, inv, h.clock.Now()); err != nil {
+			h.t.Fatal(err)
+		}
+	})
+}
+
+// writeStatus changes an invitation's status as someone with write access
+// to the status subresource would (retrying conflicts).
+func (h *harness) writeStatus(name string, f func(*v1alpha1.PartnerInvitation)) {
+	h.t.Helper()
 	for range 10 {
 		inv := h.get(name)
 		before := inv.DeepCopy()
-		now := metav1.NewTime(h.clock.Now().UTC().Truncate(time.Second))
-		inv.Status.State, inv.Status.AcceptedAt = v1alpha1.InvitationAccepted, &now
-		meta.SetStatusCondition(&inv.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionAccepted, Status: metav1.ConditionTrue,
-			Reason: v1alpha1.ReasonAccepted, Message: "Accepted at " + now.UTC().Format(time.RFC3339), ObservedGeneration: inv.Generation})
-		meta.SetStatusCondition(&inv.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
-			Reason: v1alpha1.ReasonAccepted, Message: "The partner accepted", ObservedGeneration: inv.Generation})
+		f(inv)
 		err := env.Client.Status().Patch(context.Background(), inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 		if err == nil {
 			return
@@ -40,7 +48,7 @@ func (h *harness) acceptAs(name string) {
 			h.t.Fatal(err)
 		}
 	}
-	h.t.Fatalf("accepting %s: too many conflicts", name)
+	h.t.Fatalf("writing the status of %s: too many conflicts", name)
 }
 
 func (h *harness) group(system, role string) string {

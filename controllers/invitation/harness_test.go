@@ -83,6 +83,8 @@ func (f *fakeSender) attempts() int {
 type requests struct {
 	mu     sync.Mutex
 	counts map[string]int
+	// inject, when set, may answer a request instead of the API server.
+	inject func(*http.Request) *http.Response
 }
 
 func (r *requests) wrap(rt http.RoundTripper) http.RoundTripper {
@@ -90,6 +92,11 @@ func (r *requests) wrap(rt http.RoundTripper) http.RoundTripper {
 		r.mu.Lock()
 		r.counts[req.Method+" "+req.URL.Path]++
 		r.mu.Unlock()
+		if r.inject != nil {
+			if resp := r.inject(req); resp != nil {
+				return resp, nil
+			}
+		}
 		return rt.RoundTrip(req)
 	})
 }
@@ -131,10 +138,24 @@ type harness struct {
 	requests *requests
 	cfg      *opconfig.Config
 	backend  *identitytest.Fake
-	stop     func()
+	// inject, when set, may answer the manager's API requests instead of
+	// the API server (to inject a conflict).
+	inject func(*http.Request) *http.Response
+	// others are more namespaces the manager's cache watches (withNamespaces).
+	others []string
+	stop   func()
 }
 
 type harnessOpt func(*harness)
+
+// withNamespaces makes n more namespaces the manager watches (h.others).
+func withNamespaces(n int) harnessOpt {
+	return func(h *harness) {
+		for range n {
+			h.others = append(h.others, env.Namespace(h.t))
+		}
+	}
+}
 
 // withConfig changes the configuration the manager starts with.
 func withConfig(f func(*opconfig.Config)) harnessOpt { return func(h *harness) { f(h.cfg) } }
@@ -171,7 +192,7 @@ func start(t *testing.T, opts ...harnessOpt) *harness {
 func (h *harness) run() {
 	t := h.t
 	t.Helper()
-	h.requests = &requests{counts: map[string]int{}}
+	h.requests = &requests{counts: map[string]int{}, inject: h.inject}
 	rc := rest.CopyConfig(env.Config)
 	rc.WrapTransport = h.requests.wrap
 	var sender mail.Sender // nil: SMTP as configured
@@ -188,7 +209,7 @@ func (h *harness) run() {
 		Manager: ctrl.Options{
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",
-			Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
+			Cache:                  cache.Options{DefaultNamespaces: h.namespaces()},
 			Controller:             config.Controller{SkipNameValidation: ptr(true)},
 		},
 	})
@@ -212,6 +233,15 @@ func (h *harness) run() {
 	}
 	h.stop = stop
 	t.Cleanup(stop)
+}
+
+// namespaces are the namespaces the manager's cache watches.
+func (h *harness) namespaces() map[string]cache.Config {
+	out := map[string]cache.Config{h.ns: {}}
+	for _, ns := range h.others {
+		out[ns] = cache.Config{}
+	}
+	return out
 }
 
 // restart stops the manager and starts a new one over the same namespace,

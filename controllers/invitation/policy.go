@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
 )
@@ -133,4 +135,94 @@ func sendWanted(inv *v1alpha1.PartnerInvitation) bool {
 // expired says whether the current link has run out at now.
 func expired(st *v1alpha1.PartnerInvitationStatus, now time.Time) bool {
 	return st.ExpiresAt != nil && !now.Before(st.ExpiresAt.Time)
+}
+
+// competes says whether inv wants to be the live invitation of its address
+// (PendingApproval or Accepted): it is new, pending, waiting as a
+// duplicate, or expired with a resend asked. An Expired invitation nobody
+// resends stays Expired whatever its siblings do.
+func competes(inv *v1alpha1.PartnerInvitation) bool {
+	st := &inv.Status
+	return st.State != v1alpha1.InvitationExpired || inv.Spec.Resend > st.ObservedResend
+}
+
+// liveRank places an invitation in the order that decides which invitation
+// of an address is live in a namespace: an accepted one (0), then a pending
+// one (1), then one waiting to be sent (2); ok is false for one that does
+// not compete (withdrawn, declined, deleted, expired without a resend, or
+// invalid for a reason of its own).
+func liveRank(inv *v1alpha1.PartnerInvitation) (rank int, ok bool) {
+	st := &inv.Status
+	switch {
+	case !inv.DeletionTimestamp.IsZero(), inv.Spec.Revoked, st.State == v1alpha1.InvitationRevoked:
+		return 0, false
+	case accepted(st) || st.State == v1alpha1.InvitationAccepted:
+		return 0, true
+	case st.State == v1alpha1.InvitationPendingApproval:
+		return 1, true
+	case st.State == v1alpha1.InvitationInvalid:
+		c := findCondition(st, v1alpha1.ConditionReady)
+		return 2, c != nil && c.Reason == v1alpha1.ReasonDuplicateInvitation
+	}
+	return 2, competes(inv)
+}
+
+// liveWinner returns the invitation of inv's address that may be live in
+// its namespace, nil when that is inv itself. others are the invitations of
+// the same address (inv among them or not); inv competes. Ties go to the
+// older invitation, then to the name that sorts first, so that every
+// reconcile of every sibling picks the same one.
+func liveWinner(inv *v1alpha1.PartnerInvitation, others []v1alpha1.PartnerInvitation) *v1alpha1.PartnerInvitation {
+	best, bestRank := inv, 2
+	if st := &inv.Status; st.State == v1alpha1.InvitationPendingApproval {
+		bestRank = 1
+	}
+	for i := range others {
+		o := &others[i]
+		if o.UID == inv.UID || o.Namespace != inv.Namespace {
+			continue
+		}
+		rank, ok := liveRank(o)
+		if !ok {
+			continue
+		}
+		if rank < bestRank || (rank == bestRank && olderThan(o, best)) {
+			best, bestRank = o, rank
+		}
+	}
+	if best == inv {
+		return nil
+	}
+	return best
+}
+
+func olderThan(a, b *v1alpha1.PartnerInvitation) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+func duplicateProblem(inv, live *v1alpha1.PartnerInvitation) *problem {
+	state := string(live.Status.State)
+	if state == "" || state == string(v1alpha1.InvitationInvalid) {
+		state = "about to be sent"
+	}
+	return &problem{v1alpha1.ReasonDuplicateInvitation, fmt.Sprintf(
+		"%s is already invited in namespace %s by PartnerInvitation %s (%s): this one sends no email and grants nothing, and proceeds by itself once %s ends (withdrawn, declined, deleted or expired)",
+		inv.Spec.Email, inv.Namespace, live.Name, state, live.Name)}
+}
+
+// formerMember says whether inv was accepted and then removed because the
+// account stopped allowing its domain (memberLeftDomains records it in the
+// Accepted condition).
+func formerMember(inv *v1alpha1.PartnerInvitation) bool {
+	c := findCondition(&inv.Status, v1alpha1.ConditionAccepted)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonDomainNotAllowed
+}
+
+func domainLeftProblem(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount) *problem {
+	return &problem{v1alpha1.ReasonDomainNotAllowed, fmt.Sprintf(
+		"%s had accepted, but its domain is no longer one PartnerAccount %s allows (%s): its grants are revoked and its link ended; to invite it again, add the domain back and raise spec.resend",
+		inv.Spec.Email, account.Name, joinDomains(account.Spec.AllowedDomains))}
 }

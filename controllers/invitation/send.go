@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -31,11 +32,20 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 		return false, nil
 	}
 	s.sending = true
-	if r.sent.recorded(inv) {
+	switch o, ok := r.sent.lookup(inv); {
+	case ok && o.written:
 		// This email was sent and its status written, but the cache has
 		// not seen that write yet: the watch event of our own write
 		// brings us back. Sending now would send it twice.
 		return true, nil
+	case ok:
+		// This email was sent but its status write did not land (a
+		// conflict with another writer): write the same outcome again.
+		// Sending now would put a second live link in the partner's inbox
+		// for the same resend generation.
+		o.apply(inv)
+		s.sent = &o
+		return o.rejected, nil
 	}
 	if st.State == "" {
 		st.State = v1alpha1.InvitationPendingApproval
@@ -69,8 +79,8 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 		st.ExpiresAt = &metav1.Time{Time: expiresAt}
 		st.ObservedResend = inv.Spec.Resend
 		st.State = v1alpha1.InvitationPendingApproval
-		s.sentResend = &inv.Spec.Resend
 		setEmailSent(inv, true, v1alpha1.ReasonSent, fmt.Sprintf("Sent to %s at %s", inv.Spec.Email, s.now.UTC().Format(time.RFC3339)), s.now)
+		s.sent = outcomeOf(inv, false)
 		metrics.EmailsSent.WithLabelValues(locale(inv)).Inc()
 		note := fmt.Sprintf("Invitation sent to %s; the link is valid until %s", inv.Spec.Email, expiresAt.UTC().Format(time.RFC3339))
 		reason := "Sent"
@@ -86,9 +96,9 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 		st.SentAt, st.ExpiresAt = nil, nil
 		st.ObservedResend = inv.Spec.Resend
 		st.State = v1alpha1.InvitationPendingApproval
-		s.sentResend = &inv.Spec.Resend
 		note := fmt.Sprintf("The mail server refused %s: %v; fix the address with a new invitation, or raise spec.resend to try again", inv.Spec.Email, err)
 		setEmailSent(inv, false, v1alpha1.ReasonRecipientRejected, note, s.now)
+		s.sent = outcomeOf(inv, true)
 		metrics.EmailsFailed.WithLabelValues(v1alpha1.ReasonRecipientRejected).Inc()
 		r.event(inv, corev1.EventTypeWarning, v1alpha1.ReasonRecipientRejected, note)
 		return true, nil
@@ -203,44 +213,99 @@ func (r *Reconciler) event(inv *v1alpha1.PartnerInvitation, typ, reason, note st
 	}
 }
 
-// sentRecords remembers, per invitation, the resend generation whose email
-// was sent and whose status write succeeded, until the cache shows that
-// write: a reconcile that runs on a cache older than our own write (another
-// event came first) must not send the same email again.
+// sendOutcome is what handing one email to the mail server (or the mail
+// server refusing its recipient) changed in an invitation's status.
+type sendOutcome struct {
+	uid               types.UID
+	resend            int32
+	sentAt, expiresAt *metav1.Time
+	emailSent         metav1.Condition
+	rejected          bool
+	// written: the status write carrying it succeeded.
+	written bool
+}
+
+func outcomeOf(inv *v1alpha1.PartnerInvitation, rejected bool) *sendOutcome {
+	st := &inv.Status
+	return &sendOutcome{
+		uid: inv.UID, resend: st.ObservedResend, sentAt: st.SentAt, expiresAt: st.ExpiresAt,
+		emailSent: *findCondition(st, v1alpha1.ConditionEmailSent), rejected: rejected,
+	}
+}
+
+// apply puts the outcome back into inv's status.
+func (o sendOutcome) apply(inv *v1alpha1.PartnerInvitation) {
+	st := &inv.Status
+	st.SentAt, st.ExpiresAt, st.ObservedResend = o.sentAt, o.expiresAt, o.resend
+	st.State = v1alpha1.InvitationPendingApproval
+	meta.SetStatusCondition(&st.Conditions, o.emailSent)
+}
+
+// sentRecords remembers, per invitation, the last email handed to the mail
+// server until the cache shows the status that records it:
+//   - while the status write has not landed (it conflicted with another
+//     writer), the next reconcile writes the same outcome again instead of
+//     sending a second email with a second live link;
+//   - once it landed, a reconcile that runs on a cache older than that
+//     write (another event came first) must not send again either.
+//
+// A crash forgets it: the email is then sent again, with the same
+// Message-ID, which the mail server and the partner's client recognise.
 type sentRecords struct {
 	mu  sync.Mutex
-	gen map[types.UID]int32
+	out map[types.NamespacedName]sendOutcome
 }
 
-func (r *sentRecords) record(uid types.UID, resend int32) {
+func keyOf(inv *v1alpha1.PartnerInvitation) types.NamespacedName {
+	return types.NamespacedName{Namespace: inv.Namespace, Name: inv.Name}
+}
+
+// sent remembers o, not yet written.
+func (r *sentRecords) sent(key types.NamespacedName, o sendOutcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.gen == nil {
-		r.gen = map[types.UID]int32{}
+	if r.out == nil {
+		r.out = map[types.NamespacedName]sendOutcome{}
 	}
-	r.gen[uid] = resend
+	o.written = false
+	r.out[key] = o
 }
 
-// recorded reports whether inv's wanted email was already sent and
-// recorded, by a write the cache does not show yet.
-func (r *sentRecords) recorded(inv *v1alpha1.PartnerInvitation) bool {
+// written marks the outcome of key's resend generation as written.
+func (r *sentRecords) written(key types.NamespacedName, resend int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	g, ok := r.gen[inv.UID]
-	return ok && g >= inv.Spec.Resend
+	if o, ok := r.out[key]; ok && o.resend == resend {
+		o.written = true
+		r.out[key] = o
+	}
 }
 
-// caughtUp forgets inv once the cache shows its last send.
+// lookup returns the outcome remembered for inv's wanted email: the same
+// object (UID) and its current resend generation.
+func (r *sentRecords) lookup(inv *v1alpha1.PartnerInvitation) (sendOutcome, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, ok := r.out[keyOf(inv)]
+	if !ok || o.uid != inv.UID || o.resend < inv.Spec.Resend {
+		return sendOutcome{}, false
+	}
+	return o, true
+}
+
+// caughtUp forgets inv's outcome once the cache shows its status (or the
+// object was replaced).
 func (r *sentRecords) caughtUp(inv *v1alpha1.PartnerInvitation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if g, ok := r.gen[inv.UID]; ok && inv.Status.SentAt != nil && inv.Status.ObservedResend >= g {
-		delete(r.gen, inv.UID)
+	if o, ok := r.out[keyOf(inv)]; ok && (o.uid != inv.UID || inv.Status.ObservedResend >= o.resend) {
+		delete(r.out, keyOf(inv))
 	}
 }
 
-func (r *sentRecords) forget(uid types.UID) {
+// forget drops what is remembered of key (the object is gone).
+func (r *sentRecords) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.gen, uid)
+	delete(r.out, key)
 }

@@ -41,6 +41,11 @@ func setAccepted(inv *v1alpha1.PartnerInvitation, now time.Time) {
 			revokedMessage(inv), now)
 		return
 	}
+	if formerMember(inv) && (inv.Status.State == v1alpha1.InvitationInvalid || inv.Status.State == v1alpha1.InvitationExpired) {
+		// Removed when the account stopped allowing the domain: keep saying
+		// so until a resend invites the partner again.
+		return
+	}
 	set(inv, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonAwaitingAcceptance,
 		"The partner has not accepted yet", now)
 }
@@ -72,7 +77,10 @@ func setReady(inv *v1alpha1.PartnerInvitation, prob *problem, now time.Time) {
 	)
 	emailSent := findCondition(st, v1alpha1.ConditionEmailSent)
 	grants := findCondition(st, v1alpha1.ConditionGrantsSynced)
-	grantsFailing := grants != nil && grants.Status != metav1.ConditionTrue && grants.ObservedGeneration == inv.Generation
+	// A refused foreign group (GroupNotManaged) is reported on GrantsSynced
+	// only: the invitation's own grants are as asked.
+	grantsFailing := grants != nil && grants.Status != metav1.ConditionTrue && grants.ObservedGeneration == inv.Generation &&
+		grants.Reason != v1alpha1.ReasonGroupNotManaged
 	switch st.State {
 	case v1alpha1.InvitationRevoked:
 		ok, reason, msg = true, revokedReason(inv), revokedMessage(inv)

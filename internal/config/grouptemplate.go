@@ -66,3 +66,7 @@ func CheckGroupTemplate(tmpl string) error {
 	}
 	return nil
 }
+
+// IsCatalogueKey reports whether s is a valid catalogue key: what the API
+// allows in spec.role and spec.systems and the catalogue in its keys.
+func IsCatalogueKey(s string) bool { return len(s) <= 63 && catalogueKey.MatchString(s) }

@@ -19,11 +19,25 @@ import (
 // standalone.
 const InvitationAccount = ".spec.account"
 
+// InvitationEmail indexes PartnerInvitations by their address, normalised
+// (v1alpha1.NormalizeEmail): list with client.MatchingFields{
+// index.InvitationEmail: v1alpha1.NormalizeEmail(addr)} to find every
+// invitation of one person, in one namespace (with client.InNamespace) to
+// keep one live invitation per address, or in all of them to ask whether
+// anyone still holds grants for a backend user before deleting it.
+const InvitationEmail = ".spec.email"
+
 // Register adds the indexes to the manager's cache.
 func Register(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationAccount,
 		func(o client.Object) []string { return []string{o.(*v1alpha1.PartnerInvitation).Spec.Account} }); err != nil {
 		return fmt.Errorf("indexing invitations by account: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationEmail,
+		func(o client.Object) []string {
+			return []string{v1alpha1.NormalizeEmail(string(o.(*v1alpha1.PartnerInvitation).Spec.Email))}
+		}); err != nil {
+		return fmt.Errorf("indexing invitations by address: %w", err)
 	}
 	return nil
 }

@@ -120,6 +120,17 @@ func (f *Fake) HasUser(email string) bool {
 	return ok
 }
 
+// UserID returns the ID of the user with email, if there is one.
+func (f *Fake) UserID(email string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[strings.ToLower(email)]
+	if !ok {
+		return "", false
+	}
+	return u.id, true
+}
+
 // Calls counts the Backend method calls served by the in-memory directory.
 func (f *Fake) Calls() int {
 	f.mu.Lock()

@@ -1,0 +1,124 @@
+package invitation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/index"
+	"github.com/partnerops/partnerops/internal/token"
+)
+
+// This file answers the questions an invitation asks about the other
+// invitations of its address, read from the cache through the
+// index.InvitationEmail index (one lookup each): which one is live in the
+// namespace, and whether anyone else still wants a membership or holds the
+// backend user before partnerops removes it. Shared things are counted:
+// one removal never breaks another partner user's access.
+
+// sameAddress lists the other invitations of inv's address (compared
+// without case): in namespace, or in every namespace when it is "".
+func (r *Reconciler) sameAddress(ctx context.Context, inv *v1alpha1.PartnerInvitation, namespace string) ([]v1alpha1.PartnerInvitation, error) {
+	var list v1alpha1.PartnerInvitationList
+	opts := []client.ListOption{client.MatchingFields{index.InvitationEmail: v1alpha1.NormalizeEmail(string(inv.Spec.Email))}}
+	if namespace != "" {
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		return nil, fmt.Errorf("listing the invitations of %s: %w", inv.Spec.Email, err)
+	}
+	out := list.Items[:0]
+	for _, o := range list.Items {
+		if o.UID != inv.UID {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// verifyAcceptance checks inv's acceptance proof: nil when it verifies, an
+// error wrapping token.ErrProofInvalid when it does not, another error when
+// the keys cannot be read.
+func (r *Reconciler) verifyAcceptance(ctx context.Context, inv *v1alpha1.PartnerInvitation) error {
+	st := &inv.Status
+	if st.AcceptedAt == nil {
+		return fmt.Errorf("%w: no acceptedAt", token.ErrProofInvalid)
+	}
+	var p token.Proof
+	if st.AcceptanceProof != nil {
+		p = token.Proof{KeyID: st.AcceptanceProof.KeyID, MAC: st.AcceptanceProof.MAC}
+	}
+	return r.Signer.VerifyAcceptance(ctx, token.Acceptance{
+		UID: string(inv.UID), Resend: st.ObservedResend, Email: string(inv.Spec.Email), AcceptedAt: st.AcceptedAt.Time,
+	}, p)
+}
+
+// member says whether o is a live, verified member: accepted with a proof
+// that verifies, not withdrawn and not going away. A status someone wrote
+// by hand never counts.
+func (r *Reconciler) member(ctx context.Context, o *v1alpha1.PartnerInvitation) (bool, error) {
+	if o.Status.State != v1alpha1.InvitationAccepted || !o.DeletionTimestamp.IsZero() || o.Spec.Revoked {
+		return false, nil
+	}
+	switch err := r.verifyAcceptance(ctx, o); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, token.ErrProofInvalid):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// wantedByOther says whether another live member of the same address
+// wants group (its role and systems map to it).
+func (r *Reconciler) wantedByOther(ctx context.Context, others []v1alpha1.PartnerInvitation, group string) (bool, error) {
+	for i := range others {
+		o := &others[i]
+		ok, err := r.member(ctx, o)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			continue
+		}
+		if want, p := desiredGroups(o, r.Config); p == nil && slices.Contains(want, group) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// userHeldElsewhere says whether another invitation of the same address,
+// in any namespace, holds grants for the backend user (its record) or is a
+// live member about to.
+func (r *Reconciler) userHeldElsewhere(ctx context.Context, others []v1alpha1.PartnerInvitation) (bool, error) {
+	for i := range others {
+		o := &others[i]
+		if o.Status.AppliedGrants != nil {
+			return true, nil
+		}
+		ok, err := r.member(ctx, o)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// recordedBySibling says whether another invitation of the same address
+// in inv's namespace records group as a membership partnerops made: then it
+// is partnerops's for inv too, and whichever of them leaves last removes it.
+func recordedBySibling(inv *v1alpha1.PartnerInvitation, others []v1alpha1.PartnerInvitation, group string) bool {
+	for i := range others {
+		o := &others[i]
+		if o.Namespace == inv.Namespace && o.Status.AppliedGrants != nil && slices.Contains(o.Status.AppliedGrants.Groups, group) {
+			return true
+		}
+	}
+	return false
+}
