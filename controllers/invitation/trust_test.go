@@ -155,7 +155,9 @@ func TestOneLiveInvitationPerAddress(t *testing.T) {
 		}
 	}
 	ends := map[string]func(h *harness, name, account string){
-		"withdrawn": func(h *harness, name, _ string) { h.edit(name, func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true }) },
+		"withdrawn": func(h *harness, name, _ string) {
+			h.edit(name, func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+		},
 		"expired": func(h *harness, name, _ string) {
 			h.stepTo(h.get(name).Status.ExpiresAt.Time)
 			h.waitState(name, v1alpha1.InvitationExpired)
