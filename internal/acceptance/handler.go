@@ -52,6 +52,15 @@ type Verifier interface {
 	Verify(ctx context.Context, raw string) (token.Claims, error)
 }
 
+// Prover makes the proof of acceptance the page writes with each
+// acceptance (internal/token.Signer, with the links' keys): the controller
+// grants access only to an invitation whose proof verifies, so status
+// written by anyone but the page grants nothing. It returns an error when
+// it cannot make one (keys unavailable); the page then records nothing.
+type Prover interface {
+	ProveAcceptance(ctx context.Context, a token.Acceptance) (token.Proof, error)
+}
+
 // Options are what the page needs.
 type Options struct {
 	// Config gives Acceptance (bindAddress, partnerHubURL, tls),
@@ -62,6 +71,9 @@ type Options struct {
 	Client client.Client
 	// Verifier checks the links' tokens.
 	Verifier Verifier
+	// Prover proves each acceptance; the same signer as Verifier in the
+	// manager.
+	Prover Prover
 	// Clock defaults to the real clock.
 	Clock clock.PassiveClock
 	// Recorder records an Event on each acceptance and decline; may be nil.
@@ -74,6 +86,7 @@ type Options struct {
 type handler struct {
 	client   client.Client
 	verifier Verifier
+	prover   Prover
 	clock    clock.PassiveClock
 	recorder events.EventRecorder
 	log      logr.Logger
@@ -107,6 +120,8 @@ func newHandler(o Options) (*handler, error) {
 		return nil, errors.New("acceptance page: no Kubernetes client")
 	case o.Verifier == nil:
 		return nil, errors.New("acceptance page: no token verifier")
+	case o.Prover == nil:
+		return nil, errors.New("acceptance page: no acceptance prover")
 	case o.Config.RateLimits.AcceptRequestsPerMinute < 1:
 		return nil, fmt.Errorf("acceptance page: rateLimits.acceptRequestsPerMinute is %d, want at least 1", o.Config.RateLimits.AcceptRequestsPerMinute)
 	}
@@ -125,6 +140,7 @@ func newHandler(o Options) (*handler, error) {
 	return &handler{
 		client:      o.Client,
 		verifier:    o.Verifier,
+		prover:      o.Prover,
 		clock:       clk,
 		recorder:    o.Recorder,
 		log:         o.Log,
@@ -264,6 +280,10 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, kind answerKind
 				}
 				return
 			}
+			if errors.Is(err, errNoProof) {
+				h.unavailable(w, r, err)
+				return
+			}
 			if (apierrors.IsConflict(err) || apierrors.IsNotFound(err)) && attempt < len(h.retryDelays) {
 				// Someone else wrote first (the controller expiring it, the
 				// admin withdrawing it, another click): decide again on
@@ -274,7 +294,7 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, kind answerKind
 				}
 				continue
 			}
-			h.unavailable(w, r, fmt.Errorf("writing the status of invitation %s: %w", klog.KObj(res.inv), err))
+			h.unavailable(w, r, err)
 		case verdictAccepted:
 			if kind == accept {
 				h.toHub(w, res.inv) // accepting twice is harmless
@@ -371,20 +391,34 @@ func (h *handler) load(ctx context.Context, l link) (resolution, error) {
 	return res, nil
 }
 
+// errNoProof wraps the prover's failure: the acceptance is not recorded.
+var errNoProof = errors.New("cannot prove the acceptance")
+
 // record writes the partner's answer: one status patch with optimistic
-// locking, then an Event.
+// locking, then an Event. An acceptance carries its proof in the same
+// write; when the proof cannot be made, record writes nothing and returns
+// an error wrapping errNoProof.
 func (h *handler) record(ctx context.Context, inv *v1alpha1.PartnerInvitation, kind answerKind) error {
 	now := h.clock.Now()
 	before := inv.DeepCopy()
 	reason, action, note, msg := v1alpha1.ReasonAccepted, "Accept", "The partner accepted the invitation", "Invitation accepted"
 	if kind == accept {
-		markAccepted(inv, now)
+		at := acceptanceTime(now)
+		// The generation accepted is the observed one: assess refused any
+		// link whose generation differs from it.
+		proof, err := h.prover.ProveAcceptance(ctx, token.Acceptance{
+			UID: string(inv.UID), Resend: inv.Status.ObservedResend, Email: string(inv.Spec.Email), AcceptedAt: at,
+		})
+		if err != nil {
+			return fmt.Errorf("%w of invitation %s: %w", errNoProof, klog.KObj(inv), err)
+		}
+		markAccepted(inv, at, proof)
 	} else {
 		markDeclined(inv, now)
 		reason, action, note, msg = v1alpha1.ReasonDeclined, "Decline", msgDeclined, "Invitation declined"
 	}
 	if err := h.client.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
+		return fmt.Errorf("writing the status of invitation %s: %w", klog.KObj(inv), err)
 	}
 	h.log.Info(msg, "invitation", klog.KObj(inv), "account", inv.Spec.Account)
 	if h.recorder != nil {

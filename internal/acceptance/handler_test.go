@@ -1,6 +1,8 @@
 package acceptance
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -237,6 +239,93 @@ func TestAcceptRecordsOnceAndLandsOnTheHub(t *testing.T) {
 	}
 }
 
+// TestAcceptWritesItsProof: the acceptance carries, in its one status
+// write, a proof that verifies for exactly that invitation, generation,
+// address and acceptedAt, and for nothing else.
+func TestAcceptWritesItsProof(t *testing.T) {
+	jane := invitation("jane", resend(2, 2))
+	e := newEnv(t, objects(jane))
+	tok := e.tokenFor(jane)
+	e.clock.SetTime(t0.Add(90*time.Minute + 700*time.Millisecond))
+
+	if resp := e.post(pathAccept, tok); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("accept: %d, want 303", resp.StatusCode)
+	}
+	if w, p := e.writes.Load(), e.patches.Load(); w != 1 || p != 1 {
+		t.Errorf("%d writes in %d attempts, want the proof in the acceptance's one write", w, p)
+	}
+	st := e.invitationNow("jane").Status
+	if st.AcceptanceProof == nil || st.AcceptedAt == nil {
+		t.Fatalf("acceptedAt %v, acceptanceProof %v: want both", st.AcceptedAt, st.AcceptanceProof)
+	}
+	proof := token.Proof{KeyID: st.AcceptanceProof.KeyID, MAC: st.AcceptanceProof.MAC}
+	if proof.KeyID != "k1" {
+		t.Errorf("proof by key %q, want the current key k1", proof.KeyID)
+	}
+	accepted := token.Acceptance{UID: "uid-jane", Resend: 2, Email: "jane@globex.example", AcceptedAt: st.AcceptedAt.Time}
+	if !accepted.AcceptedAt.Equal(t0.Add(90 * time.Minute)) {
+		t.Errorf("acceptedAt %v, want %v (whole seconds)", accepted.AcceptedAt, t0.Add(90*time.Minute))
+	}
+	if err := e.signer.VerifyAcceptance(t.Context(), accepted, proof); err != nil {
+		t.Errorf("the written proof does not verify for the acceptance written: %v", err)
+	}
+	for name, other := range map[string]func(a *token.Acceptance){
+		"another invitation":        func(a *token.Acceptance) { a.UID = "uid-john" },
+		"another resend generation": func(a *token.Acceptance) { a.Resend = 1 },
+		"another address":           func(a *token.Acceptance) { a.Email = "mallory@globex.example" },
+		"another moment":            func(a *token.Acceptance) { a.AcceptedAt = a.AcceptedAt.Add(time.Second) },
+	} {
+		a := accepted
+		other(&a)
+		if err := e.signer.VerifyAcceptance(t.Context(), a, proof); !errors.Is(err, token.ErrProofInvalid) {
+			t.Errorf("the proof verifies for %s: %v", name, err)
+		}
+	}
+}
+
+// failingProver cannot load its keys.
+type failingProver struct{}
+
+func (failingProver) ProveAcceptance(context.Context, token.Acceptance) (token.Proof, error) {
+	return token.Proof{}, errors.New("proving an acceptance: loading keys: secret partnerops-token-keys not found")
+}
+
+// TestAcceptWithoutKeysWritesNothing: an acceptance the page cannot prove
+// is not recorded at all (503, try again); showing the invitation and
+// declining need no proof.
+func TestAcceptWithoutKeysWritesNothing(t *testing.T) {
+	e := newEnv(t, objects(invitation("jane")), withProver(failingProver{}))
+	tok := e.tokenFor(invitation("jane"))
+	before := e.invitationNow("jane")
+
+	resp := e.post(pathAccept, tok)
+	if b := body(t, resp); resp.StatusCode != http.StatusServiceUnavailable || pageOf(b) != "error" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("accept without keys: %d %q (Retry-After %q), want 503, the error page and Retry-After", resp.StatusCode, pageOf(b), resp.Header.Get("Retry-After"))
+	}
+	if n := e.patches.Load(); n != 0 {
+		t.Errorf("%d status writes without a proof, want none", n)
+	}
+	if after := e.invitationNow("jane"); after.ResourceVersion != before.ResourceVersion || after.Status.State != v1alpha1.InvitationPendingApproval {
+		t.Errorf("the invitation changed: state %q, resourceVersion %s → %s", after.Status.State, before.ResourceVersion, after.ResourceVersion)
+	}
+	if got := e.recordedEvents(); len(got) != 0 {
+		t.Errorf("events %q, want none", got)
+	}
+	if !strings.Contains(e.logs.String(), "cannot prove the acceptance of invitation acme/jane") {
+		t.Errorf("the log does not say why:\n%s", e.logs.String())
+	}
+
+	if resp := e.get(tok); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET without keys to prove: %d, want 200", resp.StatusCode)
+	}
+	if resp := e.post(pathDecline, tok); resp.StatusCode != http.StatusOK {
+		t.Errorf("decline without keys to prove: %d, want 200", resp.StatusCode)
+	}
+	if st := e.invitationNow("jane").Status; st.State != v1alpha1.InvitationRevoked || st.AcceptanceProof != nil {
+		t.Errorf("after declining: state %q, proof %v; want Revoked and no proof", st.State, st.AcceptanceProof)
+	}
+}
+
 func TestDeclineRecordsOnce(t *testing.T) {
 	e := newEnv(t, objects(invitation("jane")))
 	tok := e.tokenFor(invitation("jane"))
@@ -246,8 +335,8 @@ func TestDeclineRecordsOnce(t *testing.T) {
 		t.Fatalf("decline: %d %q, want 200 with the declined page naming %s", resp.StatusCode, pageOf(b), testCustomer)
 	}
 	st := e.invitationNow("jane").Status
-	if st.State != v1alpha1.InvitationRevoked || st.AcceptedAt != nil {
-		t.Errorf("state %q acceptedAt %v, want Revoked and no acceptedAt", st.State, st.AcceptedAt)
+	if st.State != v1alpha1.InvitationRevoked || st.AcceptedAt != nil || st.AcceptanceProof != nil {
+		t.Errorf("state %q acceptedAt %v proof %v, want Revoked, no acceptedAt and no proof", st.State, st.AcceptedAt, st.AcceptanceProof)
 	}
 	for _, want := range []struct {
 		typ    string
@@ -331,7 +420,7 @@ func TestConcurrentWrites(t *testing.T) {
 	}, {
 		name: "another click accepted it",
 		meanwhile: func(inv *v1alpha1.PartnerInvitation) bool {
-			markAccepted(inv, t0.Add(-time.Minute))
+			markAccepted(inv, t0.Add(-time.Minute), proofOf(inv, t0.Add(-time.Minute)))
 			return true
 		},
 		wantStatus:  http.StatusSeeOther,

@@ -265,11 +265,12 @@ func TestTokenNeverLogged(t *testing.T) {
 
 func TestNewHandlerRefusesIncompleteOptions(t *testing.T) {
 	e := newEnv(t, objects())
-	good := Options{Config: testConfig(), Client: e.client, Verifier: failingVerifier{}}
+	good := Options{Config: testConfig(), Client: e.client, Verifier: failingVerifier{}, Prover: e.signer}
 	tests := map[string]func(o *Options){
 		"no config":   func(o *Options) { o.Config = nil },
 		"no client":   func(o *Options) { o.Client = nil },
 		"no verifier": func(o *Options) { o.Verifier = nil },
+		"no prover":   func(o *Options) { o.Prover = nil },
 		"no rate": func(o *Options) {
 			o.Config = testConfig(func(c *config.Config) { c.RateLimits.AcceptRequestsPerMinute = 0 })
 		},

@@ -152,8 +152,24 @@ func resend(spec, observed int32) func(*v1alpha1.PartnerInvitation) {
 	}
 }
 
+// acceptedAt is an acceptance the page recorded at at, with its proof by
+// the test keys.
 func acceptedAt(at time.Time) func(*v1alpha1.PartnerInvitation) {
-	return func(inv *v1alpha1.PartnerInvitation) { markAccepted(inv, at) }
+	return func(inv *v1alpha1.PartnerInvitation) { markAccepted(inv, at, proofOf(inv, at)) }
+}
+
+// proofOf is the proof, by the test keys, of inv's acceptance at at.
+func proofOf(inv *v1alpha1.PartnerInvitation, at time.Time) token.Proof {
+	k, err := token.ParseKeys(map[string][]byte{"k1": testKeyBytes})
+	if err != nil {
+		panic(err)
+	}
+	p, err := token.NewSigner(token.StaticKeys{K: k}, clocktesting.NewFakePassiveClock(at)).ProveAcceptance(context.Background(),
+		token.Acceptance{UID: string(inv.UID), Resend: inv.Status.ObservedResend, Email: string(inv.Spec.Email), AcceptedAt: acceptanceTime(at)})
+	if err != nil {
+		panic(err)
+	}
+	return p
 }
 
 // expiredState is the controller's Expired state, its link run out an hour
@@ -205,6 +221,7 @@ type env struct {
 	client  client.WithWatch // the fake, without the counting interceptor
 	clock   *clocktesting.FakeClock
 	keys    *token.Keys
+	signer  *token.Signer // over keys, on clock: the page's verifier and prover unless an option says otherwise
 	events  *events.FakeRecorder
 	h       *handler
 	handler http.Handler
@@ -223,6 +240,8 @@ type envOption func(*envSetup)
 type envSetup struct {
 	cfg      *config.Config
 	verifier Verifier
+	prover   Prover
+	quiet    bool
 }
 
 func withConfig(mods ...func(*config.Config)) envOption {
@@ -230,6 +249,12 @@ func withConfig(mods ...func(*config.Config)) envOption {
 }
 
 func withVerifier(v Verifier) envOption { return func(s *envSetup) { s.verifier = v } }
+
+func withProver(p Prover) envOption { return func(s *envSetup) { s.prover = p } }
+
+// withoutLogs discards the page's log, for tests of hundreds of thousands
+// of requests.
+func withoutLogs() envOption { return func(s *envSetup) { s.quiet = true } }
 
 // newEnv builds an env over objs; with none, the usual namespace, account
 // and nothing else.
@@ -251,13 +276,18 @@ func newEnv(t testing.TB, objs []client.Object, opts ...envOption) *env {
 			return err
 		},
 	})
-	setup := &envSetup{cfg: testConfig(), verifier: token.NewSigner(token.StaticKeys{K: e.keys}, e.clock)}
+	e.signer = token.NewSigner(token.StaticKeys{K: e.keys}, e.clock)
+	setup := &envSetup{cfg: testConfig(), verifier: e.signer, prover: e.signer}
 	for _, o := range opts {
 		o(setup)
 	}
+	log := captureLog(e.logs)
+	if setup.quiet {
+		log = logr.Discard()
+	}
 	h, err := newHandler(Options{
-		Config: setup.cfg, Client: counting, Verifier: setup.verifier, Clock: e.clock,
-		Recorder: e.events, Log: captureLog(e.logs),
+		Config: setup.cfg, Client: counting, Verifier: setup.verifier, Prover: setup.prover, Clock: e.clock,
+		Recorder: e.events, Log: log,
 	})
 	if err != nil {
 		t.Fatalf("newHandler: %v", err)

@@ -24,11 +24,15 @@ import (
 )
 
 // startServer runs a Server for e's objects on 127.0.0.1 until the test
-// ends, with the given timeouts (defaults when zero), and returns its
-// address.
-func startServer(t *testing.T, e *env, cfg *config.Config, tm timeouts) (*Server, string) {
+// ends, with the given timeouts (defaults when zero) and options changed by
+// mods, and returns its address.
+func startServer(t *testing.T, e *env, cfg *config.Config, tm timeouts, mods ...func(*Options)) (*Server, string) {
 	t.Helper()
-	s, err := NewServer(Options{Config: cfg, Client: e.h.client, Verifier: e.h.verifier, Clock: e.clock, Log: captureLog(e.logs)})
+	o := Options{Config: cfg, Client: e.h.client, Verifier: e.h.verifier, Prover: e.h.prover, Clock: e.clock, Log: captureLog(e.logs)}
+	for _, m := range mods {
+		m(&o)
+	}
+	s, err := NewServer(o)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
@@ -168,7 +172,7 @@ func TestServerTLS(t *testing.T) {
 	}
 	_, err = NewServer(Options{Config: testConfig(func(c *config.Config) {
 		c.Acceptance.TLS = &config.TLSFiles{CertFile: filepath.Join(t.TempDir(), "missing.crt"), KeyFile: keyFile}
-	}), Client: e.client, Verifier: failingVerifier{}})
+	}), Client: e.client, Verifier: failingVerifier{}, Prover: e.signer})
 	if err == nil || !strings.Contains(err.Error(), "missing.crt") {
 		t.Errorf("a missing certificate: %v, want an error naming the file", err)
 	}
@@ -181,7 +185,7 @@ func TestServerStartFailsOnABusyPort(t *testing.T) {
 	}
 	defer ln.Close()
 	e := newEnv(t, objects())
-	s, err := NewServer(Options{Config: testConfig(func(c *config.Config) { c.Acceptance.BindAddress = ln.Addr().String() }), Client: e.client, Verifier: failingVerifier{}})
+	s, err := NewServer(Options{Config: testConfig(func(c *config.Config) { c.Acceptance.BindAddress = ln.Addr().String() }), Client: e.client, Verifier: failingVerifier{}, Prover: e.signer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +196,7 @@ func TestServerStartFailsOnABusyPort(t *testing.T) {
 
 func TestServerShutdownLetsRequestsFinish(t *testing.T) {
 	e := newEnv(t, objects())
-	s, err := NewServer(Options{Config: testConfig(), Client: e.client, Verifier: failingVerifier{}})
+	s, err := NewServer(Options{Config: testConfig(), Client: e.client, Verifier: failingVerifier{}, Prover: e.signer})
 	if err != nil {
 		t.Fatal(err)
 	}

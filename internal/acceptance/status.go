@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/token"
 )
 
 // This file computes the status the page writes. The messages are the ones
@@ -20,12 +21,19 @@ const (
 	msgDeclined      = "The partner declined the invitation"
 )
 
-// markAccepted records the acceptance at now: state Accepted, acceptedAt,
-// Accepted=True and Ready=True, both with reason Accepted.
-func markAccepted(inv *v1alpha1.PartnerInvitation, now time.Time) {
-	at := metav1.NewTime(now.UTC().Truncate(time.Second))
+// acceptanceTime is the acceptedAt the page writes for an acceptance at
+// now: whole seconds, the precision of status.acceptedAt, so the proof is
+// made over exactly the value the status keeps.
+func acceptanceTime(now time.Time) time.Time { return now.UTC().Truncate(time.Second) }
+
+// markAccepted records the acceptance at now with its proof: state
+// Accepted, acceptedAt, acceptanceProof, Accepted=True and Ready=True, both
+// with reason Accepted. proof must be made over acceptanceTime(now).
+func markAccepted(inv *v1alpha1.PartnerInvitation, now time.Time, proof token.Proof) {
+	at := metav1.NewTime(acceptanceTime(now))
 	inv.Status.State = v1alpha1.InvitationAccepted
 	inv.Status.AcceptedAt = &at
+	inv.Status.AcceptanceProof = &v1alpha1.AcceptanceProof{KeyID: proof.KeyID, MAC: proof.MAC}
 	setCondition(inv, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted,
 		"Accepted at "+at.UTC().Format(time.RFC3339), now)
 	setCondition(inv, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAccepted, msgReadyAccepted, now)

@@ -137,6 +137,9 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		Config:   cfg,
 		Client:   c,
 		Verifier: signer,
+		// The page proves each acceptance with the keys the controller
+		// verifies the proof with: the same signer.
+		Prover:   signer,
 		Clock:    o.Clock,
 		Recorder: recorder,
 		Log:      mgr.GetLogger().WithName("acceptance"),

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -510,4 +511,29 @@ func TestNewRootCAs(t *testing.T) {
 	if !ok || tr.TLSClientConfig == nil || tr.TLSClientConfig.RootCAs != pool || tr.TLSClientConfig.MinVersion != tls.VersionTLS12 || c.http.Timeout != time.Minute {
 		t.Errorf("client built with RootCAs: %+v", c.http)
 	}
+}
+
+// FuzzErrorText: whatever a service provider writes in an error, the text
+// partnerops keeps of it holds no token, whole, URL-escaped or cut.
+func FuzzErrorText(f *testing.F) {
+	f.Add(strings.Repeat("x", 500)+testToken, testToken, 512)
+	f.Add("Authorization: Bearer "+testToken, testToken, 40)
+	f.Add("tok-5\x00ecr3t\u200b-d0-not-leak", testToken, 200)
+	f.Add("https://elsewhere.test/?t="+url.QueryEscape("a+b/c=d"+testToken), "a+b/c=d"+testToken, 60)
+	f.Fuzz(func(t *testing.T, s, token string, n int) {
+		// Tokens are RFC 6750 b64token: letters, digits, -._~+/ and
+		// trailing '='; shorter ones are not worth the name.
+		if len(token) < 8 || strings.Trim(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != "" || n < 1 || n > 4096 {
+			t.Skip()
+		}
+		out := clean(s, n, token)
+		for _, form := range []string{token, url.QueryEscape(token), url.PathEscape(token)} {
+			if strings.Contains(out, form) {
+				t.Fatalf("clean(%q, %d) = %q holds the token %q", s, n, out, form)
+			}
+		}
+		if r := []rune(out); len(r) > n+1 {
+			t.Fatalf("clean(%q, %d) kept %d runes", s, n, len(r))
+		}
+	})
 }
