@@ -181,9 +181,10 @@ func start(t *testing.T, mp *mailpit.Server, b backendPeer) *harness {
 	return startIn(t, mp, b, env.Namespace(t), true)
 }
 
-// startIn runs the manager over ns; annotate sets the namespace's display
-// name (a test that applied its own namespace leaves it as applied).
-func startIn(t *testing.T, mp *mailpit.Server, b backendPeer, ns string, annotate bool) *harness {
+// startIn runs the manager over ns (and the namespaces more, which its
+// cache watches too); annotate sets the namespace's display name (a test
+// that applied its own namespace leaves it as applied).
+func startIn(t *testing.T, mp *mailpit.Server, b backendPeer, ns string, annotate bool, more ...string) *harness {
 	t.Helper()
 	cfg, err := opconfig.Load(testenv.RepoRoot() + "/config/dev/config.yaml")
 	if err != nil {
@@ -216,6 +217,10 @@ func startIn(t *testing.T, mp *mailpit.Server, b backendPeer, ns string, annotat
 			t.Fatal(err)
 		}
 	}
+	watched := map[string]cache.Config{h.ns: {}}
+	for _, n := range more {
+		watched[n] = cache.Config{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := manager.New(ctx, env.Config, manager.Options{
 		Config: cfg,
@@ -224,7 +229,7 @@ func startIn(t *testing.T, mp *mailpit.Server, b backendPeer, ns string, annotat
 		Manager: ctrl.Options{
 			Metrics:                metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress: "0",
-			Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
+			Cache:                  cache.Options{DefaultNamespaces: watched},
 			Controller:             crconfig.Controller{SkipNameValidation: ptr(true)},
 		},
 	})
