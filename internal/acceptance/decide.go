@@ -55,6 +55,7 @@ const (
 	whyWithdrawn = "invitation withdrawn"
 	whyInvalid   = "invitation invalid"
 	whyNoAccount = "partner account missing or being deleted"
+	whyDomain    = "address outside the partner account's allowedDomains"
 )
 
 // link is a verified token's view of the world.
@@ -73,9 +74,13 @@ type link struct {
 //
 // Order matters: a link that is not the invitation's current one (UID,
 // resend generation) is dead whatever the state; a declined invitation
-// stays declined; a withdrawn, invalid or orphaned one is dead; an accepted
-// one stays accepted even after its link's expiry, so the partner can still
-// find the Hub; then expiry, by the clock even if the controller is late.
+// stays declined; a withdrawn, invalid or orphaned one is dead, and so is
+// one whose address its account no longer allows (allowedDomains as it is
+// now, not as it was when the email went out: the controller may not have
+// caught up, and an accepted user whose domain was removed must not be
+// sent to the Hub either); an accepted one stays accepted even after its
+// link's expiry, so the partner can still find the Hub; then expiry, by
+// the clock even if the controller is late.
 func assess(l link, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount, now time.Time) (v verdict, why string) {
 	switch {
 	case inv == nil:
@@ -94,6 +99,8 @@ func assess(l link, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAc
 		return verdictDead, whyInvalid
 	case account == nil || account.DeletionTimestamp != nil:
 		return verdictDead, whyNoAccount
+	case !v1alpha1.DomainAllowed(string(inv.Spec.Email), account.Spec.AllowedDomains):
+		return verdictDead, whyDomain
 	case accepted(inv):
 		return verdictAccepted, ""
 	case l.expired || expired(inv, l.claims, now):

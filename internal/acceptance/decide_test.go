@@ -12,13 +12,18 @@ import (
 func TestAssess(t *testing.T) {
 	deleting := func(inv *v1alpha1.PartnerInvitation) { inv.DeletionTimestamp = &metav1.Time{Time: t0} }
 	now := t0.Add(time.Minute)
+	// domains sets the account's allowedDomains as they are now.
+	domains := func(d ...v1alpha1.DomainName) func(*v1alpha1.PartnerAccount) {
+		return func(a *v1alpha1.PartnerAccount) { a.Spec.AllowedDomains = d }
+	}
 	tests := []struct {
-		name    string
-		inv     *v1alpha1.PartnerInvitation // nil: not found
-		link    func(*v1alpha1.PartnerInvitation) link
-		account *v1alpha1.PartnerAccount
-		want    verdict
-		why     string
+		name      string
+		inv       *v1alpha1.PartnerInvitation // nil: not found
+		link      func(*v1alpha1.PartnerInvitation) link
+		noAccount bool
+		account   func(*v1alpha1.PartnerAccount) // changes the account as it is now
+		want      verdict
+		why       string
 	}{
 		{name: "pending", inv: invitation("jane"), want: verdictPending},
 		{name: "never reconciled but its link was sent", inv: invitation("jane", func(inv *v1alpha1.PartnerInvitation) { inv.Status.State = "" }), want: verdictPending},
@@ -36,7 +41,27 @@ func TestAssess(t *testing.T) {
 		{name: "declined", inv: invitation("jane", declinedState), want: verdictDeclined},
 		{name: "declined, then withdrawn", inv: invitation("jane", declinedState, withdrawnSpecOnly), want: verdictDeclined},
 		{name: "invalid", inv: invitation("jane", invalidState), want: verdictDead, why: whyInvalid},
-		{name: "no account", inv: invitation("jane"), account: &v1alpha1.PartnerAccount{}, want: verdictDead, why: whyNoAccount},
+		{name: "no account", inv: invitation("jane"), noAccount: true, want: verdictDead, why: whyNoAccount},
+		{name: "account being deleted, controller late", inv: invitation("jane"), account: func(a *v1alpha1.PartnerAccount) {
+			a.DeletionTimestamp = &metav1.Time{Time: t0}
+		}, want: verdictDead, why: whyNoAccount},
+		{name: "accepted, account being deleted", inv: invitation("jane", acceptedAt(t0)), account: func(a *v1alpha1.PartnerAccount) {
+			a.DeletionTimestamp = &metav1.Time{Time: t0}
+		}, want: verdictDead, why: whyNoAccount},
+		{name: "domain allowed", inv: invitation("jane"), account: domains("initech.example", "globex.example"), want: verdictPending},
+		{name: "domain allowed, other case", inv: invitation("jane"), account: domains("GLOBEX.example"), want: verdictPending},
+		{name: "subdomain of an allowed domain", inv: invitation("jane", func(inv *v1alpha1.PartnerInvitation) {
+			inv.Spec.Email = "jane@eu.globex.example"
+		}), account: domains("globex.example"), want: verdictPending},
+		{name: "domain removed, controller late", inv: invitation("jane"), account: domains("initech.example"), want: verdictDead, why: whyDomain},
+		{name: "a domain that only ends the same", inv: invitation("jane", func(inv *v1alpha1.PartnerInvitation) {
+			inv.Spec.Email = "jane@notglobex.example"
+		}), account: domains("globex.example"), want: verdictDead, why: whyDomain},
+		{name: "accepted, domain removed since", inv: invitation("jane", acceptedAt(t0)), account: domains("initech.example"), want: verdictDead, why: whyDomain},
+		{name: "accepted, link expired, domain removed since", inv: invitation("jane", acceptedAt(t0), expiredState), account: domains("initech.example"),
+			want: verdictDead, why: whyDomain},
+		{name: "declined, domain removed since", inv: invitation("jane", declinedState), account: domains("initech.example"), want: verdictDeclined},
+		{name: "withdrawn, domain removed since", inv: invitation("jane", withdrawn), account: domains("initech.example"), want: verdictDead, why: whyWithdrawn},
 		{name: "accepted", inv: invitation("jane", acceptedAt(t0)), want: verdictAccepted},
 		{name: "accepted, state only", inv: invitation("jane", func(inv *v1alpha1.PartnerInvitation) { inv.Status.State = v1alpha1.InvitationAccepted }), want: verdictAccepted},
 		{name: "accepted, link expired since", inv: invitation("jane", acceptedAt(t0), expiredState), want: verdictAccepted},
@@ -66,6 +91,9 @@ func TestAssess(t *testing.T) {
 			l := mk(tc.inv)
 			acct := account()
 			if tc.account != nil {
+				tc.account(acct)
+			}
+			if tc.noAccount {
 				acct = nil
 			}
 			got, why := assess(l, tc.inv, acct, now)

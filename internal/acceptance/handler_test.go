@@ -134,6 +134,20 @@ func TestEveryStateForEveryAction(t *testing.T) {
 		link: func(e *env) string { return e.tokenFor(invitation("jane")) },
 		get:  dead, accept: dead, decline: dead,
 	}, {
+		name: "address outside the account's allowedDomains now, controller late",
+		objs: []client.Object{namespace(testCustomer), accountAllowing("initech.example"), invitation("jane")},
+		get:  dead, accept: dead, decline: dead,
+	}, {
+		name: "accepted, then its domain removed from the account",
+		objs: []client.Object{namespace(testCustomer), accountAllowing("initech.example"), invitation("jane", acceptedAt(t0.Add(-time.Hour)))},
+		get:  dead, accept: dead, decline: dead,
+	}, {
+		name:    "address inside the account's allowedDomains",
+		objs:    []client.Object{namespace(testCustomer), accountAllowing("initech.example", "globex.example"), invitation("jane")},
+		get:     outcome{http.StatusOK, "invitation", 0},
+		accept:  outcome{http.StatusSeeOther, "", 1},
+		decline: outcome{http.StatusOK, "declined", 1},
+	}, {
 		name: "partner account deleted, controller late",
 		objs: []client.Object{namespace(testCustomer), invitation("jane")},
 		get:  dead, accept: dead, decline: dead,

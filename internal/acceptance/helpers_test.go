@@ -101,6 +101,13 @@ func account() *v1alpha1.PartnerAccount {
 	}
 }
 
+// accountAllowing is the account with allowedDomains set to domains.
+func accountAllowing(domains ...v1alpha1.DomainName) *v1alpha1.PartnerAccount {
+	a := account()
+	a.Spec.AllowedDomains = domains
+	return a
+}
+
 // invitation is a pending invitation, sent at t0 with a 7-day link for
 // resend generation 0, changed by mods.
 func invitation(name string, mods ...func(*v1alpha1.PartnerInvitation)) *v1alpha1.PartnerInvitation {
