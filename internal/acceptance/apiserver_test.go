@@ -245,7 +245,9 @@ func TestDomainRemovedAfterTheEmailWentOut(t *testing.T) {
 
 	// The domain allowed again, jane's link works again: it was refused for
 	// the domain alone.
-	p.editAccount(func(a *v1alpha1.PartnerAccount) { a.Spec.AllowedDomains = append(a.Spec.AllowedDomains, "globex.example") })
+	p.editAccount(func(a *v1alpha1.PartnerAccount) {
+		a.Spec.AllowedDomains = append(a.Spec.AllowedDomains, "globex.example")
+	})
 	if code, body := p.get(p.link("jane")); code != http.StatusOK || pageOf(body) != "invitation" {
 		t.Errorf("jane's link with her domain allowed again: %d %q, want 200 and the invitation", code, pageOf(body))
 	}
