@@ -180,17 +180,21 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 }
 
 // clientKey is what the rate limit counts by: an IPv4 address, or the /64
-// an IPv6 address is in (one host commonly holds a whole /64).
-func clientKey(ip string) string {
+// an IPv6 address is in (one host commonly holds a whole /64), with the
+// /48 that /64 belongs to (see maxPerSite). IPv4 addresses are not
+// grouped: an address is scarce and costs an attacker money, while a /24
+// often holds many unrelated people (a company's or a carrier's NAT), who
+// would then share one budget.
+func clientKey(ip string) clientID {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return ip
+		return clientID{key: ip}
 	}
 	a = a.WithZone("").Unmap()
 	if a.Is6() {
-		if p, err := a.Prefix(64); err == nil {
-			return p.String()
-		}
+		p64, _ := a.Prefix(64)
+		p48, _ := a.Prefix(48)
+		return clientID{key: p64.String(), site: p48.String()}
 	}
-	return a.String()
+	return clientID{key: a.String()}
 }
