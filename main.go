@@ -20,6 +20,7 @@ import (
 
 	partnersv1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/httpserver"
 	"github.com/partnerops/partnerops/internal/manager"
 )
 
@@ -55,7 +56,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.leaderElectNamespace, "leader-election-namespace", "",
 		"Namespace of the leader-election Lease; defaults to the namespace the manager runs in.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
-		"Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487, CVE-2023-39325).")
+		"Allow HTTP/2 on the metrics server and the acceptance page (h2 over TLS; h2c on the page's plain port). "+
+			"Off by default: both speak HTTP/1.1 only (CVE-2023-44487, CVE-2023-39325; see docs/security.md).")
 	o.zap.BindFlags(fs)
 	// --kubeconfig is registered on the default FlagSet by controller-runtime.
 	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
@@ -101,25 +103,13 @@ func run(args []string) error {
 	}
 	restConfig.UserAgent = "partnerops/" + version
 
-	var tlsOpts []func(*tls.Config)
-	if !opts.enableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	}
-	metricsOpts := metricsserver.Options{
-		BindAddress:   opts.metricsAddr,
-		SecureServing: opts.metricsSecure,
-		TLSOpts:       tlsOpts,
-	}
-	if opts.metricsSecure {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
-
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := manager.New(ctx, restConfig, manager.Options{
-		Config: cfg,
-		Scheme: scheme,
+		Config:      cfg,
+		Scheme:      scheme,
+		EnableHTTP2: opts.enableHTTP2,
 		Manager: ctrl.Options{
-			Metrics:                       metricsOpts,
+			Metrics:                       metricsOptions(opts),
 			HealthProbeBindAddress:        opts.probeAddr,
 			LeaderElection:                opts.leaderElect,
 			LeaderElectionID:              "leader.partnerops.dev",
@@ -140,6 +130,21 @@ func run(args []string) error {
 	}
 	log.Info("Manager stopped")
 	return nil
+}
+
+// metricsOptions are the metrics server's options from the flags. Its
+// HTTP/2 follows --enable-http2 by the rule of internal/httpserver, the
+// acceptance page's too.
+func metricsOptions(opts *options) metricsserver.Options {
+	o := metricsserver.Options{
+		BindAddress:   opts.metricsAddr,
+		SecureServing: opts.metricsSecure,
+		TLSOpts:       []func(*tls.Config){httpserver.TLSOption(opts.enableHTTP2)},
+	}
+	if opts.metricsSecure {
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
 }
 
 func ptr[T any](v T) *T { return &v }

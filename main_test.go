@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/partnerops/partnerops/internal/testenv"
 )
@@ -146,6 +148,13 @@ func TestManagerRunsAndStopsOnSIGTERM(t *testing.T) {
 	if ready := waitHTTP(t, "http://"+probes+"/readyz?verbose", exited); !strings.Contains(ready, "acceptance-page ok") {
 		t.Errorf("/readyz does not check the acceptance page:\n%s", ready)
 	}
+	// HTTP/2 is off by default on the page too: no h2c.
+	if resp, err := h2cGet("http://" + page + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.ProtoMajor == 2 {
+			t.Error("the acceptance page answered h2c without --enable-http2")
+		}
+	}
 	body := waitHTTP(t, "http://"+metrics+"/metrics", exited)
 	if !strings.Contains(body, "leader_election_master_status") {
 		t.Errorf("metrics do not report leader election:\n%.500s", body)
@@ -233,5 +242,120 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatal(fmt.Sprintf("timed out waiting for %s", what))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestMetricsServerHTTP2FollowsTheFlag runs controller-runtime's metrics
+// server with the options main builds: a client offering h2 and http/1.1
+// gets http/1.1 unless --enable-http2, then h2 (the rule of
+// internal/httpserver, the acceptance page's too).
+func TestMetricsServerHTTP2FollowsTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		enable    bool
+		wantALPN  string
+		wantProto int
+	}{
+		{false, "http/1.1", 1},
+		{true, "h2", 2},
+	} {
+		t.Run(fmt.Sprintf("enable-http2=%v", tc.enable), func(t *testing.T) {
+			o := metricsOptions(&options{metricsAddr: "127.0.0.1:0", metricsSecure: true, enableHTTP2: tc.enable})
+			o.CertDir = t.TempDir() // no certificate there: the server makes a self-signed one
+			httpClient, err := rest.HTTPClientFor(env.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := metricsserver.NewServer(o, env.Config, httpClient)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- srv.Start(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			bound, ok := srv.(interface{ GetBindAddr() string })
+			if !ok {
+				t.Fatalf("%T does not tell its address", srv)
+			}
+			var addr string
+			waitFor(t, "the metrics server to listen", func() bool {
+				addr = bound.GetBindAddr()
+				return addr != ""
+			})
+
+			// The certificate is the server's own, self-signed: what is
+			// checked here is the protocol, not who serves it.
+			tlsConfig := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}
+			conn, err := tls.Dial("tcp", addr, tlsConfig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := conn.ConnectionState().NegotiatedProtocol; got != tc.wantALPN {
+				t.Errorf("ALPN chose %q, want %q", got, tc.wantALPN)
+			}
+			conn.Close()
+
+			var protos http.Protocols
+			protos.SetHTTP1(true)
+			protos.SetHTTP2(true)
+			c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Protocols: &protos}}
+			defer c.CloseIdleConnections()
+			resp, err := c.Get("https://" + addr + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			// No token: refused, but over the protocol under test.
+			if resp.StatusCode != http.StatusUnauthorized || resp.ProtoMajor != tc.wantProto {
+				t.Errorf("GET /metrics without a token: %d over %s, want 401 over HTTP/%d", resp.StatusCode, resp.Proto, tc.wantProto)
+			}
+		})
+	}
+}
+
+// h2cGet gets url with HTTP/2 over plain TCP, with prior knowledge.
+func h2cGet(url string) (*http.Response, error) {
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &h2c}
+	defer tr.CloseIdleConnections()
+	return (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
+}
+
+// TestEnableHTTP2ReachesTheAcceptancePage: --enable-http2 is passed through
+// the manager to the acceptance page, which then speaks HTTP/2 (h2c on its
+// plain port, as the dev configuration serves it).
+func TestEnableHTTP2ReachesTheAcceptancePage(t *testing.T) {
+	bin := buildManager(t)
+	probes, page := freeAddr(t), freeAddr(t)
+	var logs bytes.Buffer
+	cmd := exec.Command(bin,
+		"--config", devConfigOn(t, page),
+		"--kubeconfig", writeKubeconfig(t, env.Config),
+		"--metrics-bind-address", "0",
+		"--health-probe-bind-address", probes,
+		"--enable-http2")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(45 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	waitHTTP(t, "http://"+page+"/healthz", exited)
+	resp, err := h2cGet("http://" + page + "/healthz")
+	if err != nil {
+		t.Fatalf("h2c to the acceptance page with --enable-http2: %v\nlogs:\n%s", err, logs.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Errorf("h2c to the acceptance page with --enable-http2: %d over %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
 	}
 }

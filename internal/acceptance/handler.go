@@ -80,6 +80,9 @@ type Options struct {
 	Recorder events.EventRecorder
 	// Log receives the access log and the page's decisions; never a token.
 	Log logr.Logger
+	// EnableHTTP2 lets the server speak HTTP/2 (--enable-http2); off, it
+	// speaks HTTP/1.1 only. See internal/httpserver for why.
+	EnableHTTP2 bool
 }
 
 // handler serves the routes.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/partnerops/partnerops/internal/httpserver"
 )
 
 // maxHeaderBytes bounds a request's headers and request line.
@@ -44,6 +46,7 @@ type Server struct {
 	tls      *tls.Config
 	log      logr.Logger
 	timeouts timeouts
+	http2    bool // Options.EnableHTTP2: see internal/httpserver
 
 	mu      sync.Mutex
 	started bool
@@ -63,6 +66,7 @@ func NewServer(o Options) (*Server, error) {
 		addr:     o.Config.Acceptance.BindAddress,
 		log:      o.Log,
 		timeouts: defaultTimeouts,
+		http2:    o.EnableHTTP2,
 		ready:    make(chan struct{}),
 	}
 	if f := o.Config.Acceptance.TLS; f != nil {
@@ -106,6 +110,9 @@ func (s *Server) Start(ctx context.Context) error {
 		ErrorLog:          log.New(errorLogWriter{s.log}, "", 0),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// HTTP/1.1 only, unless --enable-http2: the manager's one rule for its
+	// servers, reasons and all, is internal/httpserver's.
+	httpserver.Configure(srv, s.http2)
 	s.mu.Lock()
 	s.bound = ln.Addr()
 	close(s.ready)
@@ -119,7 +126,7 @@ func (s *Server) Start(ctx context.Context) error {
 			served <- srv.Serve(ln)
 		}
 	}()
-	s.log.Info("Serving the acceptance page", "address", ln.Addr().String(), "tls", s.tls != nil)
+	s.log.Info("Serving the acceptance page", "address", ln.Addr().String(), "tls", s.tls != nil, "http2", s.http2)
 
 	select {
 	case err := <-served:

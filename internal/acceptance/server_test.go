@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -277,4 +278,78 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// TestServerHTTP2FollowsTheFlag: over TLS, a client offering h2 and
+// http/1.1 gets http/1.1 unless Options.EnableHTTP2 (--enable-http2), then
+// h2; on the plain port, HTTP/2 with prior knowledge (h2c) is refused
+// unless the flag is on. internal/httpserver says why.
+func TestServerHTTP2FollowsTheFlag(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	withTLS := testConfig(func(c *config.Config) { c.Acceptance.TLS = &config.TLSFiles{CertFile: certFile, KeyFile: keyFile} })
+	for _, tc := range []struct {
+		enable    bool
+		wantALPN  string
+		wantProto int
+	}{
+		{false, "http/1.1", 1},
+		{true, "h2", 2},
+	} {
+		t.Run(fmt.Sprintf("enableHTTP2=%v", tc.enable), func(t *testing.T) {
+			e := newEnv(t, objects())
+			_, addr := startServer(t, e, withTLS, timeouts{}, func(o *Options) { o.EnableHTTP2 = tc.enable })
+			conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := conn.ConnectionState().NegotiatedProtocol; got != tc.wantALPN {
+				t.Errorf("ALPN chose %q, want %q", got, tc.wantALPN)
+			}
+			conn.Close()
+
+			// A real client that prefers HTTP/2.
+			var protos http.Protocols
+			protos.SetHTTP1(true)
+			protos.SetHTTP2(true)
+			c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, Protocols: &protos}}
+			defer c.CloseIdleConnections()
+			resp, err := c.Get("https://" + addr + pathHealthz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.ProtoMajor != tc.wantProto {
+				t.Errorf("GET /healthz over TLS: %d over %s, want 200 over HTTP/%d", resp.StatusCode, resp.Proto, tc.wantProto)
+			}
+
+			// h2c with prior knowledge on a plain port.
+			plain := newEnv(t, objects())
+			_, plainAddr := startServer(t, plain, testConfig(), timeouts{}, func(o *Options) { o.EnableHTTP2 = tc.enable })
+			var h2c http.Protocols
+			h2c.SetUnencryptedHTTP2(true)
+			pc := &http.Client{Transport: &http.Transport{Protocols: &h2c}}
+			defer pc.CloseIdleConnections()
+			resp, err = pc.Get("http://" + plainAddr + pathHealthz)
+			switch {
+			case tc.enable && err != nil:
+				t.Errorf("h2c with the flag on: %v", err)
+			case tc.enable && (resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2):
+				t.Errorf("h2c with the flag on: %d over %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
+			case !tc.enable && err == nil && resp.ProtoMajor == 2:
+				t.Errorf("h2c answered over %s with HTTP/2 off", resp.Proto)
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+			// HTTP/1.1 is always served.
+			resp, err = http.Get("http://" + plainAddr + pathHealthz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 1 {
+				t.Errorf("plain HTTP/1.1: %d over %s", resp.StatusCode, resp.Proto)
+			}
+		})
+	}
 }

@@ -48,6 +48,10 @@ type Options struct {
 	Sender mail.Sender
 	// Backend defaults to the identity backend the configuration names.
 	Backend identity.Backend
+	// EnableHTTP2 lets the acceptance page speak HTTP/2 (--enable-http2,
+	// which main.go also applies to the metrics server through
+	// Manager.Metrics.TLSOpts); see internal/httpserver.
+	EnableHTTP2 bool
 }
 
 // Secrets (the link-signing keys, SMTP credentials) and the templates
@@ -139,10 +143,11 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		Verifier: signer,
 		// The page proves each acceptance with the keys the controller
 		// verifies the proof with: the same signer.
-		Prover:   signer,
-		Clock:    o.Clock,
-		Recorder: recorder,
-		Log:      mgr.GetLogger().WithName("acceptance"),
+		Prover:      signer,
+		Clock:       o.Clock,
+		Recorder:    recorder,
+		Log:         mgr.GetLogger().WithName("acceptance"),
+		EnableHTTP2: o.EnableHTTP2,
 	})
 	if err != nil {
 		return nil, err
