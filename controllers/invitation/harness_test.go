@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -301,18 +302,27 @@ func (h *harness) get(name string) *v1alpha1.PartnerInvitation {
 // edit changes an invitation's spec as a user would (retrying conflicts).
 func (h *harness) edit(name string, f func(*v1alpha1.PartnerInvitation)) {
 	h.t.Helper()
+	update(h.t, keyOf(h.ns, name), &v1alpha1.PartnerInvitation{}, f)
+}
+
+// update reads obj's key, changes it with f and updates it, retrying
+// conflicts, as a user's kubectl edit would.
+func update[T client.Object](t *testing.T, key types.NamespacedName, obj T, f func(T)) {
+	t.Helper()
 	for range 10 {
-		inv := h.get(name)
-		f(inv)
-		err := env.Client.Update(context.Background(), inv)
+		if err := env.Client.Get(context.Background(), key, obj); err != nil {
+			t.Fatalf("reading %s: %v", key, err)
+		}
+		f(obj)
+		err := env.Client.Update(context.Background(), obj)
 		if err == nil {
 			return
 		}
-		if !strings.Contains(err.Error(), "the object has been modified") {
-			h.t.Fatalf("editing %s: %v", name, err)
+		if !apierrors.IsConflict(err) {
+			t.Fatalf("editing %s: %v", key, err)
 		}
 	}
-	h.t.Fatalf("editing %s: too many conflicts", name)
+	t.Fatalf("editing %s: too many conflicts", key)
 }
 
 // eventually polls cond (bounded) until it holds.
