@@ -47,6 +47,7 @@ import (
 type Signer interface {
 	Sign(ctx context.Context, c token.Claims) (string, error)
 	VerifyAcceptance(ctx context.Context, a token.Acceptance, p token.Proof) error
+	ProveAcceptance(ctx context.Context, a token.Acceptance) (token.Proof, error)
 }
 
 // TemplateSource gives the email templates to use now (the built-in ones,

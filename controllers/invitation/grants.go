@@ -155,11 +155,31 @@ func (r *Reconciler) planGrants(ctx context.Context, s *scope) (*grantsPlan, *pr
 	case err != nil:
 		return nil, nil, fmt.Errorf("verifying the acceptance: %w", err)
 	}
+	if err := r.reprove(ctx, s.inv); err != nil {
+		return nil, nil, err
+	}
 	desired, prob := desiredGroups(s.inv, r.Config)
 	if prob != nil {
 		return nil, prob, nil
 	}
 	return &grantsPlan{desired: desired, member: true}, nil, nil
+}
+
+// reprove makes a verified acceptance proof anew with the current key when
+// another (older) key made it: after a key is added to the keys Secret,
+// every member's proof moves to it within one resync interval, so the old
+// key can be removed without unverifying anyone. The same key gives the
+// same MAC, so a proof already current costs no write.
+func (r *Reconciler) reprove(ctx context.Context, inv *v1alpha1.PartnerInvitation) error {
+	st := &inv.Status
+	p, err := r.Signer.ProveAcceptance(ctx, acceptanceOf(inv))
+	if err != nil {
+		return fmt.Errorf("renewing the acceptance proof: %w", err)
+	}
+	if cur := st.AcceptanceProof; cur == nil || cur.KeyID != p.KeyID || cur.MAC != p.MAC {
+		st.AcceptanceProof = &v1alpha1.AcceptanceProof{KeyID: p.KeyID, MAC: p.MAC}
+	}
+	return nil
 }
 
 // syncGrants brings the backend in step with the plan, recording progress

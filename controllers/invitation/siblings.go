@@ -52,9 +52,17 @@ func (r *Reconciler) verifyAcceptance(ctx context.Context, inv *v1alpha1.Partner
 	if st.AcceptanceProof != nil {
 		p = token.Proof{KeyID: st.AcceptanceProof.KeyID, MAC: st.AcceptanceProof.MAC}
 	}
-	return r.Signer.VerifyAcceptance(ctx, token.Acceptance{
-		UID: string(inv.UID), Resend: st.ObservedResend, Email: string(inv.Spec.Email), AcceptedAt: st.AcceptedAt.Time,
-	}, p)
+	return r.Signer.VerifyAcceptance(ctx, acceptanceOf(inv), p)
+}
+
+// acceptanceOf is what inv's acceptance proof binds.
+func acceptanceOf(inv *v1alpha1.PartnerInvitation) token.Acceptance {
+	st := &inv.Status
+	a := token.Acceptance{UID: string(inv.UID), Resend: st.ObservedResend, Email: string(inv.Spec.Email)}
+	if st.AcceptedAt != nil {
+		a.AcceptedAt = st.AcceptedAt.Time
+	}
+	return a
 }
 
 // member says whether o is a live, verified member: accepted with a proof

@@ -11,13 +11,16 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	opconfig "github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/token"
 )
 
 // The tests of this file hold the grants' trust boundaries (issue 10):
@@ -419,5 +422,35 @@ func conflictResponse(req *http.Request) *http.Response {
 		Header:  http.Header{"Content-Type": {"application/json"}},
 		Body:    io.NopCloser(strings.NewReader(body)),
 		Request: req, ContentLength: int64(len(body)),
+	}
+}
+
+// TestKeyRotationKeepsMembers: after a key is added to the keys Secret,
+// members' acceptance proofs move to it within one resync interval, so the
+// old key can then be removed without any member losing their proven
+// acceptance.
+func TestKeyRotationKeepsMembers(t *testing.T) {
+	h := start(t)
+	h.account("globex")
+	h.invite("mindy", mindy)
+	h.acceptAs("mindy")
+	old := h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied).Status.AcceptanceProof
+
+	kid, key, err := token.GenerateKeyData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := types.NamespacedName{Namespace: secretNamespace, Name: opconfig.DefaultTokenKeysSecret}
+	update(t, keys, &corev1.Secret{}, func(s *corev1.Secret) { s.Data[kid] = key })
+	h.eventuallyStepping("the proof made anew with the new key", func() bool {
+		p := h.get("mindy").Status.AcceptanceProof
+		return p != nil && p.KeyID == kid
+	})
+	update(t, keys, &corev1.Secret{}, func(s *corev1.Secret) { delete(s.Data, old.KeyID) })
+	h.clock.Step(h.cfg.IdentityBackend.ResyncInterval.Duration + time.Second)
+	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
+	h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	if got := h.backend.Members(h.group("editor", "editor")); got != nil {
+		t.Errorf("after the old key went, an edit was not applied: %v", got)
 	}
 }
