@@ -86,7 +86,10 @@ const (
 )
 
 // SMTPError is the mail server's reply to a failed step, for condition
-// messages and events. It never holds credentials. Send wraps it together
+// messages and events. It never holds credentials: a server that echoes
+// the password, or the AUTH PLAIN or LOGIN payload that carried it, has it
+// redacted from Message (and from every error text Send returns) before the
+// text is cut to size. Send wraps it together
 // with ErrTemporary or ErrRecipientRejected, so both errors.Is and errors.As
 // work on the error Send returns.
 type SMTPError struct {
@@ -97,7 +100,9 @@ type SMTPError struct {
 	// EnhancedCode is the RFC 3463 status code, such as "5.1.1", when the
 	// server sent one; else empty.
 	EnhancedCode string
-	// Message is the server's text, on one line, at most 300 characters.
+	// Message is the server's text, on one line, with the SMTP password in
+	// any form it was sent replaced by "[REDACTED]", at most 300
+	// characters.
 	Message string
 
 	err error
@@ -120,7 +125,9 @@ func (e *SMTPError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the client library's error the reply was read from.
+// Unwrap returns the client library's error the reply was read from, behind
+// a wrapper that errors.Is and errors.As see through and whose text is the
+// reply's, redacted.
 func (e *SMTPError) Unwrap() error { return e.err }
 
 // Credentials gives the SMTP username and password. The caller reads them

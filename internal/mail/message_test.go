@@ -61,8 +61,8 @@ func TestOneLine(t *testing.T) {
 		strings.Repeat("é", 400):  strings.Repeat("é", 299) + "…",
 	}
 	for in, want := range tests {
-		if got := oneLine(in); got != want {
-			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		if got := oneLine(in, nil); got != want {
+			t.Errorf("oneLine(%q, nil) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -96,6 +96,12 @@ type serverOptions struct {
 	// failMail, failRcpt and failData are replies to give instead of
 	// accepting the command (failData: after the message content).
 	failMail, failRcpt, failData *smtp.SMTPError
+	// failAuth is the reply to AUTH, once the client sent its whole
+	// answer, instead of checking the login.
+	failAuth *smtp.SMTPError
+	// loginChallenge, for AUTH LOGIN, is a third challenge sent after the
+	// client gave the password, where a server should have answered.
+	loginChallenge string
 }
 
 // testServer is a running SMTP server and what it received.
@@ -198,7 +204,7 @@ func (s *testSession) Auth(mech string) (sasl.Server, error) {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(_, user, pass string) error { return s.login(user, pass) }), nil
 	case sasl.Login:
-		return &loginServer{check: s.login}, nil
+		return &loginServer{check: s.login, extra: s.srv.opts.loginChallenge}, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
@@ -207,6 +213,9 @@ func (s *testSession) login(user, pass string) error {
 	s.srv.mu.Lock()
 	s.srv.logins = append(s.srv.logins, user)
 	s.srv.mu.Unlock()
+	if f := s.srv.opts.failAuth; f != nil {
+		return f
+	}
 	if s.srv.opts.user == "" || user != s.srv.opts.user || pass != s.srv.opts.pass {
 		return smtp.ErrAuthFailed
 	}
@@ -252,9 +261,12 @@ func (s *testSession) Reset() { s.from, s.to = "", nil }
 
 func (s *testSession) Logout() error { return nil }
 
-// loginServer is the server side of AUTH LOGIN, which go-sasl lacks.
+// loginServer is the server side of AUTH LOGIN, which go-sasl lacks. With
+// extra set, it challenges once more after the password instead of
+// answering.
 type loginServer struct {
 	check      func(user, pass string) error
+	extra      string
 	step       int
 	user, pass string
 }
@@ -274,6 +286,9 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 		return []byte("Password:"), false, nil
 	case 3:
 		l.pass = string(response)
+		if l.extra != "" {
+			return []byte(l.extra), false, nil
+		}
 		return nil, true, l.check(l.user, l.pass)
 	}
 	return nil, false, errors.New("unexpected LOGIN step")

@@ -148,6 +148,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	}
 
 	var auth *plainOrLogin
+	var sec *secrets // what error texts must never show
 	if s.creds != nil {
 		user, pass, err := s.creds(ctx)
 		if err != nil {
@@ -157,6 +158,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 			return fmt.Errorf("%w: the SMTP credentials have an empty username", ErrTemporary)
 		}
 		auth = &plainOrLogin{user: user, pass: pass, host: s.host}
+		sec = newSecrets(user, pass)
 	}
 
 	conns := &connTracker{}
@@ -174,7 +176,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		if auth != nil && auth.started {
 			stage = StageAuth
 		}
-		return s.sessionError(ctx, stage, err)
+		return s.sessionError(ctx, stage, err, sec)
 	}
 	defer func() { _ = client.CloseWithSMTPClient(session) }()
 
@@ -187,7 +189,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	if err == nil {
 		return fmt.Errorf("%w: the server did not confirm the message", ErrTemporary)
 	}
-	return s.sendError(ctx, err, m)
+	return s.sendError(ctx, err, m, sec)
 }
 
 func (s *SMTP) clientOptions(conns *connTracker, auth *plainOrLogin) []gomail.Option {
@@ -273,38 +275,39 @@ func (s *SMTP) build(m *Message) (*gomail.Msg, error) {
 
 // sessionError classifies a failure before the mail transaction: connecting,
 // TLS, the greeting, EHLO, STARTTLS or AUTH. All are temporary: none is
-// about the recipient.
-func (s *SMTP) sessionError(ctx context.Context, stage Stage, err error) error {
+// about the recipient. Every text that comes from the server or the client
+// library, a reply or not, is redacted of sec before it is cut (see
+// oneLine): a server can echo the AUTH exchange, and go-mail's LOGIN puts
+// an unexpected challenge, decoded, in its error.
+func (s *SMTP) sessionError(ctx context.Context, stage Stage, err error, sec *secrets) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %s interrupted: %w", ErrTemporary, stage, context.Cause(ctx))
 	}
 	var tp *textproto.Error
 	if errors.As(err, &tp) {
-		enhanced, text := splitReply(tp.Msg)
-		return fmt.Errorf("%w: %w", ErrTemporary, &SMTPError{
-			Stage: stage, Code: tp.Code, EnhancedCode: enhanced, Message: text, err: err,
-		})
+		enhanced, text := splitReply(tp.Msg, sec)
+		return fmt.Errorf("%w: %w", ErrTemporary, newSMTPError(stage, tp.Code, enhanced, text, err))
 	}
 	if stage == StageAuth {
-		return fmt.Errorf("%w: %s with %s: %w", ErrTemporary, stage, net.JoinHostPort(s.host, strconv.Itoa(s.port)), err)
+		return fmt.Errorf("%w: %s with %s: %w", ErrTemporary, stage, net.JoinHostPort(s.host, strconv.Itoa(s.port)), redactErr(err, sec))
 	}
-	return fmt.Errorf("%w: connecting to %s: %w", ErrTemporary, net.JoinHostPort(s.host, strconv.Itoa(s.port)), err)
+	return fmt.Errorf("%w: connecting to %s: %w", ErrTemporary, net.JoinHostPort(s.host, strconv.Itoa(s.port)), redactErr(err, sec))
 }
 
 // sendError classifies a failure of the mail transaction from go-mail's
 // SendError: its Reason is the step, ErrorCode and EnhancedStatusCode the
-// reply.
-func (s *SMTP) sendError(ctx context.Context, err error, m *Message) error {
+// reply. Like sessionError, it redacts sec from every text it keeps.
+func (s *SMTP) sendError(ctx context.Context, err error, m *Message, sec *secrets) error {
 	var se *gomail.SendError
 	if !errors.As(err, &se) {
-		return fmt.Errorf("%w: %w", ErrTemporary, err)
+		return fmt.Errorf("%w: %w", ErrTemporary, redactErr(err, sec))
 	}
 	var stage Stage
 	switch se.Reason {
 	case gomail.ErrGetSender, gomail.ErrGetRcpts, gomail.ErrNoUnencoded:
 		// validate and build rule these out; if go-mail still refuses,
 		// the message is what needs fixing.
-		return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+		return fmt.Errorf("%w: %w", ErrInvalidMessage, redactErr(err, sec))
 	case gomail.ErrSMTPMailFrom:
 		stage = StageMailFrom
 	case gomail.ErrSMTPRcptTo:
@@ -320,17 +323,28 @@ func (s *SMTP) sendError(ctx context.Context, err error, m *Message) error {
 	code := se.ErrorCode()
 	if code == 0 {
 		// No reply: the connection broke or timed out.
-		return fmt.Errorf("%w: %s: %w", ErrTemporary, stage, err)
+		return fmt.Errorf("%w: %s: %w", ErrTemporary, stage, redactErr(err, sec))
 	}
-	enhanced, text := splitReply(replyText(se, code, m))
+	enhanced, text := splitReply(replyText(se, code, m), sec)
 	if e := se.EnhancedStatusCode(); e != "" {
 		enhanced = e
 	}
-	reply := &SMTPError{Stage: stage, Code: code, EnhancedCode: enhanced, Message: text, err: err}
+	reply := newSMTPError(stage, code, enhanced, text, err)
 	if stage == StageRcptTo && recipientAtFault(code, enhanced) {
 		return fmt.Errorf("%w: %w", ErrRecipientRejected, reply)
 	}
 	return fmt.Errorf("%w: %w", ErrTemporary, reply)
+}
+
+// newSMTPError returns the reply, text already redacted, read from err. The
+// client library's error stays under it for errors.Is and errors.As, but
+// reads as the reply: its own text quotes the server's words unredacted,
+// escaped and with the status codes of a multi-line reply between its
+// lines, where no redaction can be sure to find a secret.
+func newSMTPError(stage Stage, code int, enhanced, text string, err error) *SMTPError {
+	e := &SMTPError{Stage: stage, Code: code, EnhancedCode: enhanced, Message: text}
+	e.err = &redactedError{msg: e.Error(), err: err}
+	return e
 }
 
 // recipientAtFault tells whether a reply to RCPT TO refuses the address
@@ -392,26 +406,41 @@ var enhancedPrefix = regexp.MustCompile(`^([245]\.[0-9]{1,3}\.[0-9]{1,3})(\s+|$)
 
 // splitReply separates the RFC 3463 status code that starts the lines of a
 // reply (servers put it on every line, or on the last only) from the text,
-// and joins the lines into one.
-func splitReply(reply string) (enhanced, text string) {
-	lines := strings.Split(reply, "\n")
+// and joins the lines into one, redacted of sec (see oneLine). The reply is
+// redacted once before the codes are taken off too: a secret that starts
+// a line with what looks like a status code would otherwise lose that
+// start and no longer match, leaving the rest of it.
+func splitReply(reply string, sec *secrets) (enhanced, text string) {
+	lines := strings.Split(sec.redact(strings.ToValidUTF8(reply, "\uFFFD")), "\n")
 	for i, line := range lines {
 		if m := enhancedPrefix.FindStringSubmatch(line); m != nil {
 			enhanced, lines[i] = m[1], line[len(m[0]):]
 		}
 	}
-	return enhanced, oneLine(strings.Join(lines, "\n"))
+	return enhanced, oneLine(strings.Join(lines, "\n"), sec)
 }
 
 const maxReplyText = 300
 
 // oneLine makes server text fit a condition message: one line, printable,
-// at most maxReplyText characters.
-func oneLine(s string) string {
+// with the secrets in sec redacted, at most maxReplyText characters.
+//
+// The order matters. The cut comes last: a cut through a secret leaves a
+// prefix that no longer matches it, so redacting after the cut would let
+// that prefix through. Redaction comes after the cleanup, on the text as it
+// will be shown: cleanup turns control characters and line breaks into
+// single spaces, so a secret holding spaces or control characters, or split
+// by them (over the lines of a multi-line reply, say), is no longer spelled
+// as it was sent. Redaction therefore matches a secret's runes with any
+// ignorable runes (spaces, control and format characters) between them,
+// which is also what makes redacting before the cleanup unnecessary:
+// nothing the cleanup changes is a rune redaction looks at.
+func oneLine(s string, sec *secrets) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
 		return isLineOrControl(r) || r == ' '
 	}), " ")
+	s = sec.redact(s)
 	if utf8.RuneCountInString(s) > maxReplyText {
 		s = string([]rune(s)[:maxReplyText-1]) + "…"
 	}
