@@ -46,14 +46,31 @@ func Exists(path string) bool {
 
 // FreePort returns a TCP port free on 127.0.0.1 now. Another process may
 // take it before the peer binds it: harnesses try again with new ports.
+// Within this process it never returns the same port twice: the kernel may
+// hand a just-closed port out again at once, and a peer asking for two
+// ports (SMTP and HTTP, ldap and ldaps) would then get one port twice.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !handed[port] {
+			handed[port] = true
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no loopback port this process has not handed out already")
 }
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
 
 // Environ is the test's environment without the variables whose names
 // start with one of prefixes, plus extra: a peer's flags are then its
