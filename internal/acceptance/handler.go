@@ -5,28 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
-	"github.com/partnerops/partnerops/internal/email"
 	"github.com/partnerops/partnerops/internal/token"
 )
+
+// This file holds the handler: its Options and dependencies, the routes
+// with their middleware chain, and the read path shared by showing and
+// answering (verifying the link, loading the invitation and its account,
+// deciding). The answer path is in answer.go, the pages it answers with in
+// render.go.
 
 // Routes.
 const (
@@ -34,15 +35,6 @@ const (
 	pathDecline = "/invitations/decline"
 	pathHealthz = "/healthz"
 )
-
-// maxBodyBytes bounds a POST body: a token is at most token.MaxTokenLength
-// bytes, and the form holds nothing else.
-const maxBodyBytes = 8 << 10
-
-// writeTimeout bounds the status write and its retries, which run even if
-// the partner's browser goes away meanwhile, so that an acceptance is
-// either recorded with its event or not at all.
-const writeTimeout = 5 * time.Second
 
 // Verifier checks an invitation link's token (internal/token.Signer). It
 // returns an error wrapping token.ErrInvalid for any token this operator
@@ -239,108 +231,6 @@ func (h *handler) show(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// answerKind is what a POST answers.
-type answerKind bool
-
-const (
-	accept  answerKind = true
-	decline answerKind = false
-)
-
-// answer answers POST /invitations/accept and /invitations/decline: one
-// status write for a pending invitation, none otherwise.
-func (h *handler) answer(w http.ResponseWriter, r *http.Request, kind answerKind) {
-	form, status, errKind := readForm(w, r)
-	if status != 0 {
-		h.fail(w, r, status, errKind)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
-	defer cancel()
-	l, ok, err := h.verify(ctx, form["token"])
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	if !ok {
-		h.dead(w, r, whyBadToken, nil)
-		return
-	}
-	for attempt := 0; ; attempt++ {
-		res, err := h.load(ctx, l)
-		if err != nil {
-			h.unavailable(w, r, err)
-			return
-		}
-		switch res.verdict {
-		case verdictPending:
-			err := h.record(ctx, res.inv, kind)
-			if err == nil {
-				if kind == accept {
-					h.toHub(w, res.inv)
-				} else {
-					h.invitationPage(w, r, http.StatusOK, pageDeclined, res)
-				}
-				return
-			}
-			if errors.Is(err, errNoProof) {
-				h.unavailable(w, r, err)
-				return
-			}
-			if (apierrors.IsConflict(err) || apierrors.IsNotFound(err)) && attempt < len(h.retryDelays) {
-				// Someone else wrote first (the controller expiring it, the
-				// admin withdrawing it, another click): decide again on
-				// fresh data.
-				if !sleep(ctx, h.retryDelays[attempt]) {
-					h.unavailable(w, r, ctx.Err())
-					return
-				}
-				continue
-			}
-			h.unavailable(w, r, err)
-		case verdictAccepted:
-			if kind == accept {
-				h.toHub(w, res.inv) // accepting twice is harmless
-			} else {
-				h.invitationPage(w, r, http.StatusConflict, pageAccepted, res)
-			}
-		case verdictDeclined:
-			status := http.StatusGone
-			if kind == decline {
-				status = http.StatusOK // declining twice is harmless
-			}
-			h.invitationPage(w, r, status, pageDeclined, res)
-		case verdictExpired:
-			h.invitationPage(w, r, http.StatusGone, pageExpired, res)
-		default:
-			h.dead(w, r, res.why, &l.claims)
-		}
-		return
-	}
-}
-
-// readForm reads a POST body: application/x-www-form-urlencoded only, at
-// most maxBodyBytes. The URL's query is ignored. A non-zero status is the
-// answer to give instead.
-func readForm(w http.ResponseWriter, r *http.Request) (url.Values, int, string) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, http.StatusUnsupportedMediaType, errUnsupportedMedia
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, http.StatusRequestEntityTooLarge, errTooLarge
-		}
-		return nil, http.StatusBadRequest, errBadRequest
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, http.StatusBadRequest, errBadRequest
-	}
-	return form, 0, ""
-}
-
 // verify checks the one token of a request. ok is false for anything but
 // one genuine token (expired or not); err is set only when the verifier
 // could not check.
@@ -392,193 +282,6 @@ func (h *handler) load(ctx context.Context, l link) (resolution, error) {
 	res.inv, res.account = inv, account
 	res.verdict, res.why = assess(l, inv, account, h.clock.Now())
 	return res, nil
-}
-
-// errNoProof wraps the prover's failure: the acceptance is not recorded.
-var errNoProof = errors.New("cannot prove the acceptance")
-
-// record writes the partner's answer: one status patch with optimistic
-// locking, then an Event. An acceptance carries its proof in the same
-// write; when the proof cannot be made, record writes nothing and returns
-// an error wrapping errNoProof.
-func (h *handler) record(ctx context.Context, inv *v1alpha1.PartnerInvitation, kind answerKind) error {
-	now := h.clock.Now()
-	before := inv.DeepCopy()
-	reason, action, note, msg := v1alpha1.ReasonAccepted, "Accept", "The partner accepted the invitation", "Invitation accepted"
-	if kind == accept {
-		at := acceptanceTime(now)
-		// The generation accepted is the observed one: assess refused any
-		// link whose generation differs from it.
-		proof, err := h.prover.ProveAcceptance(ctx, token.Acceptance{
-			UID: string(inv.UID), Resend: inv.Status.ObservedResend, Email: string(inv.Spec.Email), AcceptedAt: at,
-		})
-		if err != nil {
-			return fmt.Errorf("%w of invitation %s: %w", errNoProof, klog.KObj(inv), err)
-		}
-		markAccepted(inv, at, proof)
-	} else {
-		markDeclined(inv, now)
-		reason, action, note, msg = v1alpha1.ReasonDeclined, "Decline", msgDeclined, "Invitation declined"
-	}
-	if err := h.client.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("writing the status of invitation %s: %w", klog.KObj(inv), err)
-	}
-	h.log.Info(msg, "invitation", klog.KObj(inv), "account", inv.Spec.Account)
-	if h.recorder != nil {
-		h.recorder.Eventf(inv, nil, corev1.EventTypeNormal, reason, action, "%s", note)
-	}
-	return nil
-}
-
-// toHub answers 303 See Other to the Partner Hub, with the invitation's
-// namespace and account as query parameters.
-func (h *handler) toHub(w http.ResponseWriter, inv *v1alpha1.PartnerInvitation) {
-	w.Header().Set("Location", h.hubURL(inv))
-	w.WriteHeader(http.StatusSeeOther)
-}
-
-// hubURL is the Partner Hub URL with namespace and account merged into its
-// query.
-func (h *handler) hubURL(inv *v1alpha1.PartnerInvitation) string {
-	u := *h.hub
-	q := u.Query()
-	q.Set("namespace", inv.Namespace)
-	q.Set("account", inv.Spec.Account)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// invitationPage renders a page about the invitation, in its locale.
-func (h *handler) invitationPage(w http.ResponseWriter, r *http.Request, status int, file string, res resolution) {
-	d, err := h.pageData(r.Context(), res)
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
-	if file == pageInvitation {
-		d.Token = res.link.raw
-	}
-	h.write(w, r, status, file, d)
-}
-
-// pageData gathers what the invitation's pages show.
-func (h *handler) pageData(ctx context.Context, res resolution) (pageData, error) {
-	inv, c := res.inv, res.link.claims
-	locale := string(inv.Spec.Locale)
-	if locale == "" {
-		locale = string(v1alpha1.LocaleEnglish)
-	}
-	customer, err := h.customerName(ctx, inv.Namespace)
-	if err != nil {
-		return pageData{}, err
-	}
-	expires := c.ExpiresAt
-	if st := inv.Status.ExpiresAt; st != nil && st.Time.Before(expires) {
-		expires = st.Time
-	}
-	d := pageData{
-		Locale:     locale,
-		Customer:   customer,
-		Role:       h.catalogueName(h.config.Role, string(inv.Spec.Role), locale),
-		Note:       noteText(inv.Spec.Message),
-		Expires:    email.FormatExpiry(locale, expires),
-		ExpiresISO: expires.UTC().Format(time.RFC3339),
-		HubURL:     h.hubURL(inv),
-	}
-	if res.account != nil {
-		d.Account = oneLine(res.account.Spec.DisplayName)
-	}
-	for _, s := range inv.Spec.Systems {
-		d.Systems = append(d.Systems, h.catalogueName(h.config.System, string(s), locale))
-	}
-	return d, nil
-}
-
-// catalogueName is a role's or system's name for people, its key when the
-// catalogue no longer has it.
-func (h *handler) catalogueName(lookup func(string) (config.CatalogueEntry, bool), key, locale string) string {
-	if e, ok := lookup(key); ok {
-		if n := oneLine(e.DisplayName.For(locale)); n != "" {
-			return n
-		}
-	}
-	return key
-}
-
-// customerName is who invites: the namespace's display-name annotation,
-// else its name.
-func (h *handler) customerName(ctx context.Context, namespace string) (string, error) {
-	ns := &corev1.Namespace{}
-	if err := h.client.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
-		if apierrors.IsNotFound(err) {
-			return namespace, nil
-		}
-		return "", fmt.Errorf("reading namespace %s: %w", namespace, err)
-	}
-	if n := oneLine(ns.Annotations[v1alpha1.DisplayNameAnnotation]); n != "" {
-		return n, nil
-	}
-	return namespace, nil
-}
-
-// dead answers the one generic page for a link that can never work: 404,
-// the same bytes whatever the cause (only the request's Accept-Language
-// picks the language). The cause goes to the log, with the invitation the
-// link names when the token is genuine.
-func (h *handler) dead(w http.ResponseWriter, r *http.Request, why string, c *token.Claims) {
-	kv := []any{"reason", why}
-	if c != nil {
-		kv = append(kv, "invitation", klog.KRef(c.Namespace, c.Name))
-	}
-	h.log.V(1).Info("Invitation link refused", kv...)
-	w.Header().Set("Vary", "Accept-Language")
-	h.write(w, r, http.StatusNotFound, pageDead, pageData{Locale: negotiateLocale(r.Header.Get("Accept-Language"))})
-}
-
-// unavailable answers 503 when the page cannot decide (the API or the
-// signing keys failed); err never holds the token.
-func (h *handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	h.log.Error(err, "Acceptance page unavailable", "path", routeName(r.URL.Path))
-	w.Header().Set("Retry-After", "30")
-	h.fail(w, r, http.StatusServiceUnavailable, errUnavailable)
-}
-
-// fail answers an error page of the given kind, in the request's language.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, kind string) {
-	w.Header().Set("Vary", "Accept-Language")
-	h.write(w, r, status, pageError, pageData{Locale: negotiateLocale(r.Header.Get("Accept-Language")), Kind: kind})
-}
-
-// fallbackPage is served when a page fails to render.
-const fallbackPage = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head><body><p>Something went wrong. Please try again later.</p></body></html>\n"
-
-// write renders a page and sends it with its status.
-func (h *handler) write(w http.ResponseWriter, r *http.Request, status int, file string, d pageData) {
-	body, err := h.pages.render(file, d)
-	if err != nil {
-		h.log.Error(err, "Rendering the acceptance page", "path", routeName(r.URL.Path))
-		status, body = http.StatusInternalServerError, []byte(fallbackPage)
-	}
-	hd := w.Header()
-	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-// sleep waits for d or until ctx ends, and says whether it waited.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // routeName is a path fit for a log line: one of the routes, or "other"
