@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,6 +13,11 @@ import (
 
 	"github.com/partnerops/partnerops/internal/identity"
 )
+
+// This file holds the kept connection: each call holding it alone, the
+// retry on a new connection when the reused one broke, connecting (TLS or
+// StartTLS), binding with the current password, and the requests a call
+// makes on it (search, read).
 
 // do runs fn with the connection, alone. A failure caused by the reused
 // connection having broken (the server restarted, an idle connection was
@@ -100,6 +106,15 @@ func (b *Backend) drop() {
 	}
 }
 
+// Close closes the kept connection, if any. The Backend stays usable: the
+// next call connects again.
+func (b *Backend) Close() error {
+	b.sem <- struct{}{}
+	defer func() { <-b.sem }()
+	b.drop()
+	return nil
+}
+
 // connect opens a connection to the server: TCP, then TLS for ldaps://, or
 // StartTLS when configured, all within DialTimeout.
 func (b *Backend) connect(ctx context.Context) (*goldap.Conn, error) {
@@ -161,4 +176,41 @@ func unavailable(what string, err error) error {
 func isNetwork(err error) bool {
 	var le *goldap.Error
 	return errors.As(err, &le) && le.ResultCode == goldap.ErrorNetwork
+}
+
+// tlsConfig is the TLS configuration of ldaps:// and StartTLS.
+func (b *Backend) tlsConfig() *tls.Config {
+	return &tls.Config{
+		RootCAs:    b.cfg.RootCAs,
+		ServerName: b.cfg.ServerName,
+		MinVersion: tls.VersionTLS12,
+	}
+}
+
+func hashPassword(pw string) [32]byte { return sha256.Sum256([]byte(pw)) }
+
+// call is one Backend call's use of the connection.
+type call struct {
+	b    *Backend
+	conn *goldap.Conn
+}
+
+func (c *call) search(base string, scope int, filter string, attrs ...string) (*goldap.SearchResult, error) {
+	return c.conn.Search(goldap.NewSearchRequest(base, scope, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil))
+}
+
+var errNoEntry = errors.New("no such entry")
+
+// read returns the entry dn, or errNoEntry.
+func (c *call) read(dn string, attrs ...string) (*goldap.Entry, error) {
+	res, err := c.search(dn, goldap.ScopeBaseObject, "(objectClass=*)", attrs...)
+	switch {
+	case goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject):
+		return nil, errNoEntry
+	case err != nil:
+		return nil, err
+	case len(res.Entries) == 0:
+		return nil, errNoEntry
+	}
+	return res.Entries[0], nil
 }
