@@ -78,7 +78,7 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 }
 
 // accountsOfInvitation maps an invitation event to the account it names
-// (owned and standalone invitations alike, DESIGN rule 10) and, when its
+// (owned and standalone alike: both count in its status) and, when its
 // name is the one another account's child would take, to that account too
 // (so that account invites its user once the name is free again).
 func accountsOfInvitation(_ context.Context, o client.Object) []reconcile.Request {

@@ -132,7 +132,8 @@ func TestRemovingAnEntryDeletesItsInvitation(t *testing.T) {
 }
 
 // TestStandaloneInvitationsAreAssociated: invitations created on their own
-// for the account count in its status (DESIGN rule 10): members sorted by
+// for the account count in its status (every invited user of a partner
+// belongs to its account, whoever created the invitation): members sorted by
 // email, counts, state, and the grants finalizer once one is accepted.
 func TestStandaloneInvitationsAreAssociated(t *testing.T) {
 	h := start(t)

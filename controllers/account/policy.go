@@ -197,7 +197,8 @@ func pendingState(s v1alpha1.InvitationState) bool {
 	return s == v1alpha1.InvitationPendingApproval || s == ""
 }
 
-// accountState is the account's summary state (DESIGN rules 5 and 8):
+// accountState is the account's summary state (accepted users make it
+// Active; no users, or no systems, is a state of its own, not a fault):
 // NoUsersOrSystems when no invitation is PendingApproval, Accepted, Expired
 // or Invalid, or none of those has a system; else Active when an accepted
 // user holds a system; else PendingApproval.
