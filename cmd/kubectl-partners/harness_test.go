@@ -25,7 +25,11 @@ import (
 // The tests run the plugin's entry point, run, against a real
 // kube-apiserver with the CRDs installed (no operator runs: the tests set
 // the status an operator would have written), through a kubeconfig written
-// for that API server, as kubectl would run the plugin.
+// for that API server, as kubectl would run the plugin: each subcommand's
+// success and error paths, every output format, dry runs, the all-or-nothing
+// invite, a resend that races a concurrent one, and that the local address
+// check agrees with the API server's admission on a table of good and bad
+// addresses.
 
 var env *testenv.Env
 

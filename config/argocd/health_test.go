@@ -2,7 +2,38 @@
 // <group>/<kind>/health.lua is run over its testdata objects the way Argo
 // CD runs a health check from argocd-cm, and compared with the statuses its
 // health_test.yaml expects (the layout of Argo CD's own
-// resource_customizations).
+// resource_customizations). The tests hold:
+//
+//   - every case of both health_test.yaml files through gopher-lua as Argo
+//     CD runs a check from argocd-cm: a Lua state without the standard
+//     libraries, then the base, package and table libraries, a one-second
+//     deadline, the object as the global obj (decoded as Argo CD decodes
+//     live objects), and the returned table read as status and message; the
+//     status must be one Argo CD accepts;
+//   - the same cases through a copy of each script with a probe at every
+//     block and every return: each probe must run in some case (both
+//     scripts are covered completely), the scripts may read only obj,
+//     ipairs, pairs, table and a few base functions (no string, math, os,
+//     io, require), and may set no global;
+//   - that the sandbox is as strict as Argo CD's (scripts using string.*, a
+//     string method, math, io or os, or looping forever, fail);
+//   - that every testdata object decodes strictly into the API types, with
+//     condition types and reasons declared in api/v1alpha1/conditions.go
+//     (files named unknown-* stand for a newer partnerops on purpose);
+//   - that argocd-cm-patch.yaml is exactly what the health.lua files
+//     generate (`go test ./config/argocd -update` rewrites it), and that
+//     YAML readers get each script back byte for byte;
+//   - the installation as docs/argocd.md shows it: `kubectl kustomize` of an
+//     Argo CD kustomization with the patch (target and path forms), and
+//     `kubectl patch` of an existing argocd-cm on a real API server,
+//     keeping its other keys;
+//   - the defaults: objects applied without invitationTTL, deletionPolicy
+//     or locale get them, and `kubectl diff` (which, like Argo CD's
+//     Server-Side Diff, compares the live object with a server-side dry
+//     run) then finds no difference, after a client-side `kubectl apply`
+//     and after `kubectl apply --server-side`.
+//
+// Argo CD itself is not run.
 package argocd
 
 import (

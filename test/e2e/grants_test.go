@@ -1,6 +1,32 @@
 // Package e2e runs the whole manager against real peers: a real API server
 // and etcd, real SMTP (Mailpit), the real acceptance endpoint, and a real
 // identity backend (a SCIM 2.0 server, and slapd).
+//
+//   - grants_test.go, on each backend in turn: an account with three users
+//     gets three emails, two accept, their grants land, one role is edited
+//     and exactly that diff is applied, a membership removed by hand comes
+//     back at the resync, one user is removed and revoked, the account is
+//     deleted, and nothing of partnerops's is left, while a pre-existing
+//     unrelated user and membership are untouched.
+//   - shared_user_test.go, on each backend: one partner invited by two
+//     namespaces; emptied systems keep the user, removing it in one
+//     namespace keeps the other's user (same id) and memberships, and the
+//     last removal deletes it.
+//   - scim_redirect_test.go: a TLS front that redirects every request (to
+//     the SCIM server's own plain-HTTP URL) before the SCIM server; an
+//     acceptance gets GrantsSynced=False (BackendRejected) and no
+//     membership, and a withdrawal is not recorded as GrantsRevoked while
+//     the membership stays.
+//   - ldap_trust_test.go, the LDAP lookup rules on slapd: with the default,
+//     a directory user whose mail is the invited partner's address gets no
+//     grant, the grant lands in cn=<group>,<groupBaseDN> although a
+//     same-named group in a sub-OU already holds the partner's DN, and the
+//     withdrawal leaves both as they were; with trustMailAttribute, the user
+//     that existed before partnerops is found by mail, granted, and kept
+//     after the withdrawal.
+//   - gitops_test.go: after the controllers have worked, the objects applied
+//     from config/samples/ are still exactly as applied (no spec write, no
+//     difference for `kubectl diff`), as Argo CD and Flux rely on.
 package e2e
 
 import (

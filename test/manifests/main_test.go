@@ -5,6 +5,26 @@
 // config/prometheus and config/network-policy, `make build-installer`, and
 // the Dockerfile (its Go against go.mod, its build line against `make
 // build`, its builder steps replayed on the .dockerignore'd context).
+//
+//   - config/default, rendered with `kubectl kustomize`, is applied with
+//     `kubectl apply --server-side --dry-run=server`: every object admitted,
+//     no warning; the Deployment is checked field by field.
+//   - The pod template, created as a Pod (server-side dry run) in the
+//     restricted namespace, is admitted; weakened copies (root, no seccomp,
+//     a capability, privilege escalation, a host path, …) are refused, which
+//     shows the namespace enforces.
+//   - With the RBAC applied, the API server allows every +kubebuilder:rbac
+//     marker of the code and every hand-written rule, refuses a table of
+//     actions (Secrets of other namespaces, deleting accounts, Pods, RBAC,
+//     other Leases, …), and a rules review as the service account finds
+//     nothing beyond what is declared.
+//   - The NetworkPolicy Component is applied (dry run) and checked against
+//     the Deployment's ports and the shipped configuration's SMTP and SCIM
+//     ports; docs/install.md's overlays are rendered as the guide shows
+//     them, its step 5 patch taken from the guide itself. The
+//     ServiceMonitor is checked by its fields only: the test API server has
+//     no Prometheus Operator CRDs.
+//   - No container engine is needed, and none runs the image.
 package manifests
 
 import (
