@@ -34,8 +34,8 @@ import (
 	opconfig "github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/identity/identitytest"
-	"github.com/partnerops/partnerops/internal/mail"
 	"github.com/partnerops/partnerops/internal/manager"
+	"github.com/partnerops/partnerops/internal/smtp"
 	"github.com/partnerops/partnerops/internal/testenv"
 )
 
@@ -68,12 +68,12 @@ var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 // fakeSender accepts every email and counts them.
 type fakeSender struct {
 	mu   sync.Mutex
-	sent []*mail.Message
+	sent []*smtp.Message
 }
 
-var _ mail.Sender = &fakeSender{}
+var _ smtp.Sender = &fakeSender{}
 
-func (f *fakeSender) Send(_ context.Context, m *mail.Message) error {
+func (f *fakeSender) Send(_ context.Context, m *smtp.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sent = append(f.sent, m)

@@ -38,7 +38,7 @@ import (
 	"github.com/partnerops/partnerops/internal/email"
 	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/index"
-	"github.com/partnerops/partnerops/internal/mail"
+	"github.com/partnerops/partnerops/internal/smtp"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
@@ -66,7 +66,7 @@ type Reconciler struct {
 	Client    client.Client
 	Config    *config.Config
 	Clock     clock.WithTicker
-	Sender    mail.Sender
+	Sender    smtp.Sender
 	Signer    Signer
 	Templates TemplateSource
 	Limiter   Limiter

@@ -14,7 +14,7 @@ import (
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/controllers/invitation"
 	opconfig "github.com/partnerops/partnerops/internal/config"
-	"github.com/partnerops/partnerops/internal/mail"
+	"github.com/partnerops/partnerops/internal/smtp"
 )
 
 func TestSendReachesPendingApproval(t *testing.T) {
@@ -189,8 +189,8 @@ func TestLinkExpiresWhileAResendFails(t *testing.T) {
 	h.account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.InvitationTTL = "2h" })
 	h.invite("mindy", "mindy@globex.example")
 	h.waitState("mindy", v1alpha1.InvitationPendingApproval)
-	h.sender.fail = func(int, *mail.Message) error {
-		return fmt.Errorf("%w: 451 4.3.0 try again later", mail.ErrTemporary)
+	h.sender.fail = func(int, *smtp.Message) error {
+		return fmt.Errorf("%w: 451 4.3.0 try again later", smtp.ErrTemporary)
 	}
 	h.clock.SetTime(t0.Add(time.Hour))
 	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
@@ -276,9 +276,9 @@ func TestAcceptedRefusesResend(t *testing.T) {
 func TestSMTPFailures(t *testing.T) {
 	t.Run("temporary failures retry with backoff", func(t *testing.T) {
 		h := start(t)
-		h.sender.fail = func(n int, _ *mail.Message) error {
+		h.sender.fail = func(n int, _ *smtp.Message) error {
 			if n <= 2 {
-				return fmt.Errorf("%w: 451 4.3.0 try again later", mail.ErrTemporary)
+				return fmt.Errorf("%w: 451 4.3.0 try again later", smtp.ErrTemporary)
 			}
 			return nil
 		}
@@ -307,9 +307,9 @@ func TestSMTPFailures(t *testing.T) {
 	})
 	t.Run("a rejected recipient waits for a resend", func(t *testing.T) {
 		h := start(t)
-		h.sender.fail = func(n int, _ *mail.Message) error {
+		h.sender.fail = func(n int, _ *smtp.Message) error {
 			if n == 1 {
-				return fmt.Errorf("%w: 550 5.1.1 no such user", mail.ErrRecipientRejected)
+				return fmt.Errorf("%w: 550 5.1.1 no such user", smtp.ErrRecipientRejected)
 			}
 			return nil
 		}

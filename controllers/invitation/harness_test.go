@@ -25,8 +25,8 @@ import (
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	opconfig "github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/identity/identitytest"
-	"github.com/partnerops/partnerops/internal/mail"
 	"github.com/partnerops/partnerops/internal/manager"
+	"github.com/partnerops/partnerops/internal/smtp"
 	"github.com/partnerops/partnerops/internal/testenv"
 )
 
@@ -48,14 +48,14 @@ var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 // decides the outcome of each send.
 type fakeSender struct {
 	mu   sync.Mutex
-	sent []*mail.Message
-	fail func(n int, m *mail.Message) error // n counts attempts from 1
+	sent []*smtp.Message
+	fail func(n int, m *smtp.Message) error // n counts attempts from 1
 	n    int
 }
 
-var _ mail.Sender = &fakeSender{}
+var _ smtp.Sender = &fakeSender{}
 
-func (f *fakeSender) Send(_ context.Context, m *mail.Message) error {
+func (f *fakeSender) Send(_ context.Context, m *smtp.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.n++
@@ -68,10 +68,10 @@ func (f *fakeSender) Send(_ context.Context, m *mail.Message) error {
 	return nil
 }
 
-func (f *fakeSender) messages() []*mail.Message {
+func (f *fakeSender) messages() []*smtp.Message {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]*mail.Message(nil), f.sent...)
+	return append([]*smtp.Message(nil), f.sent...)
 }
 
 func (f *fakeSender) attempts() int {
@@ -196,7 +196,7 @@ func (h *harness) run() {
 	h.requests = &requests{counts: map[string]int{}, inject: h.inject}
 	rc := rest.CopyConfig(env.Config)
 	rc.WrapTransport = h.requests.wrap
-	var sender mail.Sender // nil: SMTP as configured
+	var sender smtp.Sender // nil: SMTP as configured
 	if h.sender != nil {
 		sender = h.sender
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
-	"github.com/partnerops/partnerops/internal/mail"
+	"github.com/partnerops/partnerops/internal/smtp"
 )
 
 // metricValue sums the samples of a partnerops metric whose labels include
@@ -43,9 +43,9 @@ func metricValue(t *testing.T, name string, labels map[string]string) float64 {
 
 func TestMetrics(t *testing.T) {
 	h := start(t)
-	h.sender.fail = func(_ int, m *mail.Message) error {
+	h.sender.fail = func(_ int, m *smtp.Message) error {
 		if m.To == "down@globex.example" {
-			return fmt.Errorf("%w: 421 busy", mail.ErrTemporary)
+			return fmt.Errorf("%w: 421 busy", smtp.ErrTemporary)
 		}
 		return nil
 	}

@@ -18,8 +18,8 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/email"
-	"github.com/partnerops/partnerops/internal/mail"
 	"github.com/partnerops/partnerops/internal/metrics"
+	"github.com/partnerops/partnerops/internal/smtp"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
@@ -90,7 +90,7 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 		r.event(inv, corev1.EventTypeNormal, reason, note)
 		log.FromContext(ctx).Info("Invitation sent", "resend", inv.Spec.Resend, "expiresAt", expiresAt)
 		return false, nil
-	case errors.Is(err, mail.ErrRecipientRejected):
+	case errors.Is(err, smtp.ErrRecipientRejected):
 		// Permanent for this address: no retry until the next resend. The
 		// previous link, if any, is dead since spec.resend moved past it.
 		st.SentAt, st.ExpiresAt = nil, nil
@@ -102,7 +102,7 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 		metrics.EmailsFailed.WithLabelValues(v1alpha1.ReasonRecipientRejected).Inc()
 		r.event(inv, corev1.EventTypeWarning, v1alpha1.ReasonRecipientRejected, note)
 		return true, nil
-	case errors.Is(err, mail.ErrInvalidMessage):
+	case errors.Is(err, smtp.ErrInvalidMessage):
 		// Our own bug or a broken template: retrying cannot help.
 		note := fmt.Sprintf("The email could not be built: %v", err)
 		setEmailSent(inv, false, v1alpha1.ReasonSendFailed, note, s.now)
@@ -121,7 +121,7 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 // compose builds the email: signed link, names in the invitation's locale,
 // and a Message-ID that is the same for every attempt of one generation,
 // so a send repeated after a crash is recognised as the same message.
-func (r *Reconciler) compose(ctx context.Context, s *scope, expiresAt time.Time) (*mail.Message, error) {
+func (r *Reconciler) compose(ctx context.Context, s *scope, expiresAt time.Time) (*smtp.Message, error) {
 	inv := s.inv
 	tok, err := r.Signer.Sign(ctx, token.Claims{
 		Namespace: inv.Namespace, Name: inv.Name, UID: string(inv.UID),
@@ -159,7 +159,7 @@ func (r *Reconciler) compose(ctx context.Context, s *scope, expiresAt time.Time)
 	if err != nil {
 		return nil, fmt.Errorf("rendering the %s email: %w", lang, err)
 	}
-	return &mail.Message{
+	return &smtp.Message{
 		From:      r.Config.SMTP.From,
 		To:        string(inv.Spec.Email),
 		Subject:   out.Subject,

@@ -27,9 +27,9 @@ import (
 	"github.com/partnerops/partnerops/internal/email"
 	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/index"
-	"github.com/partnerops/partnerops/internal/mail"
 	"github.com/partnerops/partnerops/internal/metrics"
 	"github.com/partnerops/partnerops/internal/ratelimit"
+	"github.com/partnerops/partnerops/internal/smtp"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
@@ -45,7 +45,7 @@ type Options struct {
 	// Clock defaults to the real clock.
 	Clock clock.WithTicker
 	// Sender defaults to SMTP as the configuration says.
-	Sender mail.Sender
+	Sender smtp.Sender
 	// Backend defaults to the identity backend the configuration names.
 	Backend identity.Backend
 	// EnableHTTP2 lets the acceptance page speak HTTP/2 (--enable-http2,
@@ -94,11 +94,11 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 
 	sender := o.Sender
 	if sender == nil {
-		smtp, err := mail.NewSMTP(cfg.SMTP, smtpCredentials(c, cfg))
+		s, err := smtp.New(cfg.SMTP, smtpCredentials(c, cfg))
 		if err != nil {
 			return nil, fmt.Errorf("configuring SMTP: %w", err)
 		}
-		sender = smtp
+		sender = s
 	}
 	if err := metrics.Register(mgr.GetCache()); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
@@ -177,7 +177,7 @@ func templatesConfigMap(cfg *config.Config) string {
 
 // smtpCredentials reads the SMTP username and password from the configured
 // Secret at each send, so rotating them needs no restart.
-func smtpCredentials(c client.Reader, cfg *config.Config) mail.Credentials {
+func smtpCredentials(c client.Reader, cfg *config.Config) smtp.Credentials {
 	if cfg.SMTP.CredentialsSecret == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package mail
+package smtp
 
 import (
 	"context"
@@ -22,12 +22,12 @@ import (
 	"github.com/partnerops/partnerops/internal/config"
 )
 
-// SMTP sends messages through one SMTP server with github.com/wneessen/go-mail.
+// Client sends messages through one SMTP server with github.com/wneessen/go-mail.
 // It is safe for concurrent use: each Send opens its own connection, reads
 // the credentials afresh, sends one message and quits. Invitations are few
 // and rate-limited, so a connection pool would buy nothing but stale
 // connections and credentials.
-type SMTP struct {
+type Client struct {
 	host     string
 	port     int
 	security string
@@ -37,17 +37,17 @@ type SMTP struct {
 	clock    clock.PassiveClock
 }
 
-var _ Sender = (*SMTP)(nil)
+var _ Sender = (*Client)(nil)
 
-// Option changes how NewSMTP builds an SMTP.
-type Option func(*SMTP)
+// Option changes how New builds a Client.
+type Option func(*Client)
 
 // WithTLSConfig sets the TLS configuration for STARTTLS and implicit TLS,
 // for instance RootCAs that trust a private or test certificate authority.
 // The configuration is copied; ServerName defaults to the configured host
 // and the minimum version is raised to TLS 1.2.
 func WithTLSConfig(c *tls.Config) Option {
-	return func(s *SMTP) {
+	return func(s *Client) {
 		if c != nil {
 			s.tls = c.Clone()
 		}
@@ -56,7 +56,7 @@ func WithTLSConfig(c *tls.Config) Option {
 
 // WithClock sets the clock that dates messages (the Date header).
 func WithClock(c clock.PassiveClock) Option {
-	return func(s *SMTP) {
+	return func(s *Client) {
 		if c != nil {
 			s.clock = c
 		}
@@ -70,7 +70,7 @@ const (
 	defaultPortNone     = 25
 )
 
-// NewSMTP returns a Sender for the mail server in cfg. creds gives the login
+// New returns a Sender for the mail server in cfg. creds gives the login
 // at each send; nil means no authentication. Unset fields take the defaults
 // of docs/configuration.md: security starttls, the port of the security
 // mode, a timeout of 30s.
@@ -78,8 +78,8 @@ const (
 // Security "starttls" requires STARTTLS (a server that does not offer it is
 // an error, never a fallback to clear text), "tls" speaks TLS from the first
 // byte, and "none" never encrypts (for a relay on the same host only).
-func NewSMTP(cfg config.SMTP, creds Credentials, opts ...Option) (*SMTP, error) {
-	s := &SMTP{
+func New(cfg config.SMTP, creds Credentials, opts ...Option) (*Client, error) {
+	s := &Client{
 		host:     cfg.Host,
 		port:     cfg.Port,
 		security: cfg.Security,
@@ -135,7 +135,7 @@ func NewSMTP(cfg config.SMTP, creds Credentials, opts ...Option) (*SMTP, error) 
 // size, SPF/DKIM), which is not the recipient's fault and is fixed on our
 // side, after which the retry goes through. An invalid m gives
 // ErrInvalidMessage without connecting.
-func (s *SMTP) Send(ctx context.Context, m *Message) error {
+func (s *Client) Send(ctx context.Context, m *Message) error {
 	if err := m.validate(); err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	return s.sendError(ctx, err, m, sec)
 }
 
-func (s *SMTP) clientOptions(conns *connTracker, auth *plainOrLogin) []gomail.Option {
+func (s *Client) clientOptions(conns *connTracker, auth *plainOrLogin) []gomail.Option {
 	opts := []gomail.Option{
 		gomail.WithPort(s.port),
 		gomail.WithTimeout(s.timeout),
@@ -220,7 +220,7 @@ func (s *SMTP) clientOptions(conns *connTracker, auth *plainOrLogin) []gomail.Op
 // dialer connects, and for implicit TLS does the handshake, so that the
 // connection is known to conns and closed as soon as the Send's context ends
 // (go-mail itself only watches the context while dialing).
-func (s *SMTP) dialer(conns *connTracker) gomail.DialContextFunc {
+func (s *Client) dialer(conns *connTracker) gomail.DialContextFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, network, addr)
@@ -245,7 +245,7 @@ func (s *SMTP) dialer(conns *connTracker) gomail.DialContextFunc {
 // build turns m into a go-mail message: multipart/alternative with the
 // text part first (clients show the last part they understand), UTF-8,
 // quoted-printable, and exactly m.MessageID.
-func (s *SMTP) build(m *Message) (*gomail.Msg, error) {
+func (s *Client) build(m *Message) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(
 		gomail.WithCharset(gomail.CharsetUTF8),
 		gomail.WithEncoding(gomail.EncodingQP),
@@ -279,14 +279,14 @@ func (s *SMTP) build(m *Message) (*gomail.Msg, error) {
 // library, a reply or not, is redacted of sec before it is cut (see
 // oneLine): a server can echo the AUTH exchange, and go-mail's LOGIN puts
 // an unexpected challenge, decoded, in its error.
-func (s *SMTP) sessionError(ctx context.Context, stage Stage, err error, sec *secrets) error {
+func (s *Client) sessionError(ctx context.Context, stage Stage, err error, sec *secrets) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %s interrupted: %w", ErrTemporary, stage, context.Cause(ctx))
 	}
 	var tp *textproto.Error
 	if errors.As(err, &tp) {
 		enhanced, text := splitReply(tp.Msg, sec)
-		return fmt.Errorf("%w: %w", ErrTemporary, newSMTPError(stage, tp.Code, enhanced, text, err))
+		return fmt.Errorf("%w: %w", ErrTemporary, newReplyError(stage, tp.Code, enhanced, text, err))
 	}
 	if stage == StageAuth {
 		return fmt.Errorf("%w: %s with %s: %w", ErrTemporary, stage, net.JoinHostPort(s.host, strconv.Itoa(s.port)), redactErr(err, sec))
@@ -297,7 +297,7 @@ func (s *SMTP) sessionError(ctx context.Context, stage Stage, err error, sec *se
 // sendError classifies a failure of the mail transaction from go-mail's
 // SendError: its Reason is the step, ErrorCode and EnhancedStatusCode the
 // reply. Like sessionError, it redacts sec from every text it keeps.
-func (s *SMTP) sendError(ctx context.Context, err error, m *Message, sec *secrets) error {
+func (s *Client) sendError(ctx context.Context, err error, m *Message, sec *secrets) error {
 	var se *gomail.SendError
 	if !errors.As(err, &se) {
 		return fmt.Errorf("%w: %w", ErrTemporary, redactErr(err, sec))
@@ -329,20 +329,20 @@ func (s *SMTP) sendError(ctx context.Context, err error, m *Message, sec *secret
 	if e := se.EnhancedStatusCode(); e != "" {
 		enhanced = e
 	}
-	reply := newSMTPError(stage, code, enhanced, text, err)
+	reply := newReplyError(stage, code, enhanced, text, err)
 	if stage == StageRcptTo && recipientAtFault(code, enhanced) {
 		return fmt.Errorf("%w: %w", ErrRecipientRejected, reply)
 	}
 	return fmt.Errorf("%w: %w", ErrTemporary, reply)
 }
 
-// newSMTPError returns the reply, text already redacted, read from err. The
+// newReplyError returns the reply, text already redacted, read from err. The
 // client library's error stays under it for errors.Is and errors.As, but
 // reads as the reply: its own text quotes the server's words unredacted,
 // escaped and with the status codes of a multi-line reply between its
 // lines, where no redaction can be sure to find a secret.
-func newSMTPError(stage Stage, code int, enhanced, text string, err error) *SMTPError {
-	e := &SMTPError{Stage: stage, Code: code, EnhancedCode: enhanced, Message: text}
+func newReplyError(stage Stage, code int, enhanced, text string, err error) *ReplyError {
+	e := &ReplyError{Stage: stage, Code: code, EnhancedCode: enhanced, Message: text}
 	e.err = &redactedError{msg: e.Error(), err: err}
 	return e
 }

@@ -1,10 +1,10 @@
-// Package mail delivers invitation emails over SMTP. It builds the MIME
+// Package smtp delivers invitation emails over SMTP. It builds the MIME
 // message (multipart text and HTML, UTF-8, quoted-printable, the caller's
 // Message-ID), refuses any field that could inject a header, and sorts every
 // failure into the three cases the invitation controller branches on: try
 // again later (ErrTemporary), give up on this address (ErrRecipientRejected),
 // or fix the message (ErrInvalidMessage).
-package mail
+package smtp
 
 import (
 	"context"
@@ -44,7 +44,7 @@ type Message struct {
 type Sender interface {
 	// Send delivers m, or returns an error that wraps exactly one of
 	// ErrTemporary, ErrRecipientRejected and ErrInvalidMessage. When the
-	// mail server's reply is known, errors.As gives it as an *SMTPError.
+	// mail server's reply is known, errors.As gives it as a *ReplyError.
 	Send(ctx context.Context, m *Message) error
 }
 
@@ -70,7 +70,7 @@ var (
 // Stage is the step of the SMTP exchange a reply answered.
 type Stage string
 
-// Stages of an SMTP exchange, as named in SMTPError.
+// Stages of an SMTP exchange, as named in ReplyError.
 const (
 	// StageConnect covers the greeting, EHLO and STARTTLS.
 	StageConnect Stage = "connect"
@@ -85,14 +85,14 @@ const (
 	StageData Stage = "DATA"
 )
 
-// SMTPError is the mail server's reply to a failed step, for condition
+// ReplyError is the mail server's reply to a failed step, for condition
 // messages and events. It never holds credentials: a server that echoes
 // the password, or the AUTH PLAIN or LOGIN payload that carried it, has it
 // redacted from Message (and from every error text Send returns) before the
 // text is cut to size. Send wraps it together
 // with ErrTemporary or ErrRecipientRejected, so both errors.Is and errors.As
 // work on the error Send returns.
-type SMTPError struct {
+type ReplyError struct {
 	// Stage is the step the server refused.
 	Stage Stage
 	// Code is the reply code, such as 550.
@@ -109,7 +109,7 @@ type SMTPError struct {
 }
 
 // Error returns the reply as "RCPT TO: 550 5.1.1 No such user".
-func (e *SMTPError) Error() string {
+func (e *ReplyError) Error() string {
 	var b strings.Builder
 	b.WriteString(string(e.Stage))
 	b.WriteString(": ")
@@ -128,7 +128,7 @@ func (e *SMTPError) Error() string {
 // Unwrap returns the client library's error the reply was read from, behind
 // a wrapper that errors.Is and errors.As see through and whose text is the
 // reply's, redacted.
-func (e *SMTPError) Unwrap() error { return e.err }
+func (e *ReplyError) Unwrap() error { return e.err }
 
 // Credentials gives the SMTP username and password. The caller reads them
 // from a Secret at each send, so rotating them needs no restart. A nil

@@ -1,4 +1,4 @@
-package mail
+package smtp
 
 import (
 	"encoding/base64"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/emersion/go-smtp"
+	smtpd "github.com/emersion/go-smtp"
 
 	"github.com/partnerops/partnerops/internal/config"
 )
@@ -79,32 +79,32 @@ func cutText(s string) string {
 func TestSendRedactsEchoedPasswordBeforeTheCut(t *testing.T) {
 	const head, tail = "Refused ", " is not accepted here"
 	stages := map[string]struct {
-		server       func(*smtp.SMTPError) serverOptions
+		server       func(*smtpd.SMTPError) serverOptions
 		wantStage    Stage
 		wantCode     int
 		wantEnhanced string
 		want         error
 	}{
 		"AUTH PLAIN": {
-			server:    func(r *smtp.SMTPError) serverOptions { return serverOptions{failAuth: r} },
+			server:    func(r *smtpd.SMTPError) serverOptions { return serverOptions{failAuth: r} },
 			wantStage: StageAuth, wantCode: 535, wantEnhanced: "5.7.8", want: ErrTemporary,
 		},
 		"AUTH LOGIN": {
-			server: func(r *smtp.SMTPError) serverOptions {
+			server: func(r *smtpd.SMTPError) serverOptions {
 				return serverOptions{failAuth: r, mechanisms: []string{"LOGIN"}}
 			},
 			wantStage: StageAuth, wantCode: 535, wantEnhanced: "5.7.8", want: ErrTemporary,
 		},
 		"MAIL FROM": {
-			server:    func(r *smtp.SMTPError) serverOptions { return serverOptions{failMail: r} },
+			server:    func(r *smtpd.SMTPError) serverOptions { return serverOptions{failMail: r} },
 			wantStage: StageMailFrom, wantCode: 553, wantEnhanced: "5.7.1", want: ErrTemporary,
 		},
 		"RCPT TO": {
-			server:    func(r *smtp.SMTPError) serverOptions { return serverOptions{failRcpt: r} },
+			server:    func(r *smtpd.SMTPError) serverOptions { return serverOptions{failRcpt: r} },
 			wantStage: StageRcptTo, wantCode: 550, wantEnhanced: "5.1.1", want: ErrRecipientRejected,
 		},
 		"DATA": {
-			server:    func(r *smtp.SMTPError) serverOptions { return serverOptions{failData: r} },
+			server:    func(r *smtpd.SMTPError) serverOptions { return serverOptions{failData: r} },
 			wantStage: StageData, wantCode: 554, wantEnhanced: "5.7.1", want: ErrTemporary,
 		},
 	}
@@ -120,11 +120,11 @@ func TestSendRedactsEchoedPasswordBeforeTheCut(t *testing.T) {
 				// positions), through every cut inside it, to just past.
 				for k := maxReplyText - 1 - n - 3; k <= maxReplyText; k++ {
 					msg := head + strings.Repeat("x", k-len(head)) + form + tail
-					var enh smtp.EnhancedCode
+					var enh smtpd.EnhancedCode
 					if _, err := fmt.Sscanf(st.wantEnhanced, "%d.%d.%d", &enh[0], &enh[1], &enh[2]); err != nil {
 						t.Fatal(err)
 					}
-					opts := st.server(&smtp.SMTPError{Code: st.wantCode, EnhancedCode: enh, Message: msg})
+					opts := st.server(&smtpd.SMTPError{Code: st.wantCode, EnhancedCode: enh, Message: msg})
 					opts.user, opts.pass, opts.insecureAuth = leakUser, leakPass, true
 					srv := startServer(t, opts)
 					s := newSender(t, srv.port, config.SMTPSecurityNone, staticCreds(leakUser, leakPass))
@@ -134,19 +134,19 @@ func TestSendRedactsEchoedPasswordBeforeTheCut(t *testing.T) {
 					if !errors.Is(err, st.want) {
 						t.Fatalf("k=%d: Send = %v, want %v", k, err, st.want)
 					}
-					var se *SMTPError
+					var se *ReplyError
 					if !errors.As(err, &se) {
-						t.Fatalf("k=%d: Send = %v, want an *SMTPError inside", k, err)
+						t.Fatalf("k=%d: Send = %v, want a *ReplyError inside", k, err)
 					}
 					noPieces(t, fmt.Sprintf("k=%d: the error", k), err.Error())
-					noPieces(t, fmt.Sprintf("k=%d: SMTPError.Message", k), se.Message)
-					noPieces(t, fmt.Sprintf("k=%d: the error under SMTPError", k), se.Unwrap().Error())
+					noPieces(t, fmt.Sprintf("k=%d: ReplyError.Message", k), se.Message)
+					noPieces(t, fmt.Sprintf("k=%d: the error under ReplyError", k), se.Unwrap().Error())
 					if se.Stage != st.wantStage || se.Code != st.wantCode || se.EnhancedCode != st.wantEnhanced {
-						t.Errorf("k=%d: SMTPError %s %d %s, want %s %d %s", k, se.Stage, se.Code, se.EnhancedCode, st.wantStage, st.wantCode, st.wantEnhanced)
+						t.Errorf("k=%d: ReplyError %s %d %s, want %s %d %s", k, se.Stage, se.Code, se.EnhancedCode, st.wantStage, st.wantCode, st.wantEnhanced)
 					}
 					want := cutText(head + strings.Repeat("x", k-len(head)) + "[REDACTED]" + tail)
 					if se.Message != want {
-						t.Fatalf("k=%d: SMTPError.Message =\n%q\nwant\n%q", k, se.Message, want)
+						t.Fatalf("k=%d: ReplyError.Message =\n%q\nwant\n%q", k, se.Message, want)
 					}
 					if !strings.Contains(err.Error(), fmt.Sprintf("%d %s %s", st.wantCode, st.wantEnhanced, head)) {
 						t.Errorf("k=%d: the error %q lost the reply's codes or words", k, err)

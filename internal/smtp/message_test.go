@@ -1,4 +1,4 @@
-package mail
+package smtp
 
 import (
 	"bytes"
@@ -75,7 +75,7 @@ func FuzzMessageHeaders(f *testing.F) {
 	f.Add("partners@acme.example", "jane@globex.example\r\nBcc: x@y", "Hi\nBcc: x@y", "<a@b>\r\nX: y", "en\nX: y")
 	f.Add("\"Acme\r\n\" <p@a.example>", "\"j\"@globex.example", "=?utf-8?q?Bcc:_x@y?=", "<a@b> <c@d>", "es-419")
 	f.Add("=?utf-8?q?A=0D=0ABcc:_x@y?= <p@a.example>", "j@g.example", strings.Repeat("long words ", 120), "<x@y>", "")
-	s := &SMTP{clock: clocktesting.NewFakePassiveClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
+	s := &Client{clock: clocktesting.NewFakePassiveClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	f.Fuzz(func(t *testing.T, from, to, subject, id, locale string) {
 		m := &Message{From: from, To: to, Subject: subject, MessageID: id, Locale: locale, Text: "body\n", HTML: "<p>body</p>\n"}
 		if err := m.validate(); err != nil {

@@ -1,4 +1,4 @@
-package mail
+package smtp
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	smtpd "github.com/emersion/go-smtp"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/partnerops/partnerops/internal/config"
@@ -46,9 +46,9 @@ func testMessage(mods ...func(*Message)) *Message {
 	return m
 }
 
-// newSender returns an SMTP for a test server on 127.0.0.1 that trusts the
+// newSender returns a Client for a test server on 127.0.0.1 that trusts the
 // test certificate.
-func newSender(t testing.TB, port int, security string, creds Credentials, opts ...Option) *SMTP {
+func newSender(t testing.TB, port int, security string, creds Credentials, opts ...Option) *Client {
 	t.Helper()
 	cfg := config.SMTP{
 		Host:     "127.0.0.1",
@@ -58,9 +58,9 @@ func newSender(t testing.TB, port int, security string, creds Credentials, opts 
 		Timeout:  config.Duration{Duration: 5 * time.Second},
 	}
 	opts = append([]Option{WithTLSConfig(&tls.Config{RootCAs: mustCA(t).pool})}, opts...)
-	s, err := NewSMTP(cfg, creds, opts...)
+	s, err := New(cfg, creds, opts...)
 	if err != nil {
-		t.Fatalf("NewSMTP: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	return s
 }
@@ -69,7 +69,7 @@ func staticCreds(user, pass string) Credentials {
 	return func(context.Context) (string, string, error) { return user, pass, nil }
 }
 
-func withTimeout(d time.Duration) Option { return func(s *SMTP) { s.timeout = d } }
+func withTimeout(d time.Duration) Option { return func(s *Client) { s.timeout = d } }
 
 // parsed is a received message taken apart the way a mail client would.
 type parsed struct {
@@ -364,9 +364,9 @@ func TestSendAuthentication(t *testing.T) {
 				t.Errorf("the error %q shows the password", err)
 			}
 			if tc.wantCode != 0 {
-				var se *SMTPError
+				var se *ReplyError
 				if !errors.As(err, &se) || se.Code != tc.wantCode || se.Stage != tc.wantStage {
-					t.Errorf("Send = %v, want an SMTPError %d at %s", err, tc.wantCode, tc.wantStage)
+					t.Errorf("Send = %v, want a ReplyError %d at %s", err, tc.wantCode, tc.wantStage)
 				}
 			}
 			if got := srv.Received(); len(got) != 0 {
@@ -397,8 +397,8 @@ func TestSendReadsCredentialsAtEachSend(t *testing.T) {
 }
 
 func TestSendClassifiesReplies(t *testing.T) {
-	type reply = smtp.SMTPError
-	code := func(c int, enh smtp.EnhancedCode, msg string) *reply {
+	type reply = smtpd.SMTPError
+	code := func(c int, enh smtpd.EnhancedCode, msg string) *reply {
 		return &reply{Code: c, EnhancedCode: enh, Message: msg}
 	}
 	tests := map[string]struct {
@@ -410,87 +410,87 @@ func TestSendClassifiesReplies(t *testing.T) {
 		wantText     string
 	}{
 		"421 at MAIL": {
-			server: serverOptions{failMail: code(421, smtp.EnhancedCode{4, 3, 2}, "Service shutting down")},
+			server: serverOptions{failMail: code(421, smtpd.EnhancedCode{4, 3, 2}, "Service shutting down")},
 			want:   ErrTemporary, wantStage: StageMailFrom, wantCode: 421, wantEnhanced: "4.3.2", wantText: "Service shutting down",
 		},
 		"450 at MAIL": {
-			server: serverOptions{failMail: code(450, smtp.EnhancedCode{4, 7, 1}, "Sender greylisted, try later")},
+			server: serverOptions{failMail: code(450, smtpd.EnhancedCode{4, 7, 1}, "Sender greylisted, try later")},
 			want:   ErrTemporary, wantStage: StageMailFrom, wantCode: 450, wantEnhanced: "4.7.1", wantText: "Sender greylisted, try later",
 		},
 		"451 at MAIL": {
-			server: serverOptions{failMail: code(451, smtp.EnhancedCode{4, 3, 0}, "Local error in processing")},
+			server: serverOptions{failMail: code(451, smtpd.EnhancedCode{4, 3, 0}, "Local error in processing")},
 			want:   ErrTemporary, wantStage: StageMailFrom, wantCode: 451, wantEnhanced: "4.3.0", wantText: "Local error in processing",
 		},
 		"452 at MAIL": {
-			server: serverOptions{failMail: code(452, smtp.EnhancedCode{4, 3, 1}, "Insufficient system storage")},
+			server: serverOptions{failMail: code(452, smtpd.EnhancedCode{4, 3, 1}, "Insufficient system storage")},
 			want:   ErrTemporary, wantStage: StageMailFrom, wantCode: 452, wantEnhanced: "4.3.1", wantText: "Insufficient system storage",
 		},
 		"550 at MAIL: the sender is refused, not the recipient": {
-			server: serverOptions{failMail: code(550, smtp.EnhancedCode{5, 7, 1}, "Sender address rejected: not owned by user")},
+			server: serverOptions{failMail: code(550, smtpd.EnhancedCode{5, 7, 1}, "Sender address rejected: not owned by user")},
 			want:   ErrTemporary, wantStage: StageMailFrom, wantCode: 550, wantEnhanced: "5.7.1", wantText: "Sender address rejected: not owned by user",
 		},
 		"421 at RCPT": {
-			server: serverOptions{failRcpt: code(421, smtp.EnhancedCode{4, 4, 2}, "Too many connections")},
+			server: serverOptions{failRcpt: code(421, smtpd.EnhancedCode{4, 4, 2}, "Too many connections")},
 			want:   ErrTemporary, wantStage: StageRcptTo, wantCode: 421, wantEnhanced: "4.4.2", wantText: "Too many connections",
 		},
 		"450 at RCPT": {
-			server: serverOptions{failRcpt: code(450, smtp.EnhancedCode{4, 2, 1}, "Mailbox busy")},
+			server: serverOptions{failRcpt: code(450, smtpd.EnhancedCode{4, 2, 1}, "Mailbox busy")},
 			want:   ErrTemporary, wantStage: StageRcptTo, wantCode: 450, wantEnhanced: "4.2.1", wantText: "Mailbox busy",
 		},
 		"451 at RCPT": {
-			server: serverOptions{failRcpt: code(451, smtp.EnhancedCode{4, 4, 3}, "Recipient domain lookup failed")},
+			server: serverOptions{failRcpt: code(451, smtpd.EnhancedCode{4, 4, 3}, "Recipient domain lookup failed")},
 			want:   ErrTemporary, wantStage: StageRcptTo, wantCode: 451, wantEnhanced: "4.4.3", wantText: "Recipient domain lookup failed",
 		},
 		"452 at RCPT": {
-			server: serverOptions{failRcpt: code(452, smtp.EnhancedCode{4, 2, 2}, "Mailbox full")},
+			server: serverOptions{failRcpt: code(452, smtpd.EnhancedCode{4, 2, 2}, "Mailbox full")},
 			want:   ErrTemporary, wantStage: StageRcptTo, wantCode: 452, wantEnhanced: "4.2.2", wantText: "Mailbox full",
 		},
 		"550 at RCPT": {
-			server: serverOptions{failRcpt: code(550, smtp.EnhancedCode{5, 1, 1}, "No such user here")},
+			server: serverOptions{failRcpt: code(550, smtpd.EnhancedCode{5, 1, 1}, "No such user here")},
 			want:   ErrRecipientRejected, wantStage: StageRcptTo, wantCode: 550, wantEnhanced: "5.1.1", wantText: "No such user here",
 		},
 		"553 at RCPT": {
-			server: serverOptions{failRcpt: code(553, smtp.EnhancedCode{5, 1, 3}, "Bad destination mailbox address syntax")},
+			server: serverOptions{failRcpt: code(553, smtpd.EnhancedCode{5, 1, 3}, "Bad destination mailbox address syntax")},
 			want:   ErrRecipientRejected, wantStage: StageRcptTo, wantCode: 553, wantEnhanced: "5.1.3", wantText: "Bad destination mailbox address syntax",
 		},
 		"550 at RCPT without a specific enhanced code": {
-			server: serverOptions{failRcpt: code(550, smtp.EnhancedCodeNotSet, "Mailbox unavailable")},
+			server: serverOptions{failRcpt: code(550, smtpd.EnhancedCodeNotSet, "Mailbox unavailable")},
 			want:   ErrRecipientRejected, wantStage: StageRcptTo, wantCode: 550, wantEnhanced: "5.0.0", wantText: "Mailbox unavailable",
 		},
 		"530 at RCPT: authentication required is ours to fix": {
-			server: serverOptions{failRcpt: code(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required")},
+			server: serverOptions{failRcpt: code(530, smtpd.EnhancedCode{5, 7, 0}, "Authentication required")},
 			want:   ErrTemporary, wantStage: StageRcptTo, wantCode: 530, wantEnhanced: "5.7.0", wantText: "Authentication required",
 		},
 		"504 5.5.2 at RCPT: our HELO name refused (Postfix delays it to RCPT)": {
-			server: serverOptions{failRcpt: code(504, smtp.EnhancedCode{5, 5, 2}, "Helo command rejected: need fully-qualified hostname")},
+			server: serverOptions{failRcpt: code(504, smtpd.EnhancedCode{5, 5, 2}, "Helo command rejected: need fully-qualified hostname")},
 			want:   ErrTemporary, wantStage: StageRcptTo, wantCode: 504, wantEnhanced: "5.5.2", wantText: "Helo command rejected: need fully-qualified hostname",
 		},
 		"553 5.1.8 at RCPT: our sender's domain refused": {
-			server: serverOptions{failRcpt: code(553, smtp.EnhancedCode{5, 1, 8}, "Sender address rejected: Domain not found")},
+			server: serverOptions{failRcpt: code(553, smtpd.EnhancedCode{5, 1, 8}, "Sender address rejected: Domain not found")},
 			want:   ErrTemporary, wantStage: StageRcptTo, wantCode: 553, wantEnhanced: "5.1.8", wantText: "Sender address rejected: Domain not found",
 		},
 		"421 at DATA": {
-			server: serverOptions{failData: code(421, smtp.EnhancedCode{4, 3, 2}, "Shutting down")},
+			server: serverOptions{failData: code(421, smtpd.EnhancedCode{4, 3, 2}, "Shutting down")},
 			want:   ErrTemporary, wantStage: StageData, wantCode: 421, wantEnhanced: "4.3.2", wantText: "Shutting down",
 		},
 		"450 at DATA": {
-			server: serverOptions{failData: code(450, smtp.EnhancedCode{4, 7, 1}, "Try again later")},
+			server: serverOptions{failData: code(450, smtpd.EnhancedCode{4, 7, 1}, "Try again later")},
 			want:   ErrTemporary, wantStage: StageData, wantCode: 450, wantEnhanced: "4.7.1", wantText: "Try again later",
 		},
 		"451 at DATA": {
-			server: serverOptions{failData: code(451, smtp.EnhancedCode{4, 3, 0}, "Queue file write error")},
+			server: serverOptions{failData: code(451, smtpd.EnhancedCode{4, 3, 0}, "Queue file write error")},
 			want:   ErrTemporary, wantStage: StageData, wantCode: 451, wantEnhanced: "4.3.0", wantText: "Queue file write error",
 		},
 		"452 at DATA": {
-			server: serverOptions{failData: code(452, smtp.EnhancedCode{4, 3, 1}, "Insufficient system storage")},
+			server: serverOptions{failData: code(452, smtpd.EnhancedCode{4, 3, 1}, "Insufficient system storage")},
 			want:   ErrTemporary, wantStage: StageData, wantCode: 452, wantEnhanced: "4.3.1", wantText: "Insufficient system storage",
 		},
 		"554 at DATA: the content is refused, not the recipient": {
-			server: serverOptions{failData: code(554, smtp.EnhancedCode{5, 7, 1}, "Message rejected as spam")},
+			server: serverOptions{failData: code(554, smtpd.EnhancedCode{5, 7, 1}, "Message rejected as spam")},
 			want:   ErrTemporary, wantStage: StageData, wantCode: 554, wantEnhanced: "5.7.1", wantText: "Message rejected as spam",
 		},
 		"a multi-line reply is kept on one line": {
-			server: serverOptions{failRcpt: code(550, smtp.EnhancedCode{5, 1, 1}, "The email account that you tried to reach does not exist.\nPlease try double-checking the recipient's email address.")},
+			server: serverOptions{failRcpt: code(550, smtpd.EnhancedCode{5, 1, 1}, "The email account that you tried to reach does not exist.\nPlease try double-checking the recipient's email address.")},
 			want:   ErrRecipientRejected, wantStage: StageRcptTo, wantCode: 550, wantEnhanced: "5.1.1",
 			wantText: "The email account that you tried to reach does not exist. Please try double-checking the recipient's email address.",
 		},
@@ -512,14 +512,14 @@ func TestSendClassifiesReplies(t *testing.T) {
 			if sentinels != 1 {
 				t.Errorf("Send = %v wraps %d sentinels, want 1", err, sentinels)
 			}
-			var se *SMTPError
+			var se *ReplyError
 			if !errors.As(err, &se) {
-				t.Fatalf("Send = %v, want an *SMTPError inside", err)
+				t.Fatalf("Send = %v, want a *ReplyError inside", err)
 			}
-			want := SMTPError{Stage: tc.wantStage, Code: tc.wantCode, EnhancedCode: tc.wantEnhanced, Message: tc.wantText}
-			got := SMTPError{Stage: se.Stage, Code: se.Code, EnhancedCode: se.EnhancedCode, Message: se.Message}
+			want := ReplyError{Stage: tc.wantStage, Code: tc.wantCode, EnhancedCode: tc.wantEnhanced, Message: tc.wantText}
+			got := ReplyError{Stage: se.Stage, Code: se.Code, EnhancedCode: se.EnhancedCode, Message: se.Message}
 			if got != want {
-				t.Errorf("SMTPError = %+v, want %+v", got, want)
+				t.Errorf("ReplyError = %+v, want %+v", got, want)
 			}
 			if strings.ContainsAny(err.Error(), "\r\n") {
 				t.Errorf("the error %q spans several lines", err)
@@ -538,9 +538,9 @@ func TestSendConnectionFailures(t *testing.T) {
 		if !errors.Is(err, ErrTemporary) {
 			t.Fatalf("Send = %v, want ErrTemporary", err)
 		}
-		var se *SMTPError
+		var se *ReplyError
 		if errors.As(err, &se) {
-			t.Errorf("Send = %v holds an SMTPError, but no server replied", err)
+			t.Errorf("Send = %v holds a ReplyError, but no server replied", err)
 		}
 	})
 
@@ -579,12 +579,12 @@ func TestSendConnectionFailures(t *testing.T) {
 		})
 		s := newSender(t, port, config.SMTPSecuritySTARTTLS, nil)
 		err := s.Send(t.Context(), testMessage())
-		var se *SMTPError
+		var se *ReplyError
 		if !errors.Is(err, ErrTemporary) || !errors.As(err, &se) {
 			t.Fatalf("Send = %v, want ErrTemporary with the reply", err)
 		}
 		if se.Stage != StageConnect || se.Code != 421 || se.EnhancedCode != "4.3.2" || se.Message != "mx.example.com Service not available, closing channel" {
-			t.Errorf("SMTPError = %+v", *se)
+			t.Errorf("ReplyError = %+v", *se)
 		}
 	})
 
@@ -709,15 +709,15 @@ func TestNewSMTPDefaultsAndRefusals(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			s, err := NewSMTP(tc.cfg, nil)
+			s, err := New(tc.cfg, nil)
 			if tc.wantErr {
 				if err == nil {
-					t.Fatal("NewSMTP accepted a bad configuration")
+					t.Fatal("New accepted a bad configuration")
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("NewSMTP: %v", err)
+				t.Fatalf("New: %v", err)
 			}
 			if s.port != tc.wantPort || s.timeout != config.DefaultSMTPTimeout {
 				t.Errorf("port %d, timeout %s; want %d, %s", s.port, s.timeout, tc.wantPort, config.DefaultSMTPTimeout)

@@ -1,4 +1,4 @@
-package mail
+package smtp
 
 import (
 	"crypto/ecdsa"
@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
+	smtpd "github.com/emersion/go-smtp"
 )
 
 // This file is the test SMTP server: github.com/emersion/go-smtp on
@@ -95,10 +95,10 @@ type serverOptions struct {
 	insecureAuth bool
 	// failMail, failRcpt and failData are replies to give instead of
 	// accepting the command (failData: after the message content).
-	failMail, failRcpt, failData *smtp.SMTPError
+	failMail, failRcpt, failData *smtpd.SMTPError
 	// failAuth is the reply to AUTH, once the client sent its whole
 	// answer, instead of checking the login.
-	failAuth *smtp.SMTPError
+	failAuth *smtpd.SMTPError
 	// loginChallenge, for AUTH LOGIN, is a third challenge sent after the
 	// client gave the password, where a server should have answered.
 	loginChallenge string
@@ -132,7 +132,7 @@ func (s *testServer) Logins() []string {
 func startServer(t testing.TB, opts serverOptions) *testServer {
 	t.Helper()
 	ts := &testServer{opts: opts}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+	srv := smtpd.NewServer(smtpd.BackendFunc(func(c *smtpd.Conn) (smtpd.Session, error) {
 		return &testSession{srv: ts, conn: c}, nil
 	}))
 	srv.Domain = "localhost"
@@ -184,13 +184,13 @@ func (l *countingListener) Accept() (net.Conn, error) {
 
 type testSession struct {
 	srv  *testServer
-	conn *smtp.Conn
+	conn *smtpd.Conn
 	user string
 	from string
 	to   []string
 }
 
-var _ smtp.AuthSession = (*testSession)(nil)
+var _ smtpd.AuthSession = (*testSession)(nil)
 
 func (s *testSession) AuthMechanisms() []string {
 	if s.srv.opts.mechanisms != nil {
@@ -206,7 +206,7 @@ func (s *testSession) Auth(mech string) (sasl.Server, error) {
 	case sasl.Login:
 		return &loginServer{check: s.login, extra: s.srv.opts.loginChallenge}, nil
 	}
-	return nil, smtp.ErrAuthUnknownMechanism
+	return nil, smtpd.ErrAuthUnknownMechanism
 }
 
 func (s *testSession) login(user, pass string) error {
@@ -217,15 +217,15 @@ func (s *testSession) login(user, pass string) error {
 		return f
 	}
 	if s.srv.opts.user == "" || user != s.srv.opts.user || pass != s.srv.opts.pass {
-		return smtp.ErrAuthFailed
+		return smtpd.ErrAuthFailed
 	}
 	s.user = user
 	return nil
 }
 
-func (s *testSession) Mail(from string, _ *smtp.MailOptions) error {
+func (s *testSession) Mail(from string, _ *smtpd.MailOptions) error {
 	if s.srv.opts.user != "" && s.user == "" {
-		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+		return &smtpd.SMTPError{Code: 530, EnhancedCode: smtpd.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 	}
 	if f := s.srv.opts.failMail; f != nil {
 		return f
@@ -234,7 +234,7 @@ func (s *testSession) Mail(from string, _ *smtp.MailOptions) error {
 	return nil
 }
 
-func (s *testSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (s *testSession) Rcpt(to string, _ *smtpd.RcptOptions) error {
 	if f := s.srv.opts.failRcpt; f != nil {
 		return f
 	}
