@@ -27,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/testpeers/tlstest"
 )
 
 var env *testenv.Env
@@ -285,22 +286,12 @@ func TestMetricsServerHTTP2FollowsTheFlag(t *testing.T) {
 
 			// The certificate is the server's own, self-signed: what is
 			// checked here is the protocol, not who serves it.
-			tlsConfig := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}
-			conn, err := tls.Dial("tcp", addr, tlsConfig)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := conn.ConnectionState().NegotiatedProtocol; got != tc.wantALPN {
+			insecure := &tls.Config{InsecureSkipVerify: true}
+			if got := tlstest.NegotiatedProtocol(t, addr, insecure, "h2", "http/1.1"); got != tc.wantALPN {
 				t.Errorf("ALPN chose %q, want %q", got, tc.wantALPN)
 			}
-			conn.Close()
 
-			var protos http.Protocols
-			protos.SetHTTP1(true)
-			protos.SetHTTP2(true)
-			c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Protocols: &protos}}
-			defer c.CloseIdleConnections()
-			resp, err := c.Get("https://" + addr + "/metrics")
+			resp, err := tlstest.HTTP2Client(t, insecure).Get("https://" + addr + "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,26 +2,19 @@ package acceptance
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/testpeers/tlstest"
 )
 
 // startServer runs a Server for e's objects on 127.0.0.1 until the test
@@ -151,7 +144,9 @@ func TestServerServesTheRoutes(t *testing.T) {
 }
 
 func TestServerTLS(t *testing.T) {
-	certFile, keyFile, pool := selfSigned(t)
+	ca := tlstest.NewCA(t)
+	certFile, keyFile := ca.ServerFiles(t)
+	pool := ca.Pool()
 	cfg := testConfig(func(c *config.Config) { c.Acceptance.TLS = &config.TLSFiles{CertFile: certFile, KeyFile: keyFile} })
 	e := newEnv(t, objects())
 	_, addr := startServer(t, e, cfg, timeouts{})
@@ -244,48 +239,14 @@ func TestServerShutdownLetsRequestsFinish(t *testing.T) {
 	}
 }
 
-// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
-// their files and a pool trusting the certificate.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
 // TestServerHTTP2FollowsTheFlag: over TLS, a client offering h2 and
 // http/1.1 gets http/1.1 unless Options.EnableHTTP2 (--enable-http2), then
 // h2; on the plain port, HTTP/2 with prior knowledge (h2c) is refused
 // unless the flag is on. internal/httpserver says why.
 func TestServerHTTP2FollowsTheFlag(t *testing.T) {
-	certFile, keyFile, pool := selfSigned(t)
+	ca := tlstest.NewCA(t)
+	certFile, keyFile := ca.ServerFiles(t)
+	client := &tls.Config{RootCAs: ca.Pool()}
 	withTLS := testConfig(func(c *config.Config) { c.Acceptance.TLS = &config.TLSFiles{CertFile: certFile, KeyFile: keyFile} })
 	for _, tc := range []struct {
 		enable    bool
@@ -298,22 +259,12 @@ func TestServerHTTP2FollowsTheFlag(t *testing.T) {
 		t.Run(fmt.Sprintf("enableHTTP2=%v", tc.enable), func(t *testing.T) {
 			e := newEnv(t, objects())
 			_, addr := startServer(t, e, withTLS, timeouts{}, func(o *Options) { o.EnableHTTP2 = tc.enable })
-			conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := conn.ConnectionState().NegotiatedProtocol; got != tc.wantALPN {
+			if got := tlstest.NegotiatedProtocol(t, addr, client, "h2", "http/1.1"); got != tc.wantALPN {
 				t.Errorf("ALPN chose %q, want %q", got, tc.wantALPN)
 			}
-			conn.Close()
 
 			// A real client that prefers HTTP/2.
-			var protos http.Protocols
-			protos.SetHTTP1(true)
-			protos.SetHTTP2(true)
-			c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, Protocols: &protos}}
-			defer c.CloseIdleConnections()
-			resp, err := c.Get("https://" + addr + pathHealthz)
+			resp, err := tlstest.HTTP2Client(t, client).Get("https://" + addr + pathHealthz)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,19 +1,14 @@
 package httpserver
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"slices"
 	"testing"
-	"time"
+
+	"github.com/partnerops/partnerops/internal/testpeers/tlstest"
 )
 
 // TestConfigure serves with a configured server both ways a TLS server is
@@ -22,7 +17,8 @@ import (
 // unless HTTP/2 is enabled, even when its TLS configuration offered h2
 // before the rule was applied.
 func TestConfigure(t *testing.T) {
-	cert, pool := certificate(t)
+	ca := tlstest.NewCA(t)
+	cert, client := ca.ServerCert(t), &tls.Config{RootCAs: ca.Pool()}
 	for _, enable := range []bool{false, true} {
 		for _, mode := range []string{"ServeTLS", "Serve on a TLS listener"} {
 			t.Run(fmt.Sprintf("enableHTTP2=%v/%s", enable, mode), func(t *testing.T) {
@@ -52,12 +48,7 @@ func TestConfigure(t *testing.T) {
 				if enable {
 					want = "h2"
 				}
-				conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
-				if got := conn.ConnectionState().NegotiatedProtocol; got != want {
+				if got := tlstest.NegotiatedProtocol(t, ln.Addr().String(), client, "h2", "http/1.1"); got != want {
 					t.Errorf("ALPN chose %q, want %q", got, want)
 				}
 			})
@@ -73,31 +64,4 @@ func TestTLSOptionOverridesControllerRuntimesDefault(t *testing.T) {
 			t.Errorf("enableHTTP2=%v: NextProtos %v, want %v", enable, c.NextProtos, want)
 		}
 	}
-}
-
-// certificate is a self-signed certificate for 127.0.0.1 and a pool that
-// trusts it.
-func certificate(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }

@@ -1,28 +1,17 @@
 package manager
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,65 +21,8 @@ import (
 	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/identity/scim"
 	scimpeer "github.com/partnerops/partnerops/internal/testpeers/scim"
+	"github.com/partnerops/partnerops/internal/testpeers/tlstest"
 )
-
-// testCA is a certificate authority made for one test, and a server
-// certificate it signed for 127.0.0.1.
-type testCA struct {
-	// File is the CA certificate in PEM, what identityBackend.scim.caFile
-	// names.
-	File string
-	// Server is the certificate and key a TLS test server presents.
-	Server tls.Certificate
-}
-
-func newTestCA(t *testing.T) testCA {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "partnerops test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return testCA{File: file, Server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
-}
 
 // recordingListener is a plain-HTTP server on 127.0.0.1 that records every
 // request and answers each as a service provider that did what it was
@@ -136,7 +68,8 @@ func TestSCIMBackendNeverFollowsRedirects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := newTestCA(t)
+	ca := tlstest.NewCA(t)
+	caFile, serverCert := ca.CertFile(t), ca.ServerCert(t)
 	plain := newRecordingListener(t)
 	reads := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: scimURL.Scheme, Host: scimURL.Host})
 	reads.Transport = &http.Transport{Proxy: nil}
@@ -154,11 +87,11 @@ func TestSCIMBackendNeverFollowsRedirects(t *testing.T) {
 					}
 					http.Redirect(w, r, plain.URL+r.URL.RequestURI(), code)
 				}))
-				front.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server}}
+				front.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}}
 				front.StartTLS()
 				t.Cleanup(front.Close)
 
-				b := scimBackendFor(t, front.URL+scimURL.Path, ca.File, srv.Token)
+				b := scimBackendFor(t, front.URL+scimURL.Path, caFile, srv.Token)
 				ctx := t.Context()
 				if mode == "writes" {
 					// The CA is trusted and the token is right: reads work.

@@ -2,27 +2,16 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -33,6 +22,7 @@ import (
 	opconfig "github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
 	scimpeer "github.com/partnerops/partnerops/internal/testpeers/scim"
+	"github.com/partnerops/partnerops/internal/testpeers/tlstest"
 )
 
 // A SCIM service behind a front that redirects (a moved endpoint, a
@@ -203,53 +193,11 @@ func startRedirector(t *testing.T, target string) *redirector {
 		}
 		pass.ServeHTTP(w, r)
 	}))
-	var cert tls.Certificate
-	cert, rd.CAFile = testCA(t)
-	front.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	ca := tlstest.NewCA(t)
+	rd.CAFile = ca.CertFile(t)
+	front.TLS = &tls.Config{Certificates: []tls.Certificate{ca.ServerCert(t)}}
 	front.StartTLS()
 	t.Cleanup(front.Close)
 	rd.URL = front.URL + u.Path
 	return rd
-}
-
-// testCA makes a CA, writes it to a PEM file, and returns a server
-// certificate for 127.0.0.1 it signed, and the file.
-func testCA(t *testing.T) (tls.Certificate, string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "partnerops e2e CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ca, err = x509.ParseCertificate(caDER); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, file
 }
