@@ -50,18 +50,7 @@ func TestGrantsLDAPNotToWhoeverHasTheMail(t *testing.T) {
 	decoy, _ := srv.Entry(t, decoyDN)
 	malloryBefore, _ := srv.Entry(t, mallory)
 
-	acct := &v1alpha1.PartnerAccount{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "globex"},
-		Spec: v1alpha1.PartnerAccountSpec{
-			DisplayName: "Globex Corporation",
-			Users:       []v1alpha1.PartnerUser{{Email: email, Role: "viewer", Systems: []v1alpha1.CatalogueKey{"insights"}}},
-		},
-	}
-	if err := env.Client.Create(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	h.accept(t, h.link(t, mp, email))
-	inv := h.waitGrantsSynced(t, h.invitationOf(t, email).Name, v1alpha1.ReasonGrantsApplied)
+	inv := h.grantViewer(t, mp, email)
 
 	if g := inv.Status.AppliedGrants; g == nil || !strings.EqualFold(g.UserID, anaDN) || !slices.Equal(g.Groups, []string{name}) {
 		t.Errorf("appliedGrants = %+v, want user %s in [%s]", g, anaDN, name)
@@ -102,18 +91,7 @@ func TestGrantsLDAPTrustMailAttribute(t *testing.T) {
 	name := fmt.Sprintf("partnerops.%s.insights.viewer", h.ns)
 	groupDN := "cn=" + name + "," + slapd.GroupsDN
 
-	acct := &v1alpha1.PartnerAccount{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "globex"},
-		Spec: v1alpha1.PartnerAccountSpec{
-			DisplayName: "Globex Corporation",
-			Users:       []v1alpha1.PartnerUser{{Email: email, Role: "viewer", Systems: []v1alpha1.CatalogueKey{"insights"}}},
-		},
-	}
-	if err := env.Client.Create(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	h.accept(t, h.link(t, mp, email))
-	inv := h.waitGrantsSynced(t, h.invitationOf(t, email).Name, v1alpha1.ReasonGrantsApplied)
+	inv := h.grantViewer(t, mp, email)
 	if g := inv.Status.AppliedGrants; g == nil || !strings.EqualFold(g.UserID, existing) || g.UserCreated {
 		t.Errorf("appliedGrants = %+v, want the existing user %s, not created", g, existing)
 	}
@@ -133,6 +111,25 @@ func TestGrantsLDAPTrustMailAttribute(t *testing.T) {
 	if _, ok := srv.Entry(t, existing); !ok {
 		t.Errorf("%s, which partnerops did not create, was deleted", existing)
 	}
+}
+
+// grantViewer creates the account globex with email as a viewer of
+// insights, accepts the invitation as the partner would, and returns it
+// once its grants are applied.
+func (h *harness) grantViewer(t *testing.T, mp *mailpit.Server, email string) *v1alpha1.PartnerInvitation {
+	t.Helper()
+	acct := &v1alpha1.PartnerAccount{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "globex"},
+		Spec: v1alpha1.PartnerAccountSpec{
+			DisplayName: "Globex Corporation",
+			Users:       []v1alpha1.PartnerUser{{Email: v1alpha1.EmailAddress(email), Role: "viewer", Systems: []v1alpha1.CatalogueKey{"insights"}}},
+		},
+	}
+	if err := env.Client.Create(context.Background(), acct); err != nil {
+		t.Fatal(err)
+	}
+	h.accept(t, h.link(t, mp, email))
+	return h.waitGrantsSynced(t, h.invitationOf(t, email).Name, v1alpha1.ReasonGrantsApplied)
 }
 
 // sameEntry fails the test when dn is gone or differs from was.

@@ -54,8 +54,15 @@ func newEnv(t *testing.T, opts scimpeer.Options) *env {
 
 func (e *env) client(t *testing.T, createGroups bool) *scim.Client {
 	t.Helper()
+	return e.clientAt(t, e.srv.URL, createGroups)
+}
+
+// clientAt is a driver of e's server, with its token, reached at baseURL
+// (e's server's URL, or a proxy in front of it).
+func (e *env) clientAt(t *testing.T, baseURL string, createGroups bool) *scim.Client {
+	t.Helper()
 	c, err := scim.New(scim.Config{
-		BaseURL:      e.srv.URL,
+		BaseURL:      baseURL,
 		Token:        func(context.Context) (string, error) { return e.srv.Token, nil },
 		CreateGroups: createGroups,
 		Timeout:      10 * time.Second,
@@ -522,27 +529,13 @@ func (rw *rewriter) modify(res *http.Response) error {
 	return nil
 }
 
-func (e *env) clientAt(t *testing.T, baseURL string) *scim.Client {
-	t.Helper()
-	c, err := scim.New(scim.Config{
-		BaseURL:      baseURL,
-		Token:        func(context.Context) (string, error) { return e.srv.Token, nil },
-		CreateGroups: true,
-		Timeout:      10 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // A provider that never returns a group's members is not saying the group
 // is empty: partnerops's group keeps its remaining member. Once it is
 // really empty, the provider's filters say so and it goes.
 func TestSCIMMYGroupWhoseMembersAreNeverReturned(t *testing.T) {
 	e := newEnv(t, scimpeer.Options{})
 	rw := &rewriter{hide: true}
-	c := e.clientAt(t, rw.start(t, e.srv.URL))
+	c := e.clientAt(t, rw.start(t, e.srv.URL), true)
 	ctx := t.Context()
 	zoe := mustEnsure(t, c, "zoe@partner.test")
 	mia := mustEnsure(t, c, "mia@partner.test")
@@ -571,7 +564,7 @@ func TestSCIMMYGroupWhoseMembersAreNeverReturned(t *testing.T) {
 func TestSCIMMYGroupWithAnExplicitEmptyList(t *testing.T) {
 	e := newEnv(t, scimpeer.Options{})
 	rw := &rewriter{emptyAsList: true}
-	c := e.clientAt(t, rw.start(t, e.srv.URL))
+	c := e.clientAt(t, rw.start(t, e.srv.URL), true)
 	ctx := t.Context()
 	zoe := mustEnsure(t, c, "zoe@partner.test")
 	if err := c.AddMember(ctx, "ns1.admin.crm", zoe); err != nil {
