@@ -1,3 +1,9 @@
+// Package smtp delivers invitation emails over SMTP. It builds the MIME
+// message (multipart text and HTML, UTF-8, quoted-printable, the caller's
+// Message-ID), refuses any field that could inject a header, and sorts every
+// failure into the three cases the invitation controller branches on: try
+// again later (ErrTemporary), give up on this address (ErrRecipientRejected),
+// or fix the message (ErrInvalidMessage).
 package smtp
 
 import (
@@ -6,14 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/textproto"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 	gosmtp "github.com/wneessen/go-mail/smtp"
@@ -21,6 +23,24 @@ import (
 
 	"github.com/partnerops/partnerops/internal/config"
 )
+
+// This file holds the session: the Client, its configuration, and one
+// SMTP session per Send (dial, TLS, AUTH, the transaction). The message is
+// checked and built in message.go; failures are sorted in errors.go and
+// their texts redacted in redact.go.
+
+// Sender delivers messages. Implementations are safe for concurrent use.
+type Sender interface {
+	// Send delivers m, or returns an error that wraps exactly one of
+	// ErrTemporary, ErrRecipientRejected and ErrInvalidMessage. When the
+	// mail server's reply is known, errors.As gives it as a *ReplyError.
+	Send(ctx context.Context, m *Message) error
+}
+
+// Credentials gives the SMTP username and password. The caller reads them
+// from a Secret at each send, so rotating them needs no restart. A nil
+// Credentials means no authentication.
+type Credentials func(ctx context.Context) (username, password string, err error)
 
 // Client sends messages through one SMTP server with github.com/wneessen/go-mail.
 // It is safe for concurrent use: each Send opens its own connection, reads
@@ -240,211 +260,6 @@ func (s *Client) dialer(conns *connTracker) gomail.DialContextFunc {
 		}
 		return tc, nil
 	}
-}
-
-// build turns m into a go-mail message: multipart/alternative with the
-// text part first (clients show the last part they understand), UTF-8,
-// quoted-printable, and exactly m.MessageID.
-func (s *Client) build(m *Message) (*gomail.Msg, error) {
-	msg := gomail.NewMsg(
-		gomail.WithCharset(gomail.CharsetUTF8),
-		gomail.WithEncoding(gomail.EncodingQP),
-		gomail.WithNoDefaultUserAgent(),
-	)
-	if err := msg.From(m.From); err != nil {
-		return nil, fmt.Errorf("From: %w", err)
-	}
-	if err := msg.To(m.To); err != nil {
-		return nil, fmt.Errorf("To: %w", err)
-	}
-	msg.Subject(m.Subject)
-	// go-mail adds the angle brackets.
-	msg.SetMessageIDWithValue(strings.TrimSuffix(strings.TrimPrefix(m.MessageID, "<"), ">"))
-	msg.SetDateWithValue(s.clock.Now())
-	if m.Locale != "" {
-		msg.SetGenHeader(gomail.HeaderContentLang, m.Locale)
-	}
-	// RFC 3834: a machine wrote this; auto-responders should stay quiet.
-	msg.SetGenHeader(gomail.Header("Auto-Submitted"), "auto-generated")
-	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
-	if m.HTML != "" {
-		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
-	}
-	return msg, nil
-}
-
-// sessionError classifies a failure before the mail transaction: connecting,
-// TLS, the greeting, EHLO, STARTTLS or AUTH. All are temporary: none is
-// about the recipient. Every text that comes from the server or the client
-// library, a reply or not, is redacted of sec before it is cut (see
-// oneLine): a server can echo the AUTH exchange, and go-mail's LOGIN puts
-// an unexpected challenge, decoded, in its error.
-func (s *Client) sessionError(ctx context.Context, stage Stage, err error, sec *secrets) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %s interrupted: %w", ErrTemporary, stage, context.Cause(ctx))
-	}
-	var tp *textproto.Error
-	if errors.As(err, &tp) {
-		enhanced, text := splitReply(tp.Msg, sec)
-		return fmt.Errorf("%w: %w", ErrTemporary, newReplyError(stage, tp.Code, enhanced, text, err))
-	}
-	if stage == StageAuth {
-		return fmt.Errorf("%w: %s with %s: %w", ErrTemporary, stage, net.JoinHostPort(s.host, strconv.Itoa(s.port)), redactErr(err, sec))
-	}
-	return fmt.Errorf("%w: connecting to %s: %w", ErrTemporary, net.JoinHostPort(s.host, strconv.Itoa(s.port)), redactErr(err, sec))
-}
-
-// sendError classifies a failure of the mail transaction from go-mail's
-// SendError: its Reason is the step, ErrorCode and EnhancedStatusCode the
-// reply. Like sessionError, it redacts sec from every text it keeps.
-func (s *Client) sendError(ctx context.Context, err error, m *Message, sec *secrets) error {
-	var se *gomail.SendError
-	if !errors.As(err, &se) {
-		return fmt.Errorf("%w: %w", ErrTemporary, redactErr(err, sec))
-	}
-	var stage Stage
-	switch se.Reason {
-	case gomail.ErrGetSender, gomail.ErrGetRcpts, gomail.ErrNoUnencoded:
-		// validate and build rule these out; if go-mail still refuses,
-		// the message is what needs fixing.
-		return fmt.Errorf("%w: %w", ErrInvalidMessage, redactErr(err, sec))
-	case gomail.ErrSMTPMailFrom:
-		stage = StageMailFrom
-	case gomail.ErrSMTPRcptTo:
-		stage = StageRcptTo
-	case gomail.ErrSMTPData, gomail.ErrWriteContent, gomail.ErrSMTPDataClose:
-		stage = StageData
-	default:
-		stage = StageConnect
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %s interrupted: %w", ErrTemporary, stage, context.Cause(ctx))
-	}
-	code := se.ErrorCode()
-	if code == 0 {
-		// No reply: the connection broke or timed out.
-		return fmt.Errorf("%w: %s: %w", ErrTemporary, stage, redactErr(err, sec))
-	}
-	enhanced, text := splitReply(replyText(se, code, m), sec)
-	if e := se.EnhancedStatusCode(); e != "" {
-		enhanced = e
-	}
-	reply := newReplyError(stage, code, enhanced, text, err)
-	if stage == StageRcptTo && recipientAtFault(code, enhanced) {
-		return fmt.Errorf("%w: %w", ErrRecipientRejected, reply)
-	}
-	return fmt.Errorf("%w: %w", ErrTemporary, reply)
-}
-
-// newReplyError returns the reply, text already redacted, read from err. The
-// client library's error stays under it for errors.Is and errors.As, but
-// reads as the reply: its own text quotes the server's words unredacted,
-// escaped and with the status codes of a multi-line reply between its
-// lines, where no redaction can be sure to find a secret.
-func newReplyError(stage Stage, code int, enhanced, text string, err error) *ReplyError {
-	e := &ReplyError{Stage: stage, Code: code, EnhancedCode: enhanced, Message: text}
-	e.err = &redactedError{msg: e.Error(), err: err}
-	return e
-}
-
-// recipientAtFault tells whether a reply to RCPT TO refuses the address
-// itself, for good: a 5xx reply, unless the reply code or the RFC 3463
-// status code puts the fault on our side of the session. Those are
-// authentication (530, 535, 538 and x.7.8 to x.7.11), commands the server
-// did not understand or expect (500, 502, 503, 504), the sender's address
-// (x.1.7, x.1.8), the server itself (x.3.x) and protocol errors (x.5.x,
-// where Postfix puts a refused HELO name). Retrying those is right: nothing
-// is wrong with the recipient. Other 5xx replies, 550, 551, 552, 553 and 554
-// among them, are the address's.
-func recipientAtFault(code int, enhanced string) bool {
-	if code < 500 || code > 599 {
-		return false
-	}
-	switch code {
-	case 500, 502, 503, 504, 530, 535, 538:
-		return false
-	}
-	parts := strings.Split(enhanced, ".")
-	if len(parts) != 3 {
-		return true
-	}
-	subject, _ := strconv.Atoi(parts[1])
-	detail, _ := strconv.Atoi(parts[2])
-	switch {
-	case subject == 1 && (detail == 7 || detail == 8):
-		return false
-	case subject == 3, subject == 5:
-		return false
-	case subject == 7 && detail >= 8 && detail <= 11:
-		return false
-	}
-	return true
-}
-
-// replyText digs the server's text out of a SendError, which does not expose
-// it. go-mail writes "<reason>: <reply>[, ...]" where <reply> is a
-// net/textproto.Error, written as `550 "text"` with the text quoted by
-// strconv.Quote; unquoting gives it back exactly, commas and line breaks
-// included. Anything else gives no text: the code is still known.
-func replyText(se *gomail.SendError, code int, m *Message) string {
-	s := strings.TrimSpace(strings.TrimPrefix(se.Error(), se.Reason.String()+":"))
-	s, ok := strings.CutPrefix(s, fmt.Sprintf("%03d ", code))
-	if !ok {
-		return ""
-	}
-	if q, err := strconv.QuotedPrefix(s); err == nil {
-		text, _ := strconv.Unquote(q)
-		return text
-	}
-	// An unquoted reply (older Go): up to go-mail's own suffixes.
-	s, _, _ = strings.Cut(s, ", affected recipient(s): ")
-	s, _, _ = strings.Cut(s, ", affected message ID: ")
-	return s
-}
-
-var enhancedPrefix = regexp.MustCompile(`^([245]\.[0-9]{1,3}\.[0-9]{1,3})(\s+|$)`)
-
-// splitReply separates the RFC 3463 status code that starts the lines of a
-// reply (servers put it on every line, or on the last only) from the text,
-// and joins the lines into one, redacted of sec (see oneLine). The reply is
-// redacted once before the codes are taken off too: a secret that starts
-// a line with what looks like a status code would otherwise lose that
-// start and no longer match, leaving the rest of it.
-func splitReply(reply string, sec *secrets) (enhanced, text string) {
-	lines := strings.Split(sec.redact(strings.ToValidUTF8(reply, "\uFFFD")), "\n")
-	for i, line := range lines {
-		if m := enhancedPrefix.FindStringSubmatch(line); m != nil {
-			enhanced, lines[i] = m[1], line[len(m[0]):]
-		}
-	}
-	return enhanced, oneLine(strings.Join(lines, "\n"), sec)
-}
-
-const maxReplyText = 300
-
-// oneLine makes server text fit a condition message: one line, printable,
-// with the secrets in sec redacted, at most maxReplyText characters.
-//
-// The order matters. The cut comes last: a cut through a secret leaves a
-// prefix that no longer matches it, so redacting after the cut would let
-// that prefix through. Redaction comes after the cleanup, on the text as it
-// will be shown: cleanup turns control characters and line breaks into
-// single spaces, so a secret holding spaces or control characters, or split
-// by them (over the lines of a multi-line reply, say), is no longer spelled
-// as it was sent. Redaction therefore matches a secret's runes with any
-// ignorable runes (spaces, control and format characters) between them,
-// which is also what makes redacting before the cleanup unnecessary:
-// nothing the cleanup changes is a rune redaction looks at.
-func oneLine(s string, sec *secrets) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
-		return isLineOrControl(r) || r == ' '
-	}), " ")
-	s = sec.redact(s)
-	if utf8.RuneCountInString(s) > maxReplyText {
-		s = string([]rune(s)[:maxReplyText-1]) + "…"
-	}
-	return s
 }
 
 // plainOrLogin authenticates with PLAIN, else LOGIN, whichever the server
