@@ -28,6 +28,20 @@ const (
 	InvitationInvalid InvitationState = "Invalid"
 )
 
+// RevokedReason says why an invitation is Revoked.
+// +kubebuilder:validation:Enum=Withdrawn;Declined;AccountDeleted
+type RevokedReason string
+
+// The reasons of a revocation; each is also the Ready condition's reason.
+const (
+	// RevokedWithdrawn: an admin set spec.revoked, or deleted the invitation.
+	RevokedWithdrawn RevokedReason = ReasonWithdrawn
+	// RevokedDeclined: the partner declined on the acceptance page.
+	RevokedDeclined RevokedReason = ReasonDeclined
+	// RevokedAccountDeleted: the invitation's account was deleted.
+	RevokedAccountDeleted RevokedReason = ReasonAccountDeleted
+)
+
 // PartnerInvitationSpec is one invitation of one partner user.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.resend) || (has(self.resend) && self.resend >= oldSelf.resend)",message="resend can only be raised: set it to a higher number to send a fresh invitation"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="revoked cannot be set back to false: a withdrawn invitation stays withdrawn, create a new invitation instead"
@@ -166,6 +180,12 @@ type PartnerInvitationStatus struct {
 	// state is PendingApproval, Accepted, Expired, Revoked or Invalid.
 	// +optional
 	State InvitationState `json:"state,omitempty"`
+
+	// revokedReason says why a Revoked invitation is: Withdrawn (spec.revoked
+	// or deleted), Declined (by the partner, written by the acceptance page)
+	// or AccountDeleted.
+	// +optional
+	RevokedReason RevokedReason `json:"revokedReason,omitempty"`
 
 	// conditions are Ready (the summary), EmailSent, Accepted, Expired and
 	// GrantsSynced.

@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -178,34 +177,10 @@ func (r *Reconciler) invitationsOfSameAddress(ctx context.Context, o client.Obje
 	return reqs
 }
 
-// scope is one reconcile's working set.
-type scope struct {
-	inv     *v1alpha1.PartnerInvitation
-	account *v1alpha1.PartnerAccount // nil when it does not exist
-	problem *problem                 // why the spec cannot be honoured
-	now     time.Time
-	result  ctrl.Result
-	// accountDeleting: the account exists and is being deleted.
-	accountDeleting bool
-	// releaseFinalizer: nothing is left to revoke once the status is saved.
-	releaseFinalizer bool
-	// sending: the send step ran; a failed or delayed resend must not keep
-	// the current link from expiring on time.
-	sending bool
-	// sent is the outcome of an email handed to the mail server in this
-	// reconcile, remembered until its status write lands.
-	sent *sendOutcome
-}
-
-// requeueAfter keeps the shortest requeue asked by a step.
-func (s *scope) requeueAfter(d time.Duration) {
-	if d > 0 && (s.result.RequeueAfter == 0 || d < s.result.RequeueAfter) {
-		s.result.RequeueAfter = d
-	}
-}
-
-// Reconcile moves one invitation one step towards what its spec asks and
-// writes its status at most once.
+// Reconcile moves one invitation one step towards what its spec asks:
+// load what the decision reads, decide, add the finalizer first when
+// grants are due, send and sync grants as decided, decide again with their
+// outcomes, and write the status at most once.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	inv := &v1alpha1.PartnerInvitation{}
 	if err := r.Client.Get(ctx, req.NamespacedName, inv); err != nil {
@@ -214,219 +189,110 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	deleting := !inv.DeletionTimestamp.IsZero()
-	if deleting && !controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
+	if !inv.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
 		return ctrl.Result{}, nil // nothing to clean up: no grants were made
 	}
+	in, err := r.load(ctx, inv)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	pre := decide(in)
+	if !pre.wantSend {
+		r.sent.caughtUp(inv)
+	}
+	if added, err := r.ensureFinalizer(ctx, inv, in.account, pre.plan); added || err != nil {
+		return ctrl.Result{}, err // the update is an event that brings us back
+	}
+	var (
+		stepErr error
+		requeue time.Duration
+	)
+	if pre.wantSend {
+		in.send, stepErr = r.send(ctx, inv, in)
+	}
+	if stepErr == nil {
+		in.grants, requeue, stepErr = r.syncGrants(ctx, inv, in.account, pre.plan, in.now)
+	}
+	d := decide(in)
+	res, err := r.writeStatus(ctx, inv, in.send, d)
+	if requeue > 0 && (res.RequeueAfter == 0 || requeue < res.RequeueAfter) {
+		res.RequeueAfter = requeue
+	}
+	return res, errors.Join(stepErr, err)
+}
+
+// load reads what decide needs besides the invitation: its account, the
+// other invitations of its address in the namespace, and whether its
+// acceptance proof verifies (and the proof made anew with the current
+// key). An error is one of reading, never a verdict.
+func (r *Reconciler) load(ctx context.Context, inv *v1alpha1.PartnerInvitation) (input, error) {
+	in := input{inv: inv, cfg: r.Config, now: r.Clock.Now()}
+	acct := &v1alpha1.PartnerAccount{}
+	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: inv.Namespace, Name: inv.Spec.Account}, acct); {
+	case err == nil:
+		in.account = acct
+	case !apierrors.IsNotFound(err):
+		return in, fmt.Errorf("reading PartnerAccount %s: %w", inv.Spec.Account, err)
+	}
+	siblings, err := r.sameAddress(ctx, inv, inv.Namespace)
+	if err != nil {
+		return in, err
+	}
+	in.siblings = siblings
+	if inv.Status.AcceptedAt != nil {
+		proof, failure := verified(r.verifyAcceptance(ctx, inv))
+		if failure != nil {
+			return in, fmt.Errorf("verifying the acceptance: %w", failure)
+		}
+		in.proof = proof
+		if proof == nil {
+			if in.reproof, err = r.reprove(ctx, inv); err != nil {
+				return in, err
+			}
+		}
+	}
+	return in, nil
+}
+
+// writeStatus writes d's status when it differs from inv's (one patch with
+// optimistic locking), records the Events of what moved, and drops the
+// finalizer once nothing is left to revoke. An email handed to the mail
+// server is remembered before the write: if the write fails, the next
+// reconcile writes the same outcome again instead of sending a second
+// email with a second live link for the same resend generation.
+func (r *Reconciler) writeStatus(ctx context.Context, inv *v1alpha1.PartnerInvitation, sent *sendResult, d decision) (ctrl.Result, error) {
+	res := ctrl.Result{RequeueAfter: d.requeueAfter}
 	before := inv.DeepCopy()
-	s := &scope{inv: inv, now: r.Clock.Now()}
-
-	var stepErr error
-	steps := []func(context.Context, *scope) (bool, error){
-		r.loadAccount, r.accountGone, r.validate, r.revoked, r.acceptedOrRefuseResend, r.send, r.expire,
-	}
-	if deleting {
-		// Going away: only the grants matter (revoked, or retained when
-		// the account is deleted with deletionPolicy Retain).
-		steps = steps[:1]
-	}
-	for _, step := range steps {
-		done, err := step(ctx, s)
-		if err != nil {
-			stepErr = err
-			break
-		}
-		if done {
-			break
-		}
-	}
-	if s.sending {
-		// The steps stop at a failed or rate-limited send; the link sent
-		// before still expires at its time (a no-op when the send worked:
-		// expire already ran).
-		_, _ = r.expire(ctx, s)
-	}
-	if stepErr == nil && r.Backend != nil {
-		stepErr = r.syncGrants(ctx, s, before)
-	}
-	setAccepted(inv, s.now)
-	setExpired(inv, s.now)
-	setReady(inv, s.problem, s.now)
-	inv.Status.ObservedGeneration = inv.Generation
-
-	if s.sent != nil {
-		// Remembered before the write: if the write fails, the next
-		// reconcile writes this outcome again instead of sending a second
-		// email with a second live link for the same resend generation.
-		r.sent.sent(keyOf(inv), *s.sent)
+	inv.Status = d.status
+	var out *sendOutcome
+	if sent != nil && sent.outcome != nil {
+		out = sent.outcome
+		r.sent.sent(keyOf(inv), *out)
 	}
 	if !equality.Semantic.DeepEqual(before.Status, inv.Status) {
-		if err := r.Client.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				// Someone else wrote first (the acceptance page, say): their
-				// write is a watch event that brings us back with fresh data.
-				return ctrl.Result{}, nil
-			}
-			return ctrl.Result{}, errors.Join(stepErr, fmt.Errorf("writing status: %w", err))
+		err := r.Client.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			// Someone else wrote first (the acceptance page, say): their
+			// write is a watch event that brings us back with fresh data.
+			// The caller still returns its step's error, so a failing send
+			// or backend keeps its backoff.
+			return ctrl.Result{}, nil
+		}
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 		}
 		r.recordTransition(before, inv)
 		r.recordGrantsTransition(before, inv)
-		if s.sent != nil {
-			r.sent.written(keyOf(inv), s.sent.resend)
+		if out != nil {
+			r.sent.written(keyOf(inv), out.resend)
 		}
 	}
-	if s.releaseFinalizer && inv.Status.AppliedGrants == nil {
+	if d.releaseFinalizer && inv.Status.AppliedGrants == nil {
 		if err := r.removeFinalizer(ctx, inv); err != nil {
-			return ctrl.Result{}, errors.Join(stepErr, fmt.Errorf("removing the %s finalizer: %w", v1alpha1.GrantsFinalizer, err))
+			return res, fmt.Errorf("removing the %s finalizer: %w", v1alpha1.GrantsFinalizer, err)
 		}
 	}
-	return s.result, stepErr
-}
-
-// loadAccount reads the account the invitation names (nil if absent).
-func (r *Reconciler) loadAccount(ctx context.Context, s *scope) (bool, error) {
-	acct := &v1alpha1.PartnerAccount{}
-	err := r.Client.Get(ctx, types.NamespacedName{Namespace: s.inv.Namespace, Name: s.inv.Spec.Account}, acct)
-	switch {
-	case apierrors.IsNotFound(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("reading PartnerAccount %s: %w", s.inv.Spec.Account, err)
-	}
-	s.account = acct
-	s.accountDeleting = !acct.DeletionTimestamp.IsZero()
-	return false, nil
-}
-
-// accountGone ends an invitation whose account is being deleted, or was
-// deleted after the invitation had been valid with it (DESIGN rule 6:
-// deleting an account is irreversible; its users must be invited again):
-// state Revoked, reason AccountDeleted. Its grants go (or stay, with
-// deletionPolicy Retain) in syncGrants. An invitation that never found its
-// account stays Invalid with AccountNotFound.
-func (r *Reconciler) accountGone(_ context.Context, s *scope) (bool, error) {
-	st := &s.inv.Status
-	if terminal(st) {
-		return false, nil
-	}
-	wasValid := st.State == v1alpha1.InvitationPendingApproval || st.State == v1alpha1.InvitationAccepted || st.State == v1alpha1.InvitationExpired
-	if !s.accountDeleting && (s.account != nil || !wasValid) {
-		return false, nil
-	}
-	st.State = v1alpha1.InvitationRevoked
-	// The reason setReady keeps for a Revoked invitation.
-	set(s.inv, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAccountDeleted, revokedMessageFor(v1alpha1.ReasonAccountDeleted), s.now)
-	return true, nil
-}
-
-// validate refuses a spec the catalogue or the account cannot honour, and
-// a second live invitation of an address in the namespace. A withdrawn or
-// accepted invitation is not sent anything, so it is not held to this (an
-// accepted user's grants are syncGrants's), except that an accepted member
-// whose domain the account no longer allows is removed (memberLeftDomains).
-func (r *Reconciler) validate(ctx context.Context, s *scope) (bool, error) {
-	st := &s.inv.Status
-	if s.inv.Spec.Revoked || terminal(st) {
-		return false, nil
-	}
-	if accepted(st) {
-		return r.memberLeftDomains(s), nil
-	}
-	s.problem = checkSpec(s.inv, s.account, r.Config)
-	if s.problem != nil && s.problem.Reason == v1alpha1.ReasonDomainNotAllowed && formerMember(s.inv) {
-		s.problem = domainLeftProblem(s.inv, s.account)
-	}
-	if s.problem == nil && competes(s.inv) {
-		others, err := r.sameAddress(ctx, s.inv, s.inv.Namespace)
-		if err != nil {
-			return false, err
-		}
-		if live := liveWinner(s.inv, others); live != nil {
-			s.problem = duplicateProblem(s.inv, live)
-		}
-	}
-	if s.problem == nil {
-		if st.State == v1alpha1.InvitationInvalid {
-			st.State = "" // recovered: the next steps set the state
-		}
-		return false, nil
-	}
-	st.State = v1alpha1.InvitationInvalid
-	return true, nil
-}
-
-// memberLeftDomains ends the membership of an accepted user whose address
-// the account's allowedDomains no longer covers: the acceptance and its
-// proof go (syncGrants then revokes the grants), the link is ended, and
-// the state is Invalid with DomainNotAllowed. Putting the domain back
-// restores nothing by itself: the invitation then shows Expired, and the
-// admin raises spec.resend so that the partner accepts again.
-func (r *Reconciler) memberLeftDomains(s *scope) bool {
-	inv, st := s.inv, &s.inv.Status
-	if s.account == nil || s.accountDeleting || v1alpha1.DomainAllowed(string(inv.Spec.Email), s.account.Spec.AllowedDomains) {
-		return false
-	}
-	st.AcceptedAt, st.AcceptanceProof = nil, nil
-	if st.ExpiresAt == nil || s.now.Before(st.ExpiresAt.Time) {
-		st.ExpiresAt = &metav1.Time{Time: s.now.Truncate(time.Second)}
-	}
-	st.State = v1alpha1.InvitationInvalid
-	s.problem = domainLeftProblem(inv, s.account)
-	set(inv, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonDomainNotAllowed, s.problem.Message, s.now)
-	return true
-}
-
-// revoked ends a withdrawn invitation: its link stops working (the
-// acceptance page refuses Revoked invitations).
-func (r *Reconciler) revoked(_ context.Context, s *scope) (bool, error) {
-	st := &s.inv.Status
-	if terminal(st) {
-		r.refuseResend(s, "it is revoked")
-		return true, nil
-	}
-	if !s.inv.Spec.Revoked {
-		return false, nil
-	}
-	// An accepted user's grants are revoked by the grants controller before
-	// the state moves; without grants the state moves now.
-	st.State = v1alpha1.InvitationRevoked
-	return true, nil
-}
-
-// acceptedOrRefuseResend keeps an accepted invitation Accepted; a resend
-// asked of it is refused with a condition.
-func (r *Reconciler) acceptedOrRefuseResend(_ context.Context, s *scope) (bool, error) {
-	if !accepted(&s.inv.Status) {
-		return false, nil
-	}
-	s.inv.Status.State = v1alpha1.InvitationAccepted
-	r.refuseResend(s, "it is already accepted")
-	return true, nil
-}
-
-func (r *Reconciler) refuseResend(s *scope, why string) {
-	if s.inv.Spec.Resend > s.inv.Status.ObservedResend {
-		setEmailSent(s.inv, false, v1alpha1.ReasonResendNotAllowed,
-			fmt.Sprintf("spec.resend=%d was not sent: %s; invite the address again with a new PartnerInvitation if needed", s.inv.Spec.Resend, why), s.now)
-	}
-}
-
-// expire moves a pending invitation to Expired when its link runs out, and
-// otherwise asks to be woken up at that moment.
-func (r *Reconciler) expire(_ context.Context, s *scope) (bool, error) {
-	st := &s.inv.Status
-	if st.ExpiresAt == nil {
-		return false, nil
-	}
-	if expired(st, s.now) {
-		st.State = v1alpha1.InvitationExpired
-		return true, nil
-	}
-	if st.SentAt != nil {
-		st.State = v1alpha1.InvitationPendingApproval
-	}
-	s.requeueAfter(st.ExpiresAt.Sub(s.now))
-	return false, nil
+	return res, nil
 }
 
 // recordTransition records an Event when the state moves (sends record

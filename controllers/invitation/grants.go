@@ -5,22 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
-	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/identity"
-	"github.com/partnerops/partnerops/internal/token"
 )
 
 // This file keeps the identity backend in step with an invitation: an
@@ -86,255 +83,100 @@ func (r *resyncSchedule) forget(uid types.UID) {
 	delete(r.next, uid)
 }
 
-// desiredGroups are the groups an accepted invitation's role and systems
-// map to, sorted; a problem when the catalogue does not know them.
-func desiredGroups(inv *v1alpha1.PartnerInvitation, cfg *config.Config) ([]string, *problem) {
-	if p := checkCatalogue(inv, cfg); p != nil {
-		return nil, p
-	}
-	groups := make([]string, 0, len(inv.Spec.Systems))
-	for _, sys := range inv.Spec.Systems {
-		g, err := config.RenderGroup(cfg.IdentityBackend.GroupTemplate, config.GrantFields{
-			Namespace: inv.Namespace, Account: inv.Spec.Account, System: string(sys), Role: string(inv.Spec.Role),
-		})
-		if err != nil {
-			return nil, &problem{v1alpha1.ReasonBackendRejected, fmt.Sprintf("identityBackend.groupTemplate: %v", err)}
-		}
-		groups = append(groups, g)
-	}
-	slices.Sort(groups)
-	return slices.Compact(groups), nil
-}
 
-// inSync reports whether the record already says desired is applied for
-// the invitation's current role and systems, with no group of partnerops's
-// left over (a changed groupTemplate leaves some).
-func inSync(rec *v1alpha1.AppliedGrants, inv *v1alpha1.PartnerInvitation, desired []string) bool {
-	if rec == nil || rec.Role != string(inv.Spec.Role) || !sameSet(rec.Systems, systemKeys(inv)) {
-		return false
-	}
-	want := sets.New(desired...)
-	for _, g := range rec.Groups {
-		if !want.Has(g) {
-			return false
-		}
-	}
-	return true
-}
 
-func systemKeys(inv *v1alpha1.PartnerInvitation) []string {
-	out := make([]string, len(inv.Spec.Systems))
-	for i, s := range inv.Spec.Systems {
-		out[i] = string(s)
-	}
-	slices.Sort(out)
-	return out
-}
 
-func sameSet(a, b []string) bool {
-	return sets.New(a...).Equal(sets.New(b...))
-}
 
-// planGrants decides what the backend should hold for s.inv: its groups
-// when it is accepted (and its account stays), nothing otherwise; a problem
-// when the grants cannot be computed (an unknown role or system) or the
-// acceptance is not proven (its proof does not verify: nothing is granted
-// on status someone else could have written). err: the keys could not be
-// read.
-func (r *Reconciler) planGrants(ctx context.Context, s *scope) (*grantsPlan, *problem, error) {
-	if s.accountDeleting && s.account != nil && s.account.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain {
-		return &grantsPlan{retain: true}, nil, nil
-	}
-	if s.inv.Status.State != v1alpha1.InvitationAccepted || !s.inv.DeletionTimestamp.IsZero() {
-		return &grantsPlan{}, nil, nil
-	}
-	switch err := r.verifyAcceptance(ctx, s.inv); {
-	case errors.Is(err, token.ErrProofInvalid):
-		return nil, &problem{v1alpha1.ReasonAcceptanceUnverified, fmt.Sprintf(
-			"the invitation says Accepted but its acceptance proof does not verify (%v): only the acceptance page records a partner's consent; find who wrote this status", err)}, nil
-	case err != nil:
-		return nil, nil, fmt.Errorf("verifying the acceptance: %w", err)
-	}
-	if err := r.reprove(ctx, s.inv); err != nil {
-		return nil, nil, err
-	}
-	desired, prob := desiredGroups(s.inv, r.Config)
-	if prob != nil {
-		return nil, prob, nil
-	}
-	return &grantsPlan{desired: desired, member: true}, nil, nil
-}
-
-// reprove makes a verified acceptance proof anew with the current key when
-// another (older) key made it: after a key is added to the keys Secret,
-// every member's proof moves to it within one resync interval, so the old
-// key can be removed without unverifying anyone. The same key gives the
-// same MAC, so a proof already current costs no write.
-func (r *Reconciler) reprove(ctx context.Context, inv *v1alpha1.PartnerInvitation) error {
-	st := &inv.Status
+// reprove is the acceptance proof of a verified inv made anew with the
+// current key: after a key is added to the keys Secret, each member's
+// proof moves to it at its next reconcile (within one resync interval), so
+// the old key can be removed without unverifying anyone. The same key
+// gives the same MAC, so a proof already current costs no write.
+func (r *Reconciler) reprove(ctx context.Context, inv *v1alpha1.PartnerInvitation) (*v1alpha1.AcceptanceProof, error) {
 	p, err := r.Signer.ProveAcceptance(ctx, acceptanceOf(inv))
 	if err != nil {
-		return fmt.Errorf("renewing the acceptance proof: %w", err)
+		return nil, fmt.Errorf("renewing the acceptance proof: %w", err)
 	}
-	if cur := st.AcceptanceProof; cur == nil || cur.KeyID != p.KeyID || cur.MAC != p.MAC {
-		st.AcceptanceProof = &v1alpha1.AcceptanceProof{KeyID: p.KeyID, MAC: p.MAC}
-	}
-	return nil
+	return &v1alpha1.AcceptanceProof{KeyID: p.KeyID, MAC: p.MAC}, nil
 }
 
-// syncGrants brings the backend in step with the plan, recording progress
-// in s.inv.Status.AppliedGrants and the GrantsSynced condition. Backend
-// calls happen only when the record differs from the plan, or when the
-// periodic resync is due. before is kept in step with any metadata write
-// (the finalizer), so the caller's status patch still applies.
-func (r *Reconciler) syncGrants(ctx context.Context, s *scope, before *v1alpha1.PartnerInvitation) error {
-	inv := s.inv
-	plan, prob, err := r.planGrants(ctx, s)
-	if err != nil {
-		return err
-	}
-	if prob != nil {
-		setGrants(inv, false, prob.Reason, "Grants not changed: "+prob.Message, s.now)
-		return nil
+// syncGrants calls the backend when the plan asks for it: the record
+// differs from the plan, or the periodic resync of a settled member is
+// due. It returns the backend's answer (nil when it was not called), when
+// to look again, and an error to retry with backoff.
+func (r *Reconciler) syncGrants(ctx context.Context, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount,
+	plan *grantsPlan, now time.Time) (*grantsResult, time.Duration, error) {
+	if r.Backend == nil || plan == nil {
+		return nil, 0, nil
 	}
 	rec := inv.Status.AppliedGrants
-	if plan.retain {
-		if rec != nil {
-			inv.Status.AppliedGrants = nil
-			setGrants(inv, true, v1alpha1.ReasonGrantsRetained, fmt.Sprintf(
-				"The account was deleted with deletionPolicy Retain: %s stays in %d group(s) of the identity backend, no longer managed by partnerops",
-				inv.Spec.Email, len(rec.Groups)), s.now)
-		}
+	if plan.retain || (len(plan.desired) == 0 && rec == nil) {
 		r.resync.forget(inv.UID)
-		s.releaseFinalizer = true
-		return nil
-	}
-	if len(plan.desired) == 0 && rec == nil {
-		r.resync.forget(inv.UID)
-		s.releaseFinalizer = true
-		return nil // nothing (left) to revoke
-	}
-	if plan.member {
-		if inSync(rec, inv, plan.desired) && grantsSettled(inv) && controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
-			due, wait := r.resync.due(inv.UID, s.now, r.Config.IdentityBackend.ResyncInterval.Duration)
-			if !due {
-				s.requeueAfter(wait)
-				return nil
-			}
-		}
-	}
-	if len(plan.desired) > 0 {
-		// Grants go only to a user of an account that holds them back on
-		// deletion (its finalizer); the account controller adds it once a
-		// member accepted, and that update brings us back here.
-		if s.account == nil || !controllerutil.ContainsFinalizer(s.account, v1alpha1.GrantsFinalizer) {
-			return nil
-		}
-		// The finalizer first, so that a deletion from now on revokes.
-		if err := r.ensureFinalizer(ctx, inv, before); err != nil {
-			return err
-		}
-	}
-
-	next, refused, err := r.applyGrants(ctx, s, plan)
-	inv.Status.AppliedGrants = next
-	if err != nil {
-		reason := v1alpha1.ReasonBackendRejected
-		if errors.Is(err, identity.ErrUnavailable) {
-			reason = v1alpha1.ReasonBackendUnavailable
-		}
-		setGrants(inv, false, reason, grantErrorMessage(!plan.member, err), s.now)
-		if d, ok := identity.RetryAfter(err); ok {
-			s.requeueAfter(d)
-			return nil
-		}
-		return fmt.Errorf("syncing grants: %w", err)
+		return nil, 0, nil
 	}
 	every := r.Config.IdentityBackend.ResyncInterval.Duration
+	if plan.member && inSync(rec, inv, plan.desired) && grantsSettled(inv) && controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
+		if due, wait := r.resync.due(inv.UID, now, every); !due {
+			return nil, wait, nil
+		}
+	}
+	if len(plan.desired) > 0 && !grantsMayLand(inv, account) {
+		return nil, 0, nil // ensureFinalizer comes first; the account's finalizer is its controller's
+	}
+	next, refused, err := r.applyGrants(ctx, inv, account, plan, now)
+	res := &grantsResult{record: next, refused: refused, err: err}
 	switch {
-	case !plan.member:
-		r.resync.forget(inv.UID)
-		s.releaseFinalizer = true
-		setGrants(inv, true, v1alpha1.ReasonGrantsRevoked, fmt.Sprintf("Removed %s from the %d group(s) partnerops had added", inv.Spec.Email, len(rec.Groups)), s.now)
-	default:
-		if next == nil {
-			s.releaseFinalizer = true // a member with no group, and no user of partnerops's to keep
+	case err != nil:
+		if d, ok := identity.RetryAfter(err); ok {
+			return res, d, nil
 		}
-		r.resync.checked(inv.UID, s.now, every)
-		s.requeueAfter(every)
-		if !notManagedStands(inv) {
-			setGrants(inv, true, v1alpha1.ReasonGrantsApplied, appliedMessage(inv, plan.desired, next), s.now)
-		}
+		return res, 0, fmt.Errorf("syncing grants: %w", err)
+	case plan.member:
+		r.resync.checked(inv.UID, now, every)
+		return res, every, nil
 	}
-	if len(refused) > 0 {
-		setGrants(inv, false, v1alpha1.ReasonGroupNotManaged, fmt.Sprintf(
-			"Left alone and dropped from status.appliedGrants: %s: the groupTemplate does not yield %s for namespace %s and the catalogue, so partnerops removes no one from it",
-			strings.Join(refused, ", "), plural(len(refused), "it", "them"), inv.Namespace), s.now)
-	}
-	return nil
+	r.resync.forget(inv.UID)
+	return res, 0, nil
 }
 
-// grantsSettled: GrantsSynced says the record holds, or says that a group
-// was refused (GroupNotManaged, which stays until the spec changes and is
-// no reason to call the backend again).
-func grantsSettled(inv *v1alpha1.PartnerInvitation) bool {
-	c := findCondition(&inv.Status, v1alpha1.ConditionGrantsSynced)
-	return c != nil && (c.Status == metav1.ConditionTrue || notManagedStands(inv))
+// grantsMayLand: grants go only to a user whose invitation and account
+// both hold them back on deletion (their finalizers), so that deleting
+// either always revokes. The account controller adds the account's once a
+// member accepted, and that update brings the invitation back here.
+func grantsMayLand(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount) bool {
+	return account != nil && controllerutil.ContainsFinalizer(account, v1alpha1.GrantsFinalizer) &&
+		controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer)
 }
 
-// notManagedStands: a GroupNotManaged refusal was reported for the current
-// generation; it is kept until the spec changes, so the admin sees it.
-func notManagedStands(inv *v1alpha1.PartnerInvitation) bool {
-	c := findCondition(&inv.Status, v1alpha1.ConditionGrantsSynced)
-	return c != nil && c.Reason == v1alpha1.ReasonGroupNotManaged && c.ObservedGeneration == inv.Generation
-}
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
 
-func appliedMessage(inv *v1alpha1.PartnerInvitation, desired []string, rec *v1alpha1.AppliedGrants) string {
-	if len(desired) == 0 {
-		return fmt.Sprintf("%s holds no system, so no group", inv.Spec.Email)
-	}
-	msg := fmt.Sprintf("%s is a member of %s", inv.Spec.Email, strings.Join(desired, ", "))
-	if rec != nil && len(rec.Groups) < len(desired) {
-		msg += fmt.Sprintf(" (%d membership(s) predate partnerops and are left alone)", len(desired)-len(rec.Groups))
-	}
-	return msg
-}
 
-func grantErrorMessage(revoking bool, err error) string {
-	what := "Applying the grants"
-	if revoking {
-		what = "Revoking the grants"
-	}
-	return fmt.Sprintf("%s failed, retrying: %v", what, err)
-}
+
 
 func setGrants(inv *v1alpha1.PartnerInvitation, ok bool, reason, msg string, now time.Time) {
 	set(inv, v1alpha1.ConditionGrantsSynced, boolStatus(ok), reason, msg, now)
 }
 
-// ensureFinalizer adds the grants finalizer to inv (a metadata patch with
-// optimistic locking) and carries the new resourceVersion into before.
-func (r *Reconciler) ensureFinalizer(ctx context.Context, inv, before *v1alpha1.PartnerInvitation) error {
-	if controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
-		return nil
+// ensureFinalizer adds the grants finalizer to inv, in its own write and
+// before any grant, once grants are due (a member with systems, whose
+// account holds its own finalizer): from then on a deletion revokes. It
+// reports whether it wrote; the update is an event that brings the
+// invitation back.
+func (r *Reconciler) ensureFinalizer(ctx context.Context, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount, plan *grantsPlan) (bool, error) {
+	if r.Backend == nil || plan == nil || !plan.member || len(plan.desired) == 0 || controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) ||
+		account == nil || !controllerutil.ContainsFinalizer(account, v1alpha1.GrantsFinalizer) {
+		return false, nil
 	}
 	obj := &v1alpha1.PartnerInvitation{ObjectMeta: *inv.ObjectMeta.DeepCopy()}
-	obj.TypeMeta = inv.TypeMeta
 	orig := obj.DeepCopy()
 	controllerutil.AddFinalizer(obj, v1alpha1.GrantsFinalizer)
 	if err := r.Client.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("adding the %s finalizer: %w", v1alpha1.GrantsFinalizer, err)
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return true, nil // a newer invitation is on its way as an event
+		}
+		return false, fmt.Errorf("adding the %s finalizer: %w", v1alpha1.GrantsFinalizer, err)
 	}
-	inv.Finalizers, inv.ResourceVersion = obj.Finalizers, obj.ResourceVersion
-	before.Finalizers, before.ResourceVersion = obj.Finalizers, obj.ResourceVersion
-	return nil
+	return true, nil
 }
 
 // removeFinalizer drops the grants finalizer once nothing is left to revoke.
@@ -370,8 +212,9 @@ func (r *Reconciler) removeFinalizer(ctx context.Context, inv *v1alpha1.PartnerI
 // when no other live member of the same address still wants it; the user
 // is looked up by the invitation's address, never by the recorded id, and
 // deleted only when no invitation in any namespace holds grants for it.
-func (r *Reconciler) applyGrants(ctx context.Context, s *scope, plan *grantsPlan) (*v1alpha1.AppliedGrants, []string, error) {
-	inv, desired := s.inv, plan.desired
+func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount,
+	plan *grantsPlan, now time.Time) (*v1alpha1.AppliedGrants, []string, error) {
+	desired := plan.desired
 	old := inv.Status.AppliedGrants
 	rec := old.DeepCopy()
 	if rec == nil {
@@ -390,8 +233,8 @@ func (r *Reconciler) applyGrants(ctx context.Context, s *scope, plan *grantsPlan
 	)
 	if len(desired) > 0 {
 		nu := identity.NewUser{Email: addr, DisplayName: addr}
-		if s.account != nil {
-			nu.Account = s.account.Spec.DisplayName
+		if account != nil {
+			nu.Account = account.Spec.DisplayName
 		}
 		user, err = r.Backend.EnsureUser(ctx, nu)
 	} else {
@@ -416,7 +259,7 @@ func (r *Reconciler) applyGrants(ctx context.Context, s *scope, plan *grantsPlan
 	mine := sets.New(rec.Groups...)
 	var refused []string
 	if mine.Len() > 0 {
-		ours := r.templateGroups(inv, rec)
+		ours := templateGroups(r.Config, inv, rec)
 		for _, g := range sets.List(mine) {
 			if !ours.Has(g) {
 				refused = append(refused, g)
@@ -469,7 +312,7 @@ func (r *Reconciler) applyGrants(ctx context.Context, s *scope, plan *grantsPlan
 	}
 	rec.Role, rec.Systems = string(inv.Spec.Role), systemKeys(inv)
 	if changed || rec.SyncedAt == nil || old == nil || old.UserID != rec.UserID || old.Role != rec.Role || !sameSet(old.Systems, rec.Systems) {
-		t := metav1.NewTime(s.now.UTC().Truncate(time.Second))
+		t := metav1.NewTime(now.UTC().Truncate(time.Second))
 		rec.SyncedAt = &t
 	}
 	return keep(), refused, nil
@@ -490,40 +333,6 @@ func (r *Reconciler) deleteUserIfUnheld(ctx context.Context, user identity.User,
 	return r.Backend.DeleteUser(ctx, user)
 }
 
-// templateGroups are the group names the groupTemplate yields for inv's
-// namespace and account, over every role and system of the catalogue and
-// the role and systems the record says were applied (a catalogue entry
-// removed since still leaves its groups to revoke). A record value that is
-// not a valid catalogue key is not used.
-func (r *Reconciler) templateGroups(inv *v1alpha1.PartnerInvitation, rec *v1alpha1.AppliedGrants) sets.Set[string] {
-	roles, systems := sets.New[string](), sets.New[string]()
-	for _, e := range r.Config.Catalogue.Roles {
-		roles.Insert(e.Key)
-	}
-	for _, e := range r.Config.Catalogue.Systems {
-		systems.Insert(e.Key)
-	}
-	if config.IsCatalogueKey(rec.Role) {
-		roles.Insert(rec.Role)
-	}
-	for _, sys := range rec.Systems {
-		if config.IsCatalogueKey(sys) {
-			systems.Insert(sys)
-		}
-	}
-	out := sets.New[string]()
-	for _, role := range sets.List(roles) {
-		for _, sys := range sets.List(systems) {
-			g, err := config.RenderGroup(r.Config.IdentityBackend.GroupTemplate, config.GrantFields{
-				Namespace: inv.Namespace, Account: inv.Spec.Account, System: sys, Role: role,
-			})
-			if err == nil {
-				out.Insert(g)
-			}
-		}
-	}
-	return out
-}
 
 // recordGrantsTransition records an Event when GrantsSynced moves.
 func (r *Reconciler) recordGrantsTransition(before, after *v1alpha1.PartnerInvitation) {

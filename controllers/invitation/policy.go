@@ -2,10 +2,12 @@ package invitation
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
@@ -225,4 +227,129 @@ func domainLeftProblem(inv *v1alpha1.PartnerInvitation, account *v1alpha1.Partne
 	return &problem{v1alpha1.ReasonDomainNotAllowed, fmt.Sprintf(
 		"%s had accepted, but its domain is no longer one PartnerAccount %s allows (%s): its grants are revoked and its link ended; to invite it again, add the domain back and raise spec.resend",
 		inv.Spec.Email, account.Name, joinDomains(account.Spec.AllowedDomains))}
+}
+
+// desiredGroups are the groups an accepted invitation's role and systems
+// map to, sorted; a problem when the catalogue does not know them.
+func desiredGroups(inv *v1alpha1.PartnerInvitation, cfg *config.Config) ([]string, *problem) {
+	if p := checkCatalogue(inv, cfg); p != nil {
+		return nil, p
+	}
+	groups := make([]string, 0, len(inv.Spec.Systems))
+	for _, sys := range inv.Spec.Systems {
+		g, err := config.RenderGroup(cfg.IdentityBackend.GroupTemplate, config.GrantFields{
+			Namespace: inv.Namespace, Account: inv.Spec.Account, System: string(sys), Role: string(inv.Spec.Role),
+		})
+		if err != nil {
+			return nil, &problem{v1alpha1.ReasonBackendRejected, fmt.Sprintf("identityBackend.groupTemplate: %v", err)}
+		}
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	return slices.Compact(groups), nil
+}
+
+// inSync reports whether the record already says desired is applied for
+// the invitation's current role and systems, with no group of partnerops's
+// left over (a changed groupTemplate leaves some).
+func inSync(rec *v1alpha1.AppliedGrants, inv *v1alpha1.PartnerInvitation, desired []string) bool {
+	if rec == nil || rec.Role != string(inv.Spec.Role) || !sameSet(rec.Systems, systemKeys(inv)) {
+		return false
+	}
+	want := sets.New(desired...)
+	for _, g := range rec.Groups {
+		if !want.Has(g) {
+			return false
+		}
+	}
+	return true
+}
+
+func systemKeys(inv *v1alpha1.PartnerInvitation) []string {
+	out := make([]string, len(inv.Spec.Systems))
+	for i, s := range inv.Spec.Systems {
+		out[i] = string(s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	return sets.New(a...).Equal(sets.New(b...))
+}
+
+// grantsSettled: GrantsSynced says the record holds, or says that a group
+// was refused (GroupNotManaged, which stays until the spec changes and is
+// no reason to call the backend again).
+func grantsSettled(inv *v1alpha1.PartnerInvitation) bool {
+	c := findCondition(&inv.Status, v1alpha1.ConditionGrantsSynced)
+	return c != nil && (c.Status == metav1.ConditionTrue || notManagedStands(inv))
+}
+
+// notManagedStands: a GroupNotManaged refusal was reported for the current
+// generation; it is kept until the spec changes, so the admin sees it.
+func notManagedStands(inv *v1alpha1.PartnerInvitation) bool {
+	c := findCondition(&inv.Status, v1alpha1.ConditionGrantsSynced)
+	return c != nil && c.Reason == v1alpha1.ReasonGroupNotManaged && c.ObservedGeneration == inv.Generation
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func appliedMessage(inv *v1alpha1.PartnerInvitation, desired []string, rec *v1alpha1.AppliedGrants) string {
+	if len(desired) == 0 {
+		return fmt.Sprintf("%s holds no system, so no group", inv.Spec.Email)
+	}
+	msg := fmt.Sprintf("%s is a member of %s", inv.Spec.Email, strings.Join(desired, ", "))
+	if rec != nil && len(rec.Groups) < len(desired) {
+		msg += fmt.Sprintf(" (%d membership(s) predate partnerops and are left alone)", len(desired)-len(rec.Groups))
+	}
+	return msg
+}
+
+func grantErrorMessage(revoking bool, err error) string {
+	what := "Applying the grants"
+	if revoking {
+		what = "Revoking the grants"
+	}
+	return fmt.Sprintf("%s failed, retrying: %v", what, err)
+}
+
+// templateGroups are the group names the groupTemplate yields for inv's
+// namespace and account, over every role and system of the catalogue and
+// the role and systems the record says were applied (a catalogue entry
+// removed since still leaves its groups to revoke). A record value that is
+// not a valid catalogue key is not used.
+func templateGroups(cfg *config.Config, inv *v1alpha1.PartnerInvitation, rec *v1alpha1.AppliedGrants) sets.Set[string] {
+	roles, systems := sets.New[string](), sets.New[string]()
+	for _, e := range cfg.Catalogue.Roles {
+		roles.Insert(e.Key)
+	}
+	for _, e := range cfg.Catalogue.Systems {
+		systems.Insert(e.Key)
+	}
+	if config.IsCatalogueKey(rec.Role) {
+		roles.Insert(rec.Role)
+	}
+	for _, sys := range rec.Systems {
+		if config.IsCatalogueKey(sys) {
+			systems.Insert(sys)
+		}
+	}
+	out := sets.New[string]()
+	for _, role := range sets.List(roles) {
+		for _, sys := range sets.List(systems) {
+			g, err := config.RenderGroup(cfg.IdentityBackend.GroupTemplate, config.GrantFields{
+				Namespace: inv.Namespace, Account: inv.Spec.Account, System: sys, Role: role,
+			})
+			if err == nil {
+				out.Insert(g)
+			}
+		}
+	}
+	return out
 }

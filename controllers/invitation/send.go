@@ -23,50 +23,37 @@ import (
 	"github.com/partnerops/partnerops/internal/token"
 )
 
-// send delivers the invitation email when one is wanted: the first send,
-// a retry after a temporary failure, or a resend.
-func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
-	inv, st := s.inv, &s.inv.Status
-	if !sendWanted(inv) {
-		r.sent.caughtUp(inv)
-		return false, nil
-	}
-	s.sending = true
+// send delivers the invitation email decide asked for (the first send, a
+// retry after a temporary failure, or a resend) and returns what happened,
+// for decide to record. It changes nothing in inv.
+func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, in input) (*sendResult, error) {
 	switch o, ok := r.sent.lookup(inv); {
 	case ok && o.written:
 		// This email was sent and its status written, but the cache has
 		// not seen that write yet: the watch event of our own write
 		// brings us back. Sending now would send it twice.
-		return true, nil
+		return &sendResult{waiting: true}, nil
 	case ok:
 		// This email was sent but its status write did not land (a
 		// conflict with another writer): write the same outcome again.
 		// Sending now would put a second live link in the partner's inbox
 		// for the same resend generation.
-		o.apply(inv)
-		s.sent = &o
-		return o.rejected, nil
+		return &sendResult{outcome: &o}, nil
 	}
-	if st.State == "" {
-		st.State = v1alpha1.InvitationPendingApproval
-	}
+	now := in.now
 	if wait, err := r.Limiter.Wait(ctx, inv.Namespace); err != nil {
-		return true, fmt.Errorf("waiting for the email rate limit: %w", err)
+		return nil, fmt.Errorf("waiting for the email rate limit: %w", err)
 	} else if wait > 0 {
-		setEmailSent(inv, false, v1alpha1.ReasonRateLimited, fmt.Sprintf(
+		return &sendResult{retryIn: wait, failure: &problem{v1alpha1.ReasonRateLimited, fmt.Sprintf(
 			"Namespace %s reached its cap of %d invitation emails an hour; this one goes out in %s",
-			inv.Namespace, r.Config.RateLimits.EmailsPerNamespacePerHour, wait.Round(time.Second)), s.now)
-		s.requeueAfter(wait)
-		return true, nil
+			inv.Namespace, r.Config.RateLimits.EmailsPerNamespacePerHour, wait.Round(time.Second))}}, nil
 	}
 
-	expiresAt := s.now.Add(ttl(inv, s.account)).Truncate(time.Second)
-	msg, err := r.compose(ctx, s, expiresAt)
+	expiresAt := now.Add(ttl(inv, in.account)).Truncate(time.Second)
+	msg, err := r.compose(ctx, inv, in.account, expiresAt)
 	if err != nil {
-		setEmailSent(inv, false, v1alpha1.ReasonSendFailed, err.Error(), s.now)
-		metrics.EmailsFailed.WithLabelValues(v1alpha1.ReasonSendFailed).Inc()
-		r.event(inv, corev1.EventTypeWarning, v1alpha1.ReasonSendFailed, err.Error())
-		return true, err
+		r.sendFailed(inv, v1alpha1.ReasonSendFailed, err.Error())
+		return &sendResult{failure: &problem{v1alpha1.ReasonSendFailed, err.Error()}}, err
 	}
 
 	start := time.Now() // latency is real time, whatever the controller's clock says
@@ -74,55 +61,47 @@ func (r *Reconciler) send(ctx context.Context, s *scope) (bool, error) {
 	metrics.SendDuration.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
-		resent := st.SentAt != nil
-		st.SentAt = &metav1.Time{Time: s.now}
-		st.ExpiresAt = &metav1.Time{Time: expiresAt}
-		st.ObservedResend = inv.Spec.Resend
-		st.State = v1alpha1.InvitationPendingApproval
-		setEmailSent(inv, true, v1alpha1.ReasonSent, fmt.Sprintf("Sent to %s at %s", inv.Spec.Email, s.now.UTC().Format(time.RFC3339)), s.now)
-		s.sent = outcomeOf(inv, false)
+		out := &sendOutcome{uid: inv.UID, resend: inv.Spec.Resend, sentAt: &metav1.Time{Time: now}, expiresAt: &metav1.Time{Time: expiresAt},
+			emailSent: condition(inv, v1alpha1.ConditionEmailSent, true, v1alpha1.ReasonSent,
+				fmt.Sprintf("Sent to %s at %s", inv.Spec.Email, now.UTC().Format(time.RFC3339)), now)}
 		metrics.EmailsSent.WithLabelValues(locale(inv)).Inc()
 		note := fmt.Sprintf("Invitation sent to %s; the link is valid until %s", inv.Spec.Email, expiresAt.UTC().Format(time.RFC3339))
 		reason := "Sent"
-		if resent {
+		if inv.Status.SentAt != nil {
 			reason, note = "Resent", note+"; the previous link no longer works"
 		}
 		r.event(inv, corev1.EventTypeNormal, reason, note)
 		log.FromContext(ctx).Info("Invitation sent", "resend", inv.Spec.Resend, "expiresAt", expiresAt)
-		return false, nil
+		return &sendResult{outcome: out}, nil
 	case errors.Is(err, smtp.ErrRecipientRejected):
 		// Permanent for this address: no retry until the next resend. The
 		// previous link, if any, is dead since spec.resend moved past it.
-		st.SentAt, st.ExpiresAt = nil, nil
-		st.ObservedResend = inv.Spec.Resend
-		st.State = v1alpha1.InvitationPendingApproval
 		note := fmt.Sprintf("The mail server refused %s: %v; fix the address with a new invitation, or raise spec.resend to try again", inv.Spec.Email, err)
-		setEmailSent(inv, false, v1alpha1.ReasonRecipientRejected, note, s.now)
-		s.sent = outcomeOf(inv, true)
-		metrics.EmailsFailed.WithLabelValues(v1alpha1.ReasonRecipientRejected).Inc()
-		r.event(inv, corev1.EventTypeWarning, v1alpha1.ReasonRecipientRejected, note)
-		return true, nil
+		r.sendFailed(inv, v1alpha1.ReasonRecipientRejected, note)
+		return &sendResult{outcome: &sendOutcome{uid: inv.UID, resend: inv.Spec.Resend, rejected: true,
+			emailSent: condition(inv, v1alpha1.ConditionEmailSent, false, v1alpha1.ReasonRecipientRejected, note, now)}}, nil
 	case errors.Is(err, smtp.ErrInvalidMessage):
 		// Our own bug or a broken template: retrying cannot help.
 		note := fmt.Sprintf("The email could not be built: %v", err)
-		setEmailSent(inv, false, v1alpha1.ReasonSendFailed, note, s.now)
-		metrics.EmailsFailed.WithLabelValues(v1alpha1.ReasonSendFailed).Inc()
-		r.event(inv, corev1.EventTypeWarning, v1alpha1.ReasonSendFailed, note)
-		return true, nil
+		r.sendFailed(inv, v1alpha1.ReasonSendFailed, note)
+		return &sendResult{failure: &problem{v1alpha1.ReasonSendFailed, note}}, nil
 	default:
 		note := fmt.Sprintf("Could not hand the email to the mail server (retrying with backoff): %v", err)
-		setEmailSent(inv, false, v1alpha1.ReasonSMTPUnavailable, note, s.now)
-		metrics.EmailsFailed.WithLabelValues(v1alpha1.ReasonSMTPUnavailable).Inc()
-		r.event(inv, corev1.EventTypeWarning, v1alpha1.ReasonSMTPUnavailable, note)
-		return true, fmt.Errorf("sending invitation: %w", err)
+		r.sendFailed(inv, v1alpha1.ReasonSMTPUnavailable, note)
+		return &sendResult{failure: &problem{v1alpha1.ReasonSMTPUnavailable, note}}, fmt.Errorf("sending invitation: %w", err)
 	}
+}
+
+// sendFailed counts and reports a failed send.
+func (r *Reconciler) sendFailed(inv *v1alpha1.PartnerInvitation, reason, note string) {
+	metrics.EmailsFailed.WithLabelValues(reason).Inc()
+	r.event(inv, corev1.EventTypeWarning, reason, note)
 }
 
 // compose builds the email: signed link, names in the invitation's locale,
 // and a Message-ID that is the same for every attempt of one generation,
 // so a send repeated after a crash is recognised as the same message.
-func (r *Reconciler) compose(ctx context.Context, s *scope, expiresAt time.Time) (*smtp.Message, error) {
-	inv := s.inv
+func (r *Reconciler) compose(ctx context.Context, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount, expiresAt time.Time) (*smtp.Message, error) {
 	tok, err := r.Signer.Sign(ctx, token.Claims{
 		Namespace: inv.Namespace, Name: inv.Name, UID: string(inv.UID),
 		Resend: inv.Spec.Resend, ExpiresAt: expiresAt,
@@ -149,7 +128,7 @@ func (r *Reconciler) compose(ctx context.Context, s *scope, expiresAt time.Time)
 		Locale:          lang,
 		Recipient:       string(inv.Spec.Email),
 		CustomerName:    customer,
-		AccountName:     s.account.Spec.DisplayName,
+		AccountName:     account.Spec.DisplayName,
 		RoleName:        role.DisplayName.For(lang),
 		SystemNames:     systems,
 		PersonalMessage: inv.Spec.Message,
@@ -225,15 +204,7 @@ type sendOutcome struct {
 	written bool
 }
 
-func outcomeOf(inv *v1alpha1.PartnerInvitation, rejected bool) *sendOutcome {
-	st := &inv.Status
-	return &sendOutcome{
-		uid: inv.UID, resend: st.ObservedResend, sentAt: st.SentAt, expiresAt: st.ExpiresAt,
-		emailSent: *findCondition(st, v1alpha1.ConditionEmailSent), rejected: rejected,
-	}
-}
-
-// apply puts the outcome back into inv's status.
+// apply puts the outcome into inv's status.
 func (o sendOutcome) apply(inv *v1alpha1.PartnerInvitation) {
 	st := &inv.Status
 	st.SentAt, st.ExpiresAt, st.ObservedResend = o.sentAt, o.expiresAt, o.resend

@@ -24,6 +24,12 @@ func set(inv *v1alpha1.PartnerInvitation, t string, status metav1.ConditionStatu
 	})
 }
 
+// condition is a condition of inv's current generation, set at now.
+func condition(inv *v1alpha1.PartnerInvitation, t string, ok bool, reason, msg string, now time.Time) metav1.Condition {
+	return metav1.Condition{Type: t, Status: boolStatus(ok), Reason: reason, Message: msg,
+		ObservedGeneration: inv.Generation, LastTransitionTime: metav1.NewTime(now)}
+}
+
 func setEmailSent(inv *v1alpha1.PartnerInvitation, ok bool, reason, msg string, now time.Time) {
 	set(inv, v1alpha1.ConditionEmailSent, boolStatus(ok), reason, msg, now)
 }
@@ -31,7 +37,7 @@ func setEmailSent(inv *v1alpha1.PartnerInvitation, ok bool, reason, msg string, 
 func setAccepted(inv *v1alpha1.PartnerInvitation, now time.Time) {
 	if accepted(&inv.Status) {
 		set(inv, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted,
-			"Accepted at "+inv.Status.AcceptedAt.UTC().Format(time.RFC3339), now)
+			v1alpha1.AcceptedAtMessage(inv.Status.AcceptedAt.Time), now)
 		return
 	}
 	if inv.Status.State == v1alpha1.InvitationRevoked && revokedReason(inv) == v1alpha1.ReasonDeclined {
@@ -89,7 +95,7 @@ func setReady(inv *v1alpha1.PartnerInvitation, prob *problem, now time.Time) {
 			ok, msg = false, msg+"; "+grants.Message
 		}
 	case v1alpha1.InvitationAccepted:
-		ok, reason, msg = true, v1alpha1.ReasonAccepted, "The partner accepted"
+		ok, reason, msg = true, v1alpha1.ReasonAccepted, v1alpha1.MessagePartnerAccepted
 		if grantsFailing {
 			ok, reason, msg = false, grants.Reason, grants.Message
 		}
@@ -113,12 +119,16 @@ func setReady(inv *v1alpha1.PartnerInvitation, prob *problem, now time.Time) {
 	set(inv, v1alpha1.ConditionReady, boolStatus(ok), reason, msg, now)
 }
 
-// revokedReason keeps the reason a revocation was recorded with (the
-// acceptance page records Declined; account deletion AccountDeleted).
+// revokedReason is why a Revoked invitation is: status.revokedReason, else
+// (recorded before that field existed) the Ready reason it was written
+// with, else Withdrawn.
 func revokedReason(inv *v1alpha1.PartnerInvitation) string {
+	if r := inv.Status.RevokedReason; r != "" {
+		return string(r)
+	}
 	if c := findCondition(&inv.Status, v1alpha1.ConditionReady); c != nil && inv.Status.State == v1alpha1.InvitationRevoked {
 		switch c.Reason {
-		case v1alpha1.ReasonDeclined, v1alpha1.ReasonAccountDeleted, v1alpha1.ReasonWithdrawn:
+		case v1alpha1.ReasonDeclined, v1alpha1.ReasonAccountDeleted:
 			return c.Reason
 		}
 	}
@@ -126,17 +136,7 @@ func revokedReason(inv *v1alpha1.PartnerInvitation) string {
 }
 
 func revokedMessage(inv *v1alpha1.PartnerInvitation) string {
-	return revokedMessageFor(revokedReason(inv))
-}
-
-func revokedMessageFor(reason string) string {
-	switch reason {
-	case v1alpha1.ReasonDeclined:
-		return "The partner declined the invitation"
-	case v1alpha1.ReasonAccountDeleted:
-		return "The partner account was deleted"
-	}
-	return "The invitation was withdrawn; its link no longer works"
+	return v1alpha1.RevokedMessage(v1alpha1.RevokedReason(revokedReason(inv)))
 }
 
 func boolStatus(b bool) metav1.ConditionStatus {

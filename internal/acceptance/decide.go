@@ -115,6 +115,10 @@ func declined(inv *v1alpha1.PartnerInvitation) bool {
 	if inv.Status.State != v1alpha1.InvitationRevoked {
 		return false
 	}
+	if inv.Status.RevokedReason != "" {
+		return inv.Status.RevokedReason == v1alpha1.RevokedDeclined
+	}
+	// Recorded before status.revokedReason existed: the Ready reason.
 	c := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionReady)
 	return c != nil && c.Reason == v1alpha1.ReasonDeclined
 }

@@ -10,15 +10,14 @@ import (
 	"github.com/partnerops/partnerops/internal/token"
 )
 
-// This file computes the status the page writes. The messages are the ones
-// the invitation controller writes for the same states
-// (controllers/invitation/status.go), so that its next reconcile finds
-// nothing to change.
+// This file computes the status the page writes. The messages come from
+// api/v1alpha1 (messages.go), the same source as the invitation
+// controller's, so that its next reconcile finds nothing to change.
 
 // Messages shared with the invitation controller.
 const (
-	msgReadyAccepted = "The partner accepted"
-	msgDeclined      = "The partner declined the invitation"
+	msgReadyAccepted = v1alpha1.MessagePartnerAccepted
+	msgDeclined      = v1alpha1.MessagePartnerDeclined
 )
 
 // acceptanceTime is the acceptedAt the page writes for an acceptance at
@@ -35,15 +34,16 @@ func markAccepted(inv *v1alpha1.PartnerInvitation, now time.Time, proof token.Pr
 	inv.Status.AcceptedAt = &at
 	inv.Status.AcceptanceProof = &v1alpha1.AcceptanceProof{KeyID: proof.KeyID, MAC: proof.MAC}
 	setCondition(inv, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted,
-		"Accepted at "+at.UTC().Format(time.RFC3339), now)
+		v1alpha1.AcceptedAtMessage(at.Time), now)
 	setCondition(inv, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAccepted, msgReadyAccepted, now)
 }
 
-// markDeclined records that the partner declined: state Revoked, Ready=True
-// with reason Declined (the controller keeps this reason for a Revoked
-// invitation), Accepted=False with reason Declined.
+// markDeclined records that the partner declined: state Revoked with
+// revokedReason Declined, Ready=True and Accepted=False with reason
+// Declined.
 func markDeclined(inv *v1alpha1.PartnerInvitation, now time.Time) {
 	inv.Status.State = v1alpha1.InvitationRevoked
+	inv.Status.RevokedReason = v1alpha1.RevokedDeclined
 	setCondition(inv, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonDeclined, msgDeclined, now)
 	setCondition(inv, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonDeclined, msgDeclined, now)
 }
