@@ -1,9 +1,19 @@
 // Package invitation is the PartnerInvitation controller: it watches
-// PartnerInvitations (and the PartnerAccounts they name) and changes their
-// status: it validates them against the catalogue and the account, sends the
+// PartnerInvitations (the PartnerAccounts they name, and the other
+// invitations of the same address) and changes their status and the
+// identity backend: it validates them against the catalogue and the
+// account, keeps one live invitation per address in a namespace, sends the
 // invitation email with a signed link, expires the link on time, honours
-// resend and withdraw. Acceptance is recorded by the acceptance page, grants
-// by the grants controller.
+// resend and withdraw, and keeps an accepted user's grants in the backend.
+// Acceptance is recorded by the acceptance page (internal/acceptance), with
+// a proof the controller checks before granting anything.
+//
+// Files: decide.go is the lifecycle as one pure function (state and every
+// condition); policy.go its pure rules; status.go one setter per
+// condition; controller.go the watches and a short Reconcile (load,
+// decide, finalizer, send, grants, decide, write); send.go and grants.go
+// the two side effects; siblings.go the questions asked of the other
+// invitations of an address.
 package invitation
 
 import (
