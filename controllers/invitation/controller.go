@@ -44,7 +44,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
-	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/i18n"
 	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/index"
 	"github.com/partnerops/partnerops/internal/smtp"
@@ -62,7 +62,7 @@ type Signer interface {
 // TemplateSource gives the email templates to use now (the built-in ones,
 // possibly overridden from a ConfigMap).
 type TemplateSource interface {
-	Templates(ctx context.Context) (*email.Templates, error)
+	Templates(ctx context.Context) (*i18n.Templates, error)
 }
 
 // Limiter paces sends (internal/ratelimit.Limiter).

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
-	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/i18n"
 	"github.com/partnerops/partnerops/internal/metrics"
 	"github.com/partnerops/partnerops/internal/smtp"
 	"github.com/partnerops/partnerops/internal/token"
@@ -124,7 +124,7 @@ func (r *Reconciler) compose(ctx context.Context, inv *v1alpha1.PartnerInvitatio
 	if err != nil {
 		return nil, fmt.Errorf("loading the email templates: %w", err)
 	}
-	out, err := tmpl.Render(email.Invitation{
+	out, err := tmpl.Render(i18n.Invitation{
 		Locale:          lang,
 		Recipient:       string(inv.Spec.Email),
 		CustomerName:    customer,

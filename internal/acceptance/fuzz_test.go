@@ -106,15 +106,3 @@ func FuzzAcceptForm(f *testing.F) {
 		}
 	})
 }
-
-// FuzzNegotiateLocale: any Accept-Language header gives a supported locale.
-func FuzzNegotiateLocale(f *testing.F) {
-	for _, s := range []string{"", "fr-CA,fr;q=0.9", "es;q=0.1,*;q=0.5", "de;q=NaN", strings.Repeat("fr;q=0.1,", 500)} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, header string) {
-		if got := negotiateLocale(header); !slices.Contains(locales, got) {
-			t.Fatalf("negotiateLocale(%q) = %q", header, got)
-		}
-	})
-}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/html/atom"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/i18n"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -182,7 +183,7 @@ func TestErrorPagesAreLocalized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, locale := range locales {
+	for _, locale := range i18n.Locales {
 		titles := map[string]string{}
 		for _, kind := range kinds {
 			b, err := pages.render(pageError, pageData{Locale: locale, Kind: kind})
@@ -198,57 +199,6 @@ func TestErrorPagesAreLocalized(t *testing.T) {
 			}
 			titles[title[1]] = kind
 			checkHTML(t, string(b), locale, nil)
-		}
-	}
-}
-
-func TestNegotiateLocale(t *testing.T) {
-	tests := map[string]string{
-		"":                                 "en",
-		"fr":                               "fr",
-		"fr-CA":                            "fr",
-		"ES-mx":                            "es",
-		"de-DE,de;q=0.9":                   "en",
-		"de-DE,de;q=0.9,es;q=0.8,fr;q=0.7": "es",
-		"en;q=0.2, fr;q=0.8":               "fr",
-		"fr;q=0, es;q=0.1":                 "es",
-		"*":                                "en",
-		"es, fr":                           "es",
-		"fr;q=abc, es;q=0.5":               "es",
-		"fr;q=NaN, es;q=0.5":               "es",
-		"fr;q=2, es;q=0.5":                 "es",
-		";;;,,,==":                         "en",
-	}
-	for header, want := range tests {
-		if got := negotiateLocale(header); got != want {
-			t.Errorf("negotiateLocale(%q) = %q, want %q", header, got, want)
-		}
-	}
-}
-
-func TestParsePagesOverrides(t *testing.T) {
-	set, err := parsePages(templatesFS, map[string]string{
-		"fr.invalid.html": `{{define "title"}}Lien mort{{end}}{{define "content"}}<h1>Lien mort</h1>{{end}}`,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr, _ := set.render(pageDead, pageData{Locale: "fr"})
-	en, _ := set.render(pageDead, pageData{Locale: "en"})
-	if !strings.Contains(string(fr), "<h1>Lien mort</h1>") || strings.Contains(string(en), "Lien mort") {
-		t.Error("the override did not replace exactly fr/invalid.html")
-	}
-	if !strings.Contains(string(fr), "<style>"+style()+"</style>") {
-		t.Error("an overridden page lost the layout")
-	}
-	for key, wantErr := range map[string]string{
-		"de.invalid.html":  `page template "page.de.invalid.html": unknown`,
-		"fr.layout.html":   `page template "page.fr.layout.html": unknown`,
-		"fr.accepted.html": "parsing page fr/accepted.html",
-	} {
-		_, err := parsePages(templatesFS, map[string]string{key: "{{define \"title\"}}{{end}}{{if}}"})
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("override %s: error %v, want %q", key, err, wantErr)
 		}
 	}
 }

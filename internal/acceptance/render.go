@@ -14,7 +14,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
-	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/i18n"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
@@ -57,7 +57,7 @@ func (h *handler) pageData(ctx context.Context, res resolution) (pageData, error
 		Customer:   customer,
 		Role:       h.catalogueName(h.config.Role, string(inv.Spec.Role), locale),
 		Note:       noteText(inv.Spec.Message),
-		Expires:    email.FormatExpiry(locale, expires),
+		Expires:    i18n.FormatExpiry(locale, expires),
 		ExpiresISO: expires.UTC().Format(time.RFC3339),
 		HubURL:     h.hubURL(inv),
 	}

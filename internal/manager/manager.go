@@ -24,7 +24,7 @@ import (
 	"github.com/partnerops/partnerops/controllers/invitation"
 	"github.com/partnerops/partnerops/internal/acceptance"
 	"github.com/partnerops/partnerops/internal/config"
-	"github.com/partnerops/partnerops/internal/email"
+	"github.com/partnerops/partnerops/internal/i18n"
 	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/index"
 	"github.com/partnerops/partnerops/internal/metrics"
@@ -124,7 +124,7 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		Clock:     o.Clock,
 		Sender:    sender,
 		Signer:    signer,
-		Templates: email.NewConfigMapTemplates(c, cfg.SecretNamespace, templatesConfigMap(cfg)),
+		Templates: i18n.NewConfigMapTemplates(c, cfg.SecretNamespace, templatesConfigMap(cfg)),
 		Limiter:   ratelimit.New(o.Clock, cfg.RateLimits.EmailsPerSecond, cfg.RateLimits.EmailsPerNamespacePerHour),
 		Recorder:  recorder,
 		Backend:   backend,
