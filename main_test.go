@@ -22,8 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/partnerops/partnerops/internal/testenv"
@@ -48,22 +46,6 @@ func buildManager(t *testing.T) string {
 		t.Fatalf("building the manager: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// writeKubeconfig writes a kubeconfig that reaches the test API server as
-// its administrator.
-func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "admin"}
-	kc.CurrentContext = "test"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func freeAddr(t *testing.T) string {
@@ -129,7 +111,7 @@ func TestManagerRunsAndStopsOnSIGTERM(t *testing.T) {
 	var logs bytes.Buffer
 	cmd := exec.Command(bin,
 		"--config", devConfigOn(t, page),
-		"--kubeconfig", writeKubeconfig(t, env.Config),
+		"--kubeconfig", testenv.KubeconfigFile(t, env.Config, ""),
 		"--metrics-bind-address", metrics, "--metrics-secure=false",
 		"--health-probe-bind-address", probes,
 		"--leader-elect", "--leader-election-namespace", "default")
@@ -203,7 +185,7 @@ func TestManagerRefusesBadStart(t *testing.T) {
 	if err := os.WriteFile(typo, bytes.Replace(good, []byte("\n  host:"), []byte("\n  hots:"), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := writeKubeconfig(t, env.Config)
+	kubeconfig := testenv.KubeconfigFile(t, env.Config, "")
 	cases := []struct {
 		name string
 		args []string
@@ -322,7 +304,7 @@ func TestEnableHTTP2ReachesTheAcceptancePage(t *testing.T) {
 	var logs bytes.Buffer
 	cmd := exec.Command(bin,
 		"--config", devConfigOn(t, page),
-		"--kubeconfig", writeKubeconfig(t, env.Config),
+		"--kubeconfig", testenv.KubeconfigFile(t, env.Config, ""),
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", probes,
 		"--enable-http2")

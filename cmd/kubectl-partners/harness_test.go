@@ -5,16 +5,12 @@ import (
 	"context"
 	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -65,7 +61,7 @@ func (r result) errText() string {
 func partners(t *testing.T, ns string, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	err := run(append([]string{"--kubeconfig", kubeconfigFile(t, env.Config, ns)}, args...), &stdout, &stderr)
+	err := run(append([]string{"--kubeconfig", testenv.KubeconfigFile(t, env.Config, ns)}, args...), &stdout, &stderr)
 	return result{stdout: stdout.String(), stderr: stderr.String(), err: err}
 }
 
@@ -77,22 +73,6 @@ func mustPartners(t *testing.T, ns string, args ...string) result {
 		t.Fatalf("kubectl partners %s: %v\nstderr: %s", strings.Join(args, " "), r.err, r.stderr)
 	}
 	return r
-}
-
-// kubeconfigFile writes a kubeconfig for cfg whose current context uses
-// namespace ns.
-func kubeconfigFile(t *testing.T, cfg *rest.Config, ns string) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "admin", Namespace: ns}
-	kc.CurrentContext = "test"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // Builders of test objects.

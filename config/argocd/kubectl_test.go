@@ -12,8 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -138,7 +136,7 @@ func TestOnAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	kubeconfig := writeKubeconfig(t, env)
+	kubeconfig := testenv.KubeconfigFile(t, env.Config, "")
 	ctx := context.Background()
 
 	t.Run("kubectl patch argocd-cm", func(t *testing.T) {
@@ -228,20 +226,4 @@ spec:
 		run(t, k, append(kc, "apply", "--server-side", "--field-manager", "argocd-controller", "-f", path)...)
 		noDiff("diff", "--server-side", "--field-manager", "argocd-controller", "-f", path)
 	})
-}
-
-// writeKubeconfig writes an admin kubeconfig for env.
-func writeKubeconfig(t *testing.T, env *testenv.Env) string {
-	t.Helper()
-	c := env.Config
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}
-	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	cfg.CurrentContext = "envtest"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

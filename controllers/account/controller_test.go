@@ -26,7 +26,7 @@ func TestUsersBecomeOwnedInvitations(t *testing.T) {
 		user("frank@eu.globex.example", "viewer"))
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
 
-	invs := h.invitations()
+	invs := h.Invitations()
 	if len(invs) != 3 {
 		t.Fatalf("%d invitations for 3 users: %v", len(invs), keys(invs))
 	}
@@ -52,26 +52,26 @@ func TestUsersBecomeOwnedInvitations(t *testing.T) {
 		if s.TTL != "" || s.Locale != v1alpha1.LocaleEnglish || s.Revoked || s.Resend != 0 || s.Message != "" {
 			t.Errorf("%s: spec %+v; want ttl unset (the account's applies), locale en and nothing else", name, s)
 		}
-		h.waitEvent("globex", "Normal InvitationCreated: Created PartnerInvitation "+name+" for "+string(u.Email))
+		h.WaitEvent("globex", "Normal InvitationCreated: Created PartnerInvitation "+name+" for "+string(u.Email))
 	}
 	if name := account.InvitationName("globex", "Mindy@Globex.example"); !strings.HasPrefix(name, "globex-mindy-") {
 		t.Errorf("the name %s is not readable as globex-mindy-<hash>", name)
 	}
 
-	a := h.waitAccount("globex", "3 pending invitations", func(a *v1alpha1.PartnerAccount) bool {
+	a := h.WaitAccount("globex", "3 pending invitations", func(a *v1alpha1.PartnerAccount) bool {
 		return a.Status.Invitations.Pending == 3
 	})
 	if a.Status.State != v1alpha1.AccountPendingApproval {
 		t.Errorf("state %q, want PendingApproval", a.Status.State)
 	}
-	h.eventually("one email per user", func() bool { return len(h.sender.to()) == 3 })
-	h.settle()
-	if got := h.sender.to(); len(got) != 3 {
+	h.Eventually("one email per user", func() bool { return len(h.Sender.Recipients()) == 3 })
+	h.Settle()
+	if got := h.Sender.Recipients(); len(got) != 3 {
 		t.Errorf("emails to %v; want one per user", got)
 	}
 	// The invitations count from the moment they are created: the account
 	// never claims to have no users on its way to PendingApproval.
-	for _, e := range h.events("globex") {
+	for _, e := range h.Events("globex") {
 		if strings.Contains(e, "NoUsersOrSystems") {
 			t.Errorf("the account went through NoUsersOrSystems: %s", e)
 		}
@@ -86,19 +86,19 @@ func TestEditingAnEntryUpdatesItsInvitation(t *testing.T) {
 	h.account("globex", user("mindy@globex.example", "editor", "editor"), user("hank@globex.example", "admin"))
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
 	mindy, hank := account.InvitationName("globex", "mindy@globex.example"), account.InvitationName("globex", "hank@globex.example")
-	h.waitInvitationState(mindy, v1alpha1.InvitationPendingApproval)
-	h.edit(mindy, func(inv *v1alpha1.PartnerInvitation) { inv.Spec.Resend = 1 })
-	hankGen := h.get(hank).Generation
+	h.WaitState(mindy, v1alpha1.InvitationPendingApproval)
+	h.EditInvitation(mindy, func(inv *v1alpha1.PartnerInvitation) { inv.Spec.Resend = 1 })
+	hankGen := h.Invitation(hank).Generation
 
-	h.editAccount("globex", func(a *v1alpha1.PartnerAccount) {
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) {
 		a.Spec.Users[0].Role = "admin"
 		a.Spec.Users[0].Systems = []v1alpha1.CatalogueKey{"insights", "editor"}
 	})
-	h.eventually("mindy's invitation to follow the entry", func() bool {
-		s := h.get(mindy).Spec
+	h.Eventually("mindy's invitation to follow the entry", func() bool {
+		s := h.Invitation(mindy).Spec
 		return s.Role == "admin" && len(s.Systems) == 2
 	})
-	inv := h.get(mindy)
+	inv := h.Invitation(mindy)
 	if !slices.Contains(inv.Spec.Systems, "insights") || !slices.Contains(inv.Spec.Systems, "editor") {
 		t.Errorf("systems %v, want editor and insights", inv.Spec.Systems)
 	}
@@ -106,9 +106,9 @@ func TestEditingAnEntryUpdatesItsInvitation(t *testing.T) {
 		t.Errorf("the update changed what it should not: %+v", inv.Spec)
 	}
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
-	h.waitEvent("globex", "Normal InvitationUpdated: Updated PartnerInvitation "+mindy)
-	h.settle()
-	if g := h.get(hank).Generation; g != hankGen {
+	h.WaitEvent("globex", "Normal InvitationUpdated: Updated PartnerInvitation "+mindy)
+	h.Settle()
+	if g := h.Invitation(hank).Generation; g != hankGen {
 		t.Errorf("hank's invitation was written (generation %d -> %d) though his entry did not change", hankGen, g)
 	}
 }
@@ -120,15 +120,15 @@ func TestRemovingAnEntryDeletesItsInvitation(t *testing.T) {
 	h.account("globex", user("mindy@globex.example", "editor", "editor"), user("hank@globex.example", "admin"))
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
 	mindy, hank := account.InvitationName("globex", "mindy@globex.example"), account.InvitationName("globex", "hank@globex.example")
-	hankUID := h.get(hank).UID
+	hankUID := h.Invitation(hank).UID
 
-	h.editAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = a.Spec.Users[1:] })
-	h.waitGone(&v1alpha1.PartnerInvitation{}, mindy)
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = a.Spec.Users[1:] })
+	h.WaitGone(&v1alpha1.PartnerInvitation{}, mindy)
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
-	if inv := h.get(hank); inv.UID != hankUID || !inv.DeletionTimestamp.IsZero() {
+	if inv := h.Invitation(hank); inv.UID != hankUID || !inv.DeletionTimestamp.IsZero() {
 		t.Errorf("hank's invitation was touched")
 	}
-	h.waitEvent("globex", "Normal InvitationDeleted: Deleted PartnerInvitation "+mindy)
+	h.WaitEvent("globex", "Normal InvitationDeleted: Deleted PartnerInvitation "+mindy)
 }
 
 // TestStandaloneInvitationsAreAssociated: invitations created on their own
@@ -143,7 +143,7 @@ func TestStandaloneInvitationsAreAssociated(t *testing.T) {
 	h.invite("a-carlos", "globex", "carlos.ruiz@globex.example")
 	h.invite("initech-user", "initech", "someone@initech.example", "editor")
 
-	a := h.waitAccount("globex", "2 pending invitations", func(a *v1alpha1.PartnerAccount) bool {
+	a := h.WaitAccount("globex", "2 pending invitations", func(a *v1alpha1.PartnerAccount) bool {
 		return a.Status.Invitations == v1alpha1.InvitationCounts{Pending: 2}
 	})
 	if a.Status.State != v1alpha1.AccountPendingApproval || len(a.Status.Members) != 0 || hasFinalizer(a) {
@@ -152,7 +152,7 @@ func TestStandaloneInvitationsAreAssociated(t *testing.T) {
 
 	h.accept("a-carlos")
 	h.accept("z-amelie")
-	a = h.waitAccount("globex", "two members", func(a *v1alpha1.PartnerAccount) bool { return len(a.Status.Members) == 2 })
+	a = h.WaitAccount("globex", "two members", func(a *v1alpha1.PartnerAccount) bool { return len(a.Status.Members) == 2 })
 	want := []v1alpha1.Member{
 		{Email: "amelie.dupont@globex.example", Role: "editor", Systems: []string{"editor", "insights"}, AcceptedAt: metav1.NewTime(t0), Invitation: "z-amelie"},
 		{Email: "carlos.ruiz@globex.example", Role: "editor", AcceptedAt: metav1.NewTime(t0), Invitation: "a-carlos"},
@@ -173,7 +173,7 @@ func TestStandaloneInvitationsAreAssociated(t *testing.T) {
 		t.Errorf("an account with accepted users has no %s finalizer", v1alpha1.GrantsFinalizer)
 	}
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
-	if len(h.invitations()) != 3 {
+	if len(h.Invitations()) != 3 {
 		t.Errorf("the account created invitations though it lists no users")
 	}
 }
@@ -187,17 +187,17 @@ func TestStateFollowsInvitations(t *testing.T) {
 	state := func(s v1alpha1.AccountState) func(*v1alpha1.PartnerAccount) bool {
 		return func(a *v1alpha1.PartnerAccount) bool { return a.Status.State == s }
 	}
-	h.waitInvitationState(mindy, v1alpha1.InvitationPendingApproval)
-	h.waitAccount("globex", "NoUsersOrSystems: the only user has no system", state(v1alpha1.AccountNoUsersOrSystems))
+	h.WaitState(mindy, v1alpha1.InvitationPendingApproval)
+	h.WaitAccount("globex", "NoUsersOrSystems: the only user has no system", state(v1alpha1.AccountNoUsersOrSystems))
 
-	h.editAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Systems = []v1alpha1.CatalogueKey{"editor"} })
-	h.waitAccount("globex", "PendingApproval: a user with a system is invited", state(v1alpha1.AccountPendingApproval))
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Systems = []v1alpha1.CatalogueKey{"editor"} })
+	h.WaitAccount("globex", "PendingApproval: a user with a system is invited", state(v1alpha1.AccountPendingApproval))
 
 	h.accept(mindy)
-	h.waitAccount("globex", "Active: a user with a system accepted", state(v1alpha1.AccountActive))
+	h.WaitAccount("globex", "Active: a user with a system accepted", state(v1alpha1.AccountActive))
 
-	h.edit(mindy, func(inv *v1alpha1.PartnerInvitation) { inv.Spec.Revoked = true })
-	a := h.waitAccount("globex", "NoUsersOrSystems: the only user was withdrawn", state(v1alpha1.AccountNoUsersOrSystems))
+	h.EditInvitation(mindy, func(inv *v1alpha1.PartnerInvitation) { inv.Spec.Revoked = true })
+	a := h.WaitAccount("globex", "NoUsersOrSystems: the only user was withdrawn", state(v1alpha1.AccountNoUsersOrSystems))
 	if a.Status.Invitations != (v1alpha1.InvitationCounts{Revoked: 1}) || len(a.Status.Members) != 0 {
 		t.Errorf("counts %+v and members %v after the withdrawal", a.Status.Invitations, a.Status.Members)
 	}
@@ -206,7 +206,7 @@ func TestStateFollowsInvitations(t *testing.T) {
 		"Normal PendingApproval: ",
 		"Normal Active: A partner user accepted",
 	} {
-		h.waitEvent("globex", e)
+		h.WaitEvent("globex", e)
 	}
 }
 
@@ -217,39 +217,39 @@ func TestDeclinedInvitationIsLeftAlone(t *testing.T) {
 	h := start(t)
 	h.account("globex", user("mindy@globex.example", "editor", "editor"))
 	mindy := account.InvitationName("globex", "mindy@globex.example")
-	uid := h.waitInvitationState(mindy, v1alpha1.InvitationPendingApproval).UID
-	h.editStatus(mindy, func(inv *v1alpha1.PartnerInvitation) { // as the acceptance page records a decline
+	uid := h.WaitState(mindy, v1alpha1.InvitationPendingApproval).UID
+	h.WriteStatus(mindy, func(inv *v1alpha1.PartnerInvitation) { // as the acceptance page records a decline
 		inv.Status.State = v1alpha1.InvitationRevoked
 		for _, typ := range []string{v1alpha1.ConditionReady, v1alpha1.ConditionAccepted} {
 			meta.SetStatusCondition(&inv.Status.Conditions, metav1.Condition{Type: typ, Status: metav1.ConditionFalse,
 				Reason: v1alpha1.ReasonDeclined, Message: "The partner declined the invitation", ObservedGeneration: inv.Generation})
 		}
 	})
-	a := h.waitAccount("globex", "Ready to mention the decline", func(a *v1alpha1.PartnerAccount) bool {
+	a := h.WaitAccount("globex", "Ready to mention the decline", func(a *v1alpha1.PartnerAccount) bool {
 		c := readyOf(a)
 		return c != nil && c.Reason == v1alpha1.ReasonReconciled && strings.Contains(c.Message, "declined or withdrawn")
 	})
 	if c := readyOf(a); !strings.Contains(c.Message, mindy) || !strings.Contains(c.Message, "delete that invitation") {
 		t.Errorf("Ready does not say which invitation or how to invite again: %q", c.Message)
 	}
-	h.editAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Role = "admin" })
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Role = "admin" })
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
-	h.settle()
-	if inv := h.get(mindy); inv.UID != uid || inv.Spec.Role != "editor" || inv.Status.State != v1alpha1.InvitationRevoked {
+	h.Settle()
+	if inv := h.Invitation(mindy); inv.UID != uid || inv.Spec.Role != "editor" || inv.Status.State != v1alpha1.InvitationRevoked {
 		t.Fatalf("the declined invitation was changed: uid %s (was %s), role %s, state %s", inv.UID, uid, inv.Spec.Role, inv.Status.State)
 	}
-	if got := h.sender.to(); len(got) != 1 {
+	if got := h.Sender.Recipients(); len(got) != 1 {
 		t.Errorf("emails to %v; a declined user must not be invited again on its own", got)
 	}
 
-	if err := env.Client.Delete(context.Background(), h.get(mindy)); err != nil {
+	if err := env.Client.Delete(context.Background(), h.Invitation(mindy)); err != nil {
 		t.Fatal(err)
 	}
-	h.eventually("a new invitation for mindy", func() bool {
+	h.Eventually("a new invitation for mindy", func() bool {
 		inv := &v1alpha1.PartnerInvitation{}
-		return h.exists(inv, mindy) && inv.UID != uid && inv.Spec.Role == "admin"
+		return h.Exists(inv, mindy) && inv.UID != uid && inv.Spec.Role == "admin"
 	})
-	h.waitInvitationState(mindy, v1alpha1.InvitationPendingApproval)
+	h.WaitState(mindy, v1alpha1.InvitationPendingApproval)
 }
 
 // TestDuplicateUserIsReported: an entry whose address another invitation
@@ -276,32 +276,32 @@ func TestDuplicateUserIsReported(t *testing.T) {
 			t.Errorf("Ready message %q does not say %q", msg, want)
 		}
 	}
-	h.waitEvent("globex", "Warning DuplicateUser: ")
+	h.WaitEvent("globex", "Warning DuplicateUser: ")
 	hank := account.InvitationName("globex", "hank@globex.example")
-	h.eventually("hank to be invited anyway", func() bool { return h.exists(&v1alpha1.PartnerInvitation{}, hank) })
-	h.settle()
-	if mindy := account.InvitationName("globex", "Mindy@Globex.example"); h.exists(&v1alpha1.PartnerInvitation{}, mindy) {
+	h.Eventually("hank to be invited anyway", func() bool { return h.Exists(&v1alpha1.PartnerInvitation{}, hank) })
+	h.Settle()
+	if mindy := account.InvitationName("globex", "Mindy@Globex.example"); h.Exists(&v1alpha1.PartnerInvitation{}, mindy) {
 		t.Errorf("mindy was invited a second time (%s)", mindy)
 	}
-	if inv := h.get(frank); inv.Spec.Account != "initech" || len(inv.OwnerReferences) != 0 {
+	if inv := h.Invitation(frank); inv.Spec.Account != "initech" || len(inv.OwnerReferences) != 0 {
 		t.Errorf("the invitation in the way was changed: %+v %+v", inv.Spec, inv.OwnerReferences)
 	}
 
 	// The name is freed: its deletion alone (an invitation of another
 	// account) brings globex back.
-	if err := env.Client.Delete(context.Background(), h.get(frank)); err != nil {
+	if err := env.Client.Delete(context.Background(), h.Invitation(frank)); err != nil {
 		t.Fatal(err)
 	}
-	h.eventually("globex to invite frank itself", func() bool {
+	h.Eventually("globex to invite frank itself", func() bool {
 		inv := &v1alpha1.PartnerInvitation{}
-		return h.exists(inv, frank) && inv.Spec.Account == "globex"
+		return h.Exists(inv, frank) && inv.Spec.Account == "globex"
 	})
-	if err := env.Client.Delete(context.Background(), h.get("mindy-by-hand")); err != nil {
+	if err := env.Client.Delete(context.Background(), h.Invitation("mindy-by-hand")); err != nil {
 		t.Fatal(err)
 	}
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
-	if len(h.invitations()) != 3 {
-		t.Errorf("invitations %v, want one per user", keys(h.invitations()))
+	if len(h.Invitations()) != 3 {
+		t.Errorf("invitations %v, want one per user", keys(h.Invitations()))
 	}
 }
 
@@ -319,8 +319,8 @@ func TestInvalidInvitationsAreNamed(t *testing.T) {
 	if a.Status.Invitations.Invalid != 1 {
 		t.Errorf("counts %+v, want 1 invalid", a.Status.Invitations)
 	}
-	h.editAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Role = "editor" })
-	h.waitInvitationState(mindy, v1alpha1.InvitationPendingApproval)
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Role = "editor" })
+	h.WaitState(mindy, v1alpha1.InvitationPendingApproval)
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
 }
 
@@ -336,21 +336,21 @@ func TestFinalizerFollowsAcceptance(t *testing.T) {
 		t.Fatalf("finalizer %s on an account nobody accepted", v1alpha1.GrantsFinalizer)
 	}
 	h.accept(mindy)
-	h.waitAccount("globex", "the grants finalizer", func(a *v1alpha1.PartnerAccount) bool { return hasFinalizer(a) })
+	h.WaitAccount("globex", "the grants finalizer", func(a *v1alpha1.PartnerAccount) bool { return hasFinalizer(a) })
 	// The invitation controller applies grants only under that finalizer.
 	h.waitGrants(mindy)
 
-	h.editAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = a.Spec.Users[1:] })
-	h.waitGone(&v1alpha1.PartnerInvitation{}, mindy)
-	h.waitAccount("globex", "no finalizer once nobody holds grants", func(a *v1alpha1.PartnerAccount) bool { return !hasFinalizer(a) })
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = a.Spec.Users[1:] })
+	h.WaitGone(&v1alpha1.PartnerInvitation{}, mindy)
+	h.WaitAccount("globex", "no finalizer once nobody holds grants", func(a *v1alpha1.PartnerAccount) bool { return !hasFinalizer(a) })
 }
 
 // waitGrants waits until the invitation controller applied an invitation's
 // grants (status.appliedGrants and its own finalizer).
 func (h *harness) waitGrants(name string) {
-	h.t.Helper()
-	h.eventually(name+"'s grants to be applied", func() bool {
-		inv := h.get(name)
+	h.T.Helper()
+	h.Eventually(name+"'s grants to be applied", func() bool {
+		inv := h.Invitation(name)
 		return inv.Status.AppliedGrants != nil && hasFinalizer(inv)
 	})
 }
@@ -366,7 +366,7 @@ func TestDeletingAnAccountWithNothingToRevoke(t *testing.T) {
 		if err := env.Client.Delete(context.Background(), a); err != nil {
 			t.Fatal(err)
 		}
-		h.waitGone(&v1alpha1.PartnerAccount{}, "globex")
+		h.WaitGone(&v1alpha1.PartnerAccount{}, "globex")
 	})
 	t.Run("members without grants", func(t *testing.T) {
 		h := start(t)
@@ -376,13 +376,13 @@ func TestDeletingAnAccountWithNothingToRevoke(t *testing.T) {
 		mindy := account.InvitationName("globex", "mindy@globex.example")
 		h.accept(mindy)
 		h.accept("carlos")
-		a := h.waitAccount("globex", "the grants finalizer", func(a *v1alpha1.PartnerAccount) bool { return hasFinalizer(a) })
+		a := h.WaitAccount("globex", "the grants finalizer", func(a *v1alpha1.PartnerAccount) bool { return hasFinalizer(a) })
 		if err := env.Client.Delete(context.Background(), a); err != nil {
 			t.Fatal(err)
 		}
-		h.waitGone(&v1alpha1.PartnerAccount{}, "globex")
-		h.waitGone(&v1alpha1.PartnerInvitation{}, mindy)
-		if !h.exists(&v1alpha1.PartnerInvitation{}, "carlos") {
+		h.WaitGone(&v1alpha1.PartnerAccount{}, "globex")
+		h.WaitGone(&v1alpha1.PartnerInvitation{}, mindy)
+		if !h.Exists(&v1alpha1.PartnerInvitation{}, "carlos") {
 			t.Errorf("the account deleted a standalone invitation it does not own")
 		}
 	})
@@ -403,11 +403,11 @@ func TestDeletingAnAccountWaitsForGrants(t *testing.T) {
 	h.waitGrants(mindy)
 	h.waitGrants("carlos")
 
-	h.backend.down.Store(true)
-	if err := env.Client.Delete(context.Background(), h.getAccount("globex")); err != nil {
+	h.Backend.SetDown(errDown)
+	if err := env.Client.Delete(context.Background(), h.GetAccount("globex")); err != nil {
 		t.Fatal(err)
 	}
-	a := h.waitAccount("globex", "Ready to say the backend is unreachable", func(a *v1alpha1.PartnerAccount) bool {
+	a := h.WaitAccount("globex", "Ready to say the backend is unreachable", func(a *v1alpha1.PartnerAccount) bool {
 		c := readyOf(a)
 		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonDeleting && strings.Contains(c.Message, "unreachable")
 	})
@@ -421,25 +421,25 @@ func TestDeletingAnAccountWaitsForGrants(t *testing.T) {
 			t.Errorf("Ready message %q does not say %q", msg, want)
 		}
 	}
-	h.settle()
-	if !h.exists(&v1alpha1.PartnerAccount{}, "globex") || !h.exists(&v1alpha1.PartnerInvitation{}, mindy) {
+	h.Settle()
+	if !h.Exists(&v1alpha1.PartnerAccount{}, "globex") || !h.Exists(&v1alpha1.PartnerInvitation{}, mindy) {
 		t.Fatal("the account or its invitation went while grants were still held")
 	}
 
 	// The backend is back: the invitation controller's retries (on the
 	// fake clock) revoke the grants, and then the account goes.
-	h.backend.down.Store(false)
-	h.eventually("the account to go once the grants are revoked", func() bool {
-		h.clock.Step(time.Minute)
-		return !h.exists(&v1alpha1.PartnerAccount{}, "globex")
+	h.Backend.SetDown(nil)
+	h.Eventually("the account to go once the grants are revoked", func() bool {
+		h.Clock.Step(time.Minute)
+		return !h.Exists(&v1alpha1.PartnerAccount{}, "globex")
 	})
-	h.waitGone(&v1alpha1.PartnerInvitation{}, mindy)
-	carlos := h.get("carlos")
+	h.WaitGone(&v1alpha1.PartnerInvitation{}, mindy)
+	carlos := h.Invitation("carlos")
 	if carlos.Status.AppliedGrants != nil || hasFinalizer(carlos) {
 		t.Errorf("carlos still holds grants after the account went: %+v", carlos.Status.AppliedGrants)
 	}
-	for _, g := range h.backend.GroupNames() {
-		if m := h.backend.Members(g); len(m) > 0 {
+	for _, g := range h.Backend.GroupNames() {
+		if m := h.Backend.Members(g); len(m) > 0 {
 			t.Errorf("group %s still has members %v after the account went", g, m)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/controllers/account"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 )
 
 // TestSettlingAnAccountTakesFewStatusWrites: inviting 20 users takes a
@@ -24,14 +25,14 @@ func TestSettlingAnAccountTakesFewStatusWrites(t *testing.T) {
 		users = append(users, user(fmt.Sprintf("user.%d@globex.example", i), "editor", "editor"))
 	}
 	h.account("globex", users...)
-	h.waitAccount("globex", "20 pending and Ready", func(a *v1alpha1.PartnerAccount) bool {
+	h.WaitAccount("globex", "20 pending and Ready", func(a *v1alpha1.PartnerAccount) bool {
 		c := readyOf(a)
 		return a.Status.Invitations == v1alpha1.InvitationCounts{Pending: n} && c != nil && c.Reason == v1alpha1.ReasonReconciled
 	})
-	h.eventually("every invitation to be sent", func() bool { return len(h.sender.to()) == n })
-	h.settle()
+	h.Eventually("every invitation to be sent", func() bool { return len(h.Sender.Recipients()) == n })
+	h.Settle()
 	writes := 0
-	for k, c := range h.requests.writes() {
+	for k, c := range h.Requests.Writes() {
 		if strings.HasSuffix(k, "/partneraccounts/globex/status") {
 			writes += c
 		}
@@ -39,7 +40,7 @@ func TestSettlingAnAccountTakesFewStatusWrites(t *testing.T) {
 	// Two are needed; a write on a stale copy that the API server refuses
 	// (a conflict) may add one or two.
 	if writes > 4 {
-		t.Errorf("%d status writes to settle an account of %d users: %v", writes, n, h.requests.writes())
+		t.Errorf("%d status writes to settle an account of %d users: %v", writes, n, h.Requests.Writes())
 	}
 }
 
@@ -64,7 +65,7 @@ func TestRestartOverSettledAccountsIsFree(t *testing.T) {
 		h.waitGrants(account.InvitationName(fmt.Sprintf("partner-%d", i), fmt.Sprintf("mindy.%d@globex.example", i)))
 	}
 	for i := range n {
-		h.waitAccount(fmt.Sprintf("partner-%d", i), "settled: Active, 1 member, 3 pending, finalizer, Ready",
+		h.WaitAccount(fmt.Sprintf("partner-%d", i), "settled: Active, 1 member, 3 pending, finalizer, Ready",
 			func(a *v1alpha1.PartnerAccount) bool {
 				c := readyOf(a)
 				return a.Status.State == v1alpha1.AccountActive && len(a.Status.Members) == 1 &&
@@ -72,19 +73,19 @@ func TestRestartOverSettledAccountsIsFree(t *testing.T) {
 					c != nil && c.Status == metav1.ConditionTrue && c.Reason == v1alpha1.ReasonReconciled
 			})
 	}
-	h.settle()
-	emails := len(h.sender.to())
+	h.Settle()
+	emails := len(h.Sender.Recipients())
 
-	before := reconciles(t)
-	h.restart()
+	before := managertest.Reconciles(t, "partneraccount")
+	h.Restart()
 	// Every account is reconciled once at start; wait for all of them
 	// (settle waits for the invitation controller too).
-	h.eventuallyWithin(2*time.Minute, "the new manager to reconcile every account", func() bool { return reconciles(t)-before >= n })
-	h.settle()
-	if w := h.requests.writes(); len(w) != 0 {
+	h.EventuallyWithin(2*time.Minute, "the new manager to reconcile every account", func() bool { return managertest.Reconciles(t, "partneraccount")-before >= n })
+	h.Settle()
+	if w := h.Requests.Writes(); len(w) != 0 {
 		t.Errorf("the restart made API writes: %v", w)
 	}
-	if got := len(h.sender.to()); got != emails {
+	if got := len(h.Sender.Recipients()); got != emails {
 		t.Errorf("the restart sent %d emails", got-emails)
 	}
 }

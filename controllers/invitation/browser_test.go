@@ -3,7 +3,6 @@ package invitation_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,12 +13,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/testpeers/browser"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
 )
@@ -45,22 +44,6 @@ func startPartnerHub(t *testing.T) *partnerHub {
 	}))
 	t.Cleanup(h.Close)
 	return h
-}
-
-// withPage serves the acceptance page on a free loopback port, with links
-// pointing at it and the Partner Hub at hub.
-func withPage(t *testing.T, hub *partnerHub) harnessOpt {
-	return func(h *harness) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
-		h.cfg.Acceptance.BindAddress = addr
-		h.cfg.Acceptance.PublicURL = "http://" + addr
-		h.cfg.Acceptance.PartnerHubURL = hub.URL + "/hub"
-	}
 }
 
 // screenshotDir is where the page's screenshots go for people to look at.
@@ -135,16 +118,8 @@ func readPage(t *testing.T, ctx context.Context) pageFacts {
 func TestAcceptInABrowser(t *testing.T) {
 	mp := mailpit.Start(t)
 	hub := startPartnerHub(t)
-	h := start(t, withMailpit(t, mp), withPage(t, hub))
-	nsObj := &corev1.Namespace{}
-	if err := env.Client.Get(context.Background(), keyOf("", h.ns), nsObj); err != nil {
-		t.Fatal(err)
-	}
-	nsObj.Annotations = map[string]string{v1alpha1.DisplayNameAnnotation: "Acme Corporation"}
-	if err := env.Client.Update(context.Background(), nsObj); err != nil {
-		t.Fatal(err)
-	}
-	h.account("globex")
+	h := start(t, managertest.WithDisplayName("Acme Corporation"), withMailpit(t, mp), managertest.WithPage(hub.URL+"/hub"))
+	h.Account("globex")
 
 	cases := []struct {
 		locale, accept, role, system, expires string
@@ -156,12 +131,12 @@ func TestAcceptInABrowser(t *testing.T) {
 	for _, tc := range cases {
 		t.Run("accept/"+tc.locale, func(t *testing.T) {
 			addr := "mindy." + tc.locale + "@globex.example"
-			inv := h.invite("mindy-"+tc.locale, addr, func(i *v1alpha1.PartnerInvitation) {
+			inv := h.Invite("mindy-"+tc.locale, addr, func(i *v1alpha1.PartnerInvitation) {
 				i.Spec.Locale = v1alpha1.Locale(tc.locale)
 				i.Spec.Message = "Looking forward to working with you.\nMindy"
 			})
 			link := linkFromEmail(t, mp, addr)
-			h.waitState(inv.Name, v1alpha1.InvitationPendingApproval)
+			h.WaitState(inv.Name, v1alpha1.InvitationPendingApproval)
 
 			ctx := browser.New(t)
 			resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(link))
@@ -197,7 +172,7 @@ func TestAcceptInABrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			if h.get(inv.Name).Status.State != v1alpha1.InvitationPendingApproval {
+			if h.Invitation(inv.Name).Status.State != v1alpha1.InvitationPendingApproval {
 				t.Fatal("opening the page changed the invitation: a GET must never accept")
 			}
 
@@ -210,13 +185,16 @@ func TestAcceptInABrowser(t *testing.T) {
 			}
 			select {
 			case q := <-hub.landed:
-				if q.Get("namespace") != h.ns || q.Get("account") != "globex" {
-					t.Errorf("landed on the Hub with %v, want namespace %s and account globex", q, h.ns)
+				if q.Get("namespace") != h.NS || q.Get("account") != "globex" {
+					t.Errorf("landed on the Hub with %v, want namespace %s and account globex", q, h.NS)
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("the Partner Hub saw no visit")
 			}
-			got := h.waitState(inv.Name, v1alpha1.InvitationAccepted)
+			h.WaitState(inv.Name, v1alpha1.InvitationAccepted)
+			// The controller's own writes that follow (the finalizer, the
+			// grants) are done before the link is opened again.
+			got := h.WaitCondition(inv.Name, v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
 			if got.Status.AcceptedAt == nil || !meta.IsStatusConditionTrue(got.Status.Conditions, v1alpha1.ConditionAccepted) {
 				t.Errorf("accepted invitation status: %+v", got.Status)
 			}
@@ -233,7 +211,7 @@ func TestAcceptInABrowser(t *testing.T) {
 				t.Fatalf("following the link to the Hub: %v", err)
 			}
 			<-hub.landed
-			if again := h.get(inv.Name); again.ResourceVersion != got.ResourceVersion {
+			if again := h.Invitation(inv.Name); again.ResourceVersion != got.ResourceVersion {
 				t.Errorf("opening the link again wrote the invitation (resourceVersion %s -> %s)", got.ResourceVersion, again.ResourceVersion)
 			}
 		})
@@ -241,7 +219,7 @@ func TestAcceptInABrowser(t *testing.T) {
 
 	t.Run("decline", func(t *testing.T) {
 		addr := "nobody@globex.example"
-		inv := h.invite("nobody", addr)
+		inv := h.Invite("nobody", addr)
 		link := linkFromEmail(t, mp, addr)
 		ctx := browser.New(t)
 		if err := chromedp.Do(ctx, chromedp.Navigate(link),
@@ -254,20 +232,20 @@ func TestAcceptInABrowser(t *testing.T) {
 			t.Errorf("the declined page says:\n%s", f.Text)
 		}
 		saveScreenshot(t, ctx, "acceptance-declined-en")
-		h.waitCondition(inv.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonDeclined)
-		if got := h.get(inv.Name); got.Status.State != v1alpha1.InvitationRevoked {
+		h.WaitCondition(inv.Name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonDeclined)
+		if got := h.Invitation(inv.Name); got.Status.State != v1alpha1.InvitationRevoked {
 			t.Errorf("state %s after declining, want Revoked", got.Status.State)
 		}
 	})
 
 	t.Run("expired", func(t *testing.T) {
 		addr := "late@globex.example"
-		inv := h.invite("late", addr, func(i *v1alpha1.PartnerInvitation) {
+		inv := h.Invite("late", addr, func(i *v1alpha1.PartnerInvitation) {
 			i.Spec.TTL = "1h"
 		})
 		link := linkFromEmail(t, mp, addr)
-		pending := h.waitState(inv.Name, v1alpha1.InvitationPendingApproval)
-		h.clock.SetTime(pending.Status.ExpiresAt.Add(time.Second))
+		pending := h.WaitState(inv.Name, v1alpha1.InvitationPendingApproval)
+		h.Clock.SetTime(pending.Status.ExpiresAt.Add(time.Second))
 		ctx := browser.New(t)
 		resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(link))
 		if err != nil {

@@ -15,26 +15,27 @@ import (
 	"github.com/partnerops/partnerops/controllers/invitation"
 	opconfig "github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/smtp"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 )
 
 func TestSendReachesPendingApproval(t *testing.T) {
 	h := start(t)
-	h.account("globex")
-	h.invite("mindy", "mindy@globex.example", func(i *v1alpha1.PartnerInvitation) { i.Spec.Locale = "fr" })
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example", func(i *v1alpha1.PartnerInvitation) { i.Spec.Locale = "fr" })
 
-	inv := h.waitState("mindy", v1alpha1.InvitationPendingApproval)
-	msgs := h.sender.messages()
+	inv := h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
+	msgs := h.Sender.Sent()
 	if len(msgs) != 1 {
 		t.Fatalf("want exactly one email, got %d", len(msgs))
 	}
 	m := msgs[0]
-	if m.To != "mindy@globex.example" || m.Locale != "fr" || m.From != h.cfg.SMTP.From {
+	if m.To != "mindy@globex.example" || m.Locale != "fr" || m.From != h.Config.SMTP.From {
 		t.Errorf("email to %q in %q from %q", m.To, m.Locale, m.From)
 	}
-	if want := invitation.MessageID(inv.UID, 0, h.cfg.SMTP.From); m.MessageID != want {
+	if want := invitation.MessageID(inv.UID, 0, h.Config.SMTP.From); m.MessageID != want {
 		t.Errorf("Message-ID %s, want %s", m.MessageID, want)
 	}
-	if !strings.Contains(m.Text, h.cfg.Acceptance.PublicURL+"/invitations/accept?token=") {
+	if !strings.Contains(m.Text, h.Config.Acceptance.PublicURL+"/invitations/accept?token=") {
 		t.Errorf("the text body has no accept link:\n%s", m.Text)
 	}
 	st := inv.Status
@@ -53,8 +54,8 @@ func TestSendReachesPendingApproval(t *testing.T) {
 			t.Errorf("condition %s = %+v, want %s at generation %d", typ, c, want, inv.Generation)
 		}
 	}
-	h.eventually("a Sent event", func() bool {
-		return slices.ContainsFunc(h.events("mindy"), func(e string) bool {
+	h.Eventually("a Sent event", func() bool {
+		return slices.ContainsFunc(h.Events("mindy"), func(e string) bool {
 			return strings.HasPrefix(e, "Normal Sent: Invitation sent to mindy@globex.example")
 		})
 	})
@@ -70,38 +71,40 @@ func TestInvalidSpecRecovers(t *testing.T) {
 		fix     func(h *harness)
 	}{
 		{
-			name: "unknown role", setup: func(h *harness) { h.account("globex") },
+			name: "unknown role", setup: func(h *harness) { h.Account("globex") },
 			mutate: func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "owner" },
 			reason: v1alpha1.ReasonUnknownRole, message: `role "owner" is not in the operator's catalogue`,
-			fix: func(h *harness) { h.edit("inv", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "admin" }) },
+			fix: func(h *harness) {
+				h.EditInvitation("inv", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "admin" })
+			},
 		},
 		{
-			name: "unknown system", setup: func(h *harness) { h.account("globex") },
+			name: "unknown system", setup: func(h *harness) { h.Account("globex") },
 			mutate: func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"editor", "crm"} },
 			reason: v1alpha1.ReasonUnknownSystem, message: `system "crm" is not in the operator's catalogue`,
 			fix: func(h *harness) {
-				h.edit("inv", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"editor"} })
+				h.EditInvitation("inv", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"editor"} })
 			},
 		},
 		{
 			name: "account not found", setup: func(*harness) {},
 			reason: v1alpha1.ReasonAccountNotFound, message: `PartnerAccount "globex" does not exist`,
-			fix: func(h *harness) { h.account("globex") },
+			fix: func(h *harness) { h.Account("globex") },
 		},
 		{
 			name: "domain not allowed",
 			setup: func(h *harness) {
-				h.account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.AllowedDomains = []v1alpha1.DomainName{"initech.example"} })
+				h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.AllowedDomains = []v1alpha1.DomainName{"initech.example"} })
 			},
 			reason: v1alpha1.ReasonDomainNotAllowed, message: "mindy@globex.example is outside the domains PartnerAccount globex allows (initech.example)",
 			fix: func(h *harness) {
 				a := &v1alpha1.PartnerAccount{}
-				if err := env.Client.Get(context.Background(), keyOf(h.ns, "globex"), a); err != nil {
-					h.t.Fatal(err)
+				if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), a); err != nil {
+					h.T.Fatal(err)
 				}
 				a.Spec.AllowedDomains = append(a.Spec.AllowedDomains, "globex.example")
 				if err := env.Client.Update(context.Background(), a); err != nil {
-					h.t.Fatal(err)
+					h.T.Fatal(err)
 				}
 			},
 		},
@@ -114,22 +117,22 @@ func TestInvalidSpecRecovers(t *testing.T) {
 			if tc.mutate != nil {
 				mutate = append(mutate, tc.mutate)
 			}
-			h.invite("inv", "mindy@globex.example", mutate...)
-			inv := h.waitState("inv", v1alpha1.InvitationInvalid)
+			h.Invite("inv", "mindy@globex.example", mutate...)
+			inv := h.WaitState("inv", v1alpha1.InvitationInvalid)
 			ready := condition(inv, v1alpha1.ConditionReady)
 			if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != tc.reason || !strings.Contains(ready.Message, tc.message) {
 				t.Fatalf("Ready = %+v, want False/%s saying %q", ready, tc.reason, tc.message)
 			}
-			if n := h.sender.attempts(); n != 0 {
+			if n := h.Sender.Attempts(); n != 0 {
 				t.Fatalf("an invalid invitation sent %d emails", n)
 			}
-			h.eventually("a Warning event "+tc.reason, func() bool {
-				return slices.ContainsFunc(h.events("inv"), func(e string) bool { return strings.HasPrefix(e, "Warning "+tc.reason) })
+			h.Eventually("a Warning event "+tc.reason, func() bool {
+				return slices.ContainsFunc(h.Events("inv"), func(e string) bool { return strings.HasPrefix(e, "Warning "+tc.reason) })
 			})
 
 			tc.fix(h)
-			h.waitCondition("inv", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAwaitingAcceptance)
-			if n := len(h.sender.messages()); n != 1 {
+			h.WaitCondition("inv", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAwaitingAcceptance)
+			if n := len(h.Sender.Sent()); n != 1 {
 				t.Fatalf("after the fix want one email, got %d", n)
 			}
 		})
@@ -138,20 +141,20 @@ func TestInvalidSpecRecovers(t *testing.T) {
 
 func TestExpiryIsTimerDriven(t *testing.T) {
 	h := start(t)
-	h.account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.InvitationTTL = "48h" })
-	h.invite("mindy", "mindy@globex.example")
-	inv := h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+	h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.InvitationTTL = "48h" })
+	h.Invite("mindy", "mindy@globex.example")
+	inv := h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
 	if !inv.Status.ExpiresAt.Time.Equal(t0.Add(48 * time.Hour)) {
 		t.Fatalf("expiresAt = %v, want the account's 48h", inv.Status.ExpiresAt)
 	}
 
 	// One second early nothing happens; at expiresAt the queue's timer fires.
-	h.stepTo(t0.Add(48*time.Hour - time.Second))
-	if got := h.get("mindy").Status.State; got != v1alpha1.InvitationPendingApproval {
+	h.StepTo(t0.Add(48*time.Hour - time.Second))
+	if got := h.Invitation("mindy").Status.State; got != v1alpha1.InvitationPendingApproval {
 		t.Fatalf("expired early: %s", got)
 	}
-	h.stepTo(t0.Add(48 * time.Hour))
-	inv = h.waitState("mindy", v1alpha1.InvitationExpired)
+	h.StepTo(t0.Add(48 * time.Hour))
+	inv = h.WaitState("mindy", v1alpha1.InvitationExpired)
 	if c := condition(inv, v1alpha1.ConditionExpired); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("Expired condition = %+v", c)
 	}
@@ -159,15 +162,15 @@ func TestExpiryIsTimerDriven(t *testing.T) {
 		!strings.Contains(c.Message, "raise spec.resend") {
 		t.Errorf("Ready = %+v, want False/Expired telling how to resend", c)
 	}
-	h.eventually("an Expired event", func() bool {
-		return slices.ContainsFunc(h.events("mindy"), func(e string) bool { return strings.HasPrefix(e, "Warning Expired") })
+	h.Eventually("an Expired event", func() bool {
+		return slices.ContainsFunc(h.Events("mindy"), func(e string) bool { return strings.HasPrefix(e, "Warning Expired") })
 	})
 
 	// Resend from Expired: a new email, new Message-ID, new expiry.
-	h.clock.SetTime(t0.Add(50 * time.Hour))
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
-	inv = h.waitState("mindy", v1alpha1.InvitationPendingApproval)
-	msgs := h.sender.messages()
+	h.Clock.SetTime(t0.Add(50 * time.Hour))
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+	inv = h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
+	msgs := h.Sender.Sent()
 	if len(msgs) != 2 {
 		t.Fatalf("want 2 emails after a resend, got %d", len(msgs))
 	}
@@ -186,18 +189,18 @@ func TestExpiryIsTimerDriven(t *testing.T) {
 // keep the link sent before alive past its expiry.
 func TestLinkExpiresWhileAResendFails(t *testing.T) {
 	h := start(t)
-	h.account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.InvitationTTL = "2h" })
-	h.invite("mindy", "mindy@globex.example")
-	h.waitState("mindy", v1alpha1.InvitationPendingApproval)
-	h.sender.fail = func(int, *smtp.Message) error {
+	h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.InvitationTTL = "2h" })
+	h.Invite("mindy", "mindy@globex.example")
+	h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
+	h.Sender.FailWith(func(int, *smtp.Message) error {
 		return fmt.Errorf("%w: 451 4.3.0 try again later", smtp.ErrTemporary)
-	}
-	h.clock.SetTime(t0.Add(time.Hour))
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
-	h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
-	h.clock.SetTime(t0.Add(2*time.Hour + time.Second))
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Message = "nudge" }) // any event: the expiry must not wait for the send
-	inv := h.waitState("mindy", v1alpha1.InvitationExpired)
+	})
+	h.Clock.SetTime(t0.Add(time.Hour))
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+	h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
+	h.Clock.SetTime(t0.Add(2*time.Hour + time.Second))
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Message = "nudge" }) // any event: the expiry must not wait for the send
+	inv := h.WaitState("mindy", v1alpha1.InvitationExpired)
 	if c := condition(inv, v1alpha1.ConditionEmailSent); c == nil || c.Reason != v1alpha1.ReasonSMTPUnavailable {
 		t.Errorf("EmailSent = %+v, want the failing resend still reported", c)
 	}
@@ -205,19 +208,19 @@ func TestLinkExpiresWhileAResendFails(t *testing.T) {
 
 func TestResendWhilePending(t *testing.T) {
 	h := start(t)
-	h.account("globex")
-	h.invite("mindy", "mindy@globex.example")
-	h.waitState("mindy", v1alpha1.InvitationPendingApproval)
-	h.clock.SetTime(t0.Add(time.Hour))
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 3 })
-	inv := h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionTrue, v1alpha1.ReasonSent)
-	h.eventually("the resend", func() bool { return len(h.sender.messages()) == 2 })
-	inv = h.get("mindy")
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example")
+	h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
+	h.Clock.SetTime(t0.Add(time.Hour))
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 3 })
+	inv := h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionTrue, v1alpha1.ReasonSent)
+	h.Eventually("the resend", func() bool { return len(h.Sender.Sent()) == 2 })
+	inv = h.Invitation("mindy")
 	if inv.Status.ObservedResend != 3 || !inv.Status.SentAt.Time.Equal(t0.Add(time.Hour)) {
 		t.Errorf("observedResend %d, sentAt %v", inv.Status.ObservedResend, inv.Status.SentAt)
 	}
-	h.eventually("a Resent event", func() bool {
-		return slices.ContainsFunc(h.events("mindy"), func(e string) bool {
+	h.Eventually("a Resent event", func() bool {
+		return slices.ContainsFunc(h.Events("mindy"), func(e string) bool {
 			return strings.Contains(e, "Resent") && strings.Contains(e, "previous link no longer works")
 		})
 	})
@@ -225,12 +228,12 @@ func TestResendWhilePending(t *testing.T) {
 
 func TestWithdraw(t *testing.T) {
 	h := start(t)
-	h.account("globex")
-	h.invite("mindy", "mindy@globex.example")
-	h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example")
+	h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
 
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
-	inv := h.waitState("mindy", v1alpha1.InvitationRevoked)
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	inv := h.WaitState("mindy", v1alpha1.InvitationRevoked)
 	if c := condition(inv, v1alpha1.ConditionReady); c == nil || c.Reason != v1alpha1.ReasonWithdrawn {
 		t.Errorf("Ready = %+v, want reason Withdrawn", c)
 	}
@@ -239,36 +242,36 @@ func TestWithdraw(t *testing.T) {
 	}
 
 	// A resend of a withdrawn invitation is refused, visibly, and sends nothing.
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
-	inv = h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonResendNotAllowed)
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+	inv = h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonResendNotAllowed)
 	if c := condition(inv, v1alpha1.ConditionEmailSent); !strings.Contains(c.Message, "it is revoked") {
 		t.Errorf("EmailSent message %q does not say why", c.Message)
 	}
-	if inv.Status.State != v1alpha1.InvitationRevoked || len(h.sender.messages()) != 1 {
-		t.Errorf("state %s, %d emails", inv.Status.State, len(h.sender.messages()))
+	if inv.Status.State != v1alpha1.InvitationRevoked || len(h.Sender.Sent()) != 1 {
+		t.Errorf("state %s, %d emails", inv.Status.State, len(h.Sender.Sent()))
 	}
 }
 
 func TestAcceptedRefusesResend(t *testing.T) {
 	h := start(t)
-	h.account("globex")
-	h.invite("mindy", "mindy@globex.example")
-	h.clock.SetTime(t0.Add(time.Hour))
-	h.acceptAs("mindy") // what the acceptance page writes when the partner accepts
-	inv := h.waitCondition("mindy", v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example")
+	h.Clock.SetTime(t0.Add(time.Hour))
+	h.Accept("mindy") // what the acceptance page writes when the partner accepts
+	inv := h.WaitCondition("mindy", v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)
 	if c := condition(inv, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonAccepted {
 		t.Errorf("Ready = %+v", c)
 	}
 
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
-	inv = h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonResendNotAllowed)
-	if inv.Status.State != v1alpha1.InvitationAccepted || len(h.sender.messages()) != 1 {
-		t.Errorf("state %s, %d emails", inv.Status.State, len(h.sender.messages()))
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+	inv = h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonResendNotAllowed)
+	if inv.Status.State != v1alpha1.InvitationAccepted || len(h.Sender.Sent()) != 1 {
+		t.Errorf("state %s, %d emails", inv.Status.State, len(h.Sender.Sent()))
 	}
 	// Accepted never expires.
-	h.stepTo(t0.Add(200 * time.Hour))
-	h.clock.Step(time.Second)
-	if got := h.get("mindy").Status.State; got != v1alpha1.InvitationAccepted {
+	h.StepTo(t0.Add(200 * time.Hour))
+	h.Clock.Step(time.Second)
+	if got := h.Invitation("mindy").Status.State; got != v1alpha1.InvitationAccepted {
 		t.Errorf("an accepted invitation became %s", got)
 	}
 }
@@ -276,15 +279,15 @@ func TestAcceptedRefusesResend(t *testing.T) {
 func TestSMTPFailures(t *testing.T) {
 	t.Run("temporary failures retry with backoff", func(t *testing.T) {
 		h := start(t)
-		h.sender.fail = func(n int, _ *smtp.Message) error {
+		h.Sender.FailWith(func(n int, _ *smtp.Message) error {
 			if n <= 2 {
 				return fmt.Errorf("%w: 451 4.3.0 try again later", smtp.ErrTemporary)
 			}
 			return nil
-		}
-		h.account("globex")
-		h.invite("mindy", "mindy@globex.example")
-		inv := h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
+		})
+		h.Account("globex")
+		h.Invite("mindy", "mindy@globex.example")
+		inv := h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
 		if c := condition(inv, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonSMTPUnavailable ||
 			!strings.Contains(c.Message, "451 4.3.0 try again later") {
 			t.Errorf("Ready = %+v, want False/SMTPUnavailable with the server's reply", c)
@@ -293,79 +296,79 @@ func TestSMTPFailures(t *testing.T) {
 			t.Errorf("state %q while the first send fails, want PendingApproval", inv.Status.State)
 		}
 		// The retries wait 1s then 2s on the queue's clock (the fake one).
-		h.eventually("the retries to succeed", func() bool {
-			h.clock.Step(time.Second)
-			c := condition(h.get("mindy"), v1alpha1.ConditionEmailSent)
+		h.Eventually("the retries to succeed", func() bool {
+			h.Clock.Step(time.Second)
+			c := condition(h.Invitation("mindy"), v1alpha1.ConditionEmailSent)
 			return c != nil && c.Status == metav1.ConditionTrue
 		})
-		if n := h.sender.attempts(); n != 3 {
+		if n := h.Sender.Attempts(); n != 3 {
 			t.Errorf("%d attempts, want 3", n)
 		}
-		h.eventually("a Warning SMTPUnavailable event", func() bool {
-			return slices.ContainsFunc(h.events("mindy"), func(e string) bool { return strings.HasPrefix(e, "Warning SMTPUnavailable") })
+		h.Eventually("a Warning SMTPUnavailable event", func() bool {
+			return slices.ContainsFunc(h.Events("mindy"), func(e string) bool { return strings.HasPrefix(e, "Warning SMTPUnavailable") })
 		})
 	})
 	t.Run("a rejected recipient waits for a resend", func(t *testing.T) {
 		h := start(t)
-		h.sender.fail = func(n int, _ *smtp.Message) error {
+		h.Sender.FailWith(func(n int, _ *smtp.Message) error {
 			if n == 1 {
 				return fmt.Errorf("%w: 550 5.1.1 no such user", smtp.ErrRecipientRejected)
 			}
 			return nil
-		}
-		h.account("globex")
-		h.invite("mindy", "mindy@globex.example")
-		inv := h.waitCondition("mindy", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonRecipientRejected)
+		})
+		h.Account("globex")
+		h.Invite("mindy", "mindy@globex.example")
+		inv := h.WaitCondition("mindy", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonRecipientRejected)
 		if c := condition(inv, v1alpha1.ConditionEmailSent); !strings.Contains(c.Message, "550 5.1.1 no such user") {
 			t.Errorf("EmailSent message %q lacks the server's reply", c.Message)
 		}
 		// Nothing retries on its own: a later reconcile (the account changes)
 		// sends nothing.
 		a := &v1alpha1.PartnerAccount{}
-		_ = env.Client.Get(context.Background(), keyOf(h.ns, "globex"), a)
+		_ = env.Client.Get(context.Background(), keyOf(h.NS, "globex"), a)
 		a.Spec.DisplayName = "Globex Corp."
 		if err := env.Client.Update(context.Background(), a); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(500 * time.Millisecond) // room for a wrong retry to happen
-		if n := h.sender.attempts(); n != 1 {
+		if n := h.Sender.Attempts(); n != 1 {
 			t.Fatalf("a rejected recipient was retried: %d attempts", n)
 		}
-		h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
-		h.waitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionTrue, v1alpha1.ReasonSent)
+		h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+		h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionTrue, v1alpha1.ReasonSent)
 	})
 }
 
 func TestNamespaceHourlyCapDelaysSends(t *testing.T) {
-	h := start(t, withConfig(func(c *opconfig.Config) { c.RateLimits.EmailsPerNamespacePerHour = 2 }))
-	h.account("globex")
+	h := start(t, managertest.WithConfig(func(c *opconfig.Config) { c.RateLimits.EmailsPerNamespacePerHour = 2 }))
+	h.Account("globex")
 	for _, n := range []string{"a", "b", "c"} {
-		h.invite(n, n+"@globex.example")
+		h.Invite(n, n+"@globex.example")
 	}
-	h.eventually("two sends and one delayed", func() bool {
+	h.Eventually("two sends and one delayed", func() bool {
 		limited := 0
 		for _, n := range []string{"a", "b", "c"} {
-			if c := condition(h.get(n), v1alpha1.ConditionEmailSent); c != nil && c.Reason == v1alpha1.ReasonRateLimited {
+			if c := condition(h.Invitation(n), v1alpha1.ConditionEmailSent); c != nil && c.Reason == v1alpha1.ReasonRateLimited {
 				limited++
 			}
 		}
-		return len(h.sender.messages()) == 2 && limited == 1
+		return len(h.Sender.Sent()) == 2 && limited == 1
 	})
 	// Half an hour later the third email goes out: delayed, not dropped.
-	h.stepTo(t0.Add(30 * time.Minute))
-	h.eventually("the third email", func() bool { return len(h.sender.messages()) == 3 })
+	h.StepTo(t0.Add(30 * time.Minute))
+	h.Eventually("the third email", func() bool { return len(h.Sender.Sent()) == 3 })
 }
 
 func TestDeletingAPendingInvitationNeedsNoFinalizer(t *testing.T) {
 	h := start(t)
-	h.account("globex")
-	inv := h.invite("mindy", "mindy@globex.example")
-	h.waitState("mindy", v1alpha1.InvitationPendingApproval)
+	h.Account("globex")
+	inv := h.Invite("mindy", "mindy@globex.example")
+	h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
 	if err := env.Client.Delete(context.Background(), inv); err != nil {
 		t.Fatal(err)
 	}
-	h.eventually("the invitation to be gone", func() bool {
-		err := env.Client.Get(context.Background(), keyOf(h.ns, "mindy"), &v1alpha1.PartnerInvitation{})
+	h.Eventually("the invitation to be gone", func() bool {
+		err := env.Client.Get(context.Background(), keyOf(h.NS, "mindy"), &v1alpha1.PartnerInvitation{})
 		return apierrors.IsNotFound(err)
 	})
 }

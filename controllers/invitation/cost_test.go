@@ -6,27 +6,25 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 )
 
 // TestOneStatusWritePerInvitation: reaching PendingApproval takes exactly
 // one status write per invitation, and nothing more once settled.
 func TestOneStatusWritePerInvitation(t *testing.T) {
 	h := start(t)
-	h.account("globex")
+	h.Account("globex")
 	const n = 20
 	for i := range n {
-		h.invite(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@globex.example", i))
+		h.Invite(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@globex.example", i))
 	}
-	h.eventually("every invitation to be PendingApproval", func() bool { return h.countState(v1alpha1.InvitationPendingApproval) == n })
-	settle(t, h, n)
-	if got := h.requests.statusWrites(); got != n {
-		t.Fatalf("%d status writes for %d invitations; want exactly one each:\n%v", got, n, h.requests.writes())
+	h.Eventually("every invitation to be PendingApproval", func() bool { return h.countState(v1alpha1.InvitationPendingApproval) == n })
+	h.Settle()
+	if got := h.Requests.StatusWrites("partnerinvitations"); got != n {
+		t.Fatalf("%d status writes for %d invitations; want exactly one each:\n%v", got, n, h.Requests.Writes())
 	}
-	if got := len(h.sender.messages()); got != n {
+	if got := len(h.Sender.Sent()); got != n {
 		t.Fatalf("%d emails for %d invitations", got, n)
 	}
 }
@@ -38,23 +36,23 @@ func TestRestartOverSettledInvitationsIsFree(t *testing.T) {
 		t.Skip("creates 1,000 invitations")
 	}
 	h := start(t)
-	h.account("globex")
+	h.Account("globex")
 	const n = 1000
 	for i := range n {
-		h.invite(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@globex.example", i))
+		h.Invite(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@globex.example", i))
 	}
-	h.eventuallyWithin(5*time.Minute, "1,000 invitations to be PendingApproval", func() bool { return h.countState(v1alpha1.InvitationPendingApproval) == n })
-	emails := len(h.sender.messages())
+	h.EventuallyWithin(5*time.Minute, "1,000 invitations to be PendingApproval", func() bool { return h.countState(v1alpha1.InvitationPendingApproval) == n })
+	emails := len(h.Sender.Sent())
 
-	before := reconciles(t)
-	h.restart()
+	before := managertest.Reconciles(t, "partnerinvitation")
+	h.Restart()
 	// Every invitation is reconciled once at start; wait for all of them.
-	h.eventuallyWithin(5*time.Minute, "the new manager to reconcile every invitation", func() bool { return reconciles(t)-before >= n })
-	settle(t, h, 0)
-	if w := h.requests.writes(); len(w) != 0 {
+	h.EventuallyWithin(5*time.Minute, "the new manager to reconcile every invitation", func() bool { return managertest.Reconciles(t, "partnerinvitation")-before >= n })
+	h.Settle()
+	if w := h.Requests.Writes(); len(w) != 0 {
 		t.Errorf("the restart made API writes: %v", w)
 	}
-	if got := len(h.sender.messages()); got != emails {
+	if got := len(h.Sender.Sent()); got != emails {
 		t.Errorf("the restart sent %d emails", got-emails)
 	}
 }
@@ -62,60 +60,13 @@ func TestRestartOverSettledInvitationsIsFree(t *testing.T) {
 func (h *harness) countState(s v1alpha1.InvitationState) int {
 	var list v1alpha1.PartnerInvitationList
 	if err := env.Client.List(context.Background(), &list); err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	c := 0
 	for _, i := range list.Items {
-		if i.Namespace == h.ns && i.Status.State == s {
+		if i.Namespace == h.NS && i.Status.State == s {
 			c++
 		}
 	}
 	return c
-}
-
-// settle waits until the controller's queue is idle: every reconcile that
-// the last writes triggered has run.
-func settle(t *testing.T, h *harness, _ int) {
-	t.Helper()
-	last := -1.0
-	stable := 0
-	h.eventually("the controller to go idle", func() bool {
-		r := reconciles(t)
-		if r == last && active(t) == 0 {
-			stable++
-		} else {
-			stable = 0
-		}
-		last = r
-		return stable >= 10
-	})
-}
-
-// reconciles is controller_runtime_reconcile_total for the invitation
-// controller, over every manager this test process ran.
-func reconciles(t *testing.T) float64 {
-	return metricSum(t, "controller_runtime_reconcile_total")
-}
-
-func active(t *testing.T) float64 {
-	return metricSum(t, "controller_runtime_active_workers") + metricSum(t, "workqueue_depth")
-}
-
-func crmetricsGather() ([]*dto.MetricFamily, error) { return crmetrics.Registry.Gather() }
-
-// metricSum sums a controller-runtime metric of the invitation controller
-// (labelled controller= or, for workqueue metrics, name=).
-func metricSum(t *testing.T, name string) float64 {
-	t.Helper()
-	return metricValue(t, name, map[string]string{"controller": "partnerinvitation"}) +
-		metricValue(t, name, map[string]string{"name": "partnerinvitation"})
-}
-
-func hasLabel(m *dto.Metric, name, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
 }

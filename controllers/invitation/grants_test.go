@@ -12,75 +12,25 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/identity"
-	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 )
-
-// acceptAs records an acceptance the way the acceptance page does: one
-// status write with acceptedAt, state Accepted, its conditions and the
-// acceptance proof.
-func (h *harness) acceptAs(name string) {
-	h.t.Helper()
-	h.waitState(name, v1alpha1.InvitationPendingApproval)
-	h.writeStatus(name, func(inv *v1alpha1.PartnerInvitation) {
-		if err := testenv.MarkAccepted(context.Background(), env.Client, secretNamespace, inv, h.clock.Now()); err != nil {
-			h.t.Fatal(err)
-		}
-	})
-}
-
-// writeStatus changes an invitation's status as someone with write access
-// to the status subresource would (retrying conflicts).
-func (h *harness) writeStatus(name string, f func(*v1alpha1.PartnerInvitation)) {
-	h.t.Helper()
-	for range 10 {
-		inv := h.get(name)
-		before := inv.DeepCopy()
-		f(inv)
-		err := env.Client.Status().Patch(context.Background(), inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		if err == nil {
-			return
-		}
-		if !apierrors.IsConflict(err) {
-			h.t.Fatal(err)
-		}
-	}
-	h.t.Fatalf("writing the status of %s: too many conflicts", name)
-}
-
-func (h *harness) group(system, role string) string {
-	return fmt.Sprintf("partnerops.%s.%s.%s", h.ns, system, role)
-}
-
-// stepClock keeps the fake clock moving while cond is awaited, so that
-// backoff retries (queued on that clock) come due.
-func (h *harness) eventuallyStepping(what string, cond func() bool) {
-	h.t.Helper()
-	h.eventually(what, func() bool {
-		if cond() {
-			return true
-		}
-		h.clock.Step(2 * time.Second)
-		return false
-	})
-}
 
 // TestGrantsFollowTheInvitation: accepting grants the role on each system,
 // editing applies the diff, and withdrawing takes everything partnerops
 // made away (the user it created included), and the finalizer with it.
 func TestGrantsFollowTheInvitation(t *testing.T) {
 	h := start(t)
-	h.account("globex")
-	h.invite("mindy", "mindy@globex.example")
-	h.acceptAs("mindy")
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example")
+	h.Accept("mindy")
 
-	inv := h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
-	want := []string{h.group("editor", "editor"), h.group("insights", "editor")}
+	inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	want := []string{h.Group("editor", "editor"), h.Group("insights", "editor")}
 	for _, g := range want {
-		if got := h.backend.Members(g); !slices.Equal(got, []string{"mindy@globex.example"}) {
+		if got := h.Backend.Members(g); !slices.Equal(got, []string{"mindy@globex.example"}) {
 			t.Errorf("group %s holds %v", g, got)
 		}
 	}
@@ -96,25 +46,25 @@ func TestGrantsFollowTheInvitation(t *testing.T) {
 	}
 
 	// Editing the role and a system: exactly the diff.
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) {
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) {
 		i.Spec.Role = "viewer"
 		i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"}
 	})
-	h.eventually("the grants to move to viewer on insights only", func() bool {
-		return slices.Equal(h.backend.Members(h.group("insights", "viewer")), []string{"mindy@globex.example"}) &&
-			h.backend.Members(h.group("editor", "editor")) == nil && h.backend.Members(h.group("insights", "editor")) == nil
+	h.Eventually("the grants to move to viewer on insights only", func() bool {
+		return slices.Equal(h.Backend.Members(h.Group("insights", "viewer")), []string{"mindy@globex.example"}) &&
+			h.Backend.Members(h.Group("editor", "editor")) == nil && h.Backend.Members(h.Group("insights", "editor")) == nil
 	})
 
 	// Withdrawing the accepted user revokes; the user partnerops created goes.
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
-	inv = h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRevoked)
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	inv = h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRevoked)
 	if inv.Status.State != v1alpha1.InvitationRevoked || inv.Status.AppliedGrants != nil {
 		t.Errorf("after withdrawing: state %s, appliedGrants %+v", inv.Status.State, inv.Status.AppliedGrants)
 	}
-	if h.backend.HasUser("mindy@globex.example") {
+	if h.Backend.HasUser("mindy@globex.example") {
 		t.Error("the user partnerops created is still in the backend")
 	}
-	h.eventually("the finalizer to go", func() bool { return !slices.Contains(h.get("mindy").Finalizers, v1alpha1.GrantsFinalizer) })
+	h.Eventually("the finalizer to go", func() bool { return !slices.Contains(h.Invitation("mindy").Finalizers, v1alpha1.GrantsFinalizer) })
 }
 
 // TestUnknownRoleLeavesGrantsAlone: an accepted user edited to a role the
@@ -122,16 +72,16 @@ func TestGrantsFollowTheInvitation(t *testing.T) {
 // why nothing changed.
 func TestUnknownRoleLeavesGrantsAlone(t *testing.T) {
 	h := start(t)
-	h.account("globex")
-	h.invite("mindy", "mindy@globex.example")
-	h.acceptAs("mindy")
-	h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
-	h.edit("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "superuser" })
-	inv := h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonUnknownRole)
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example")
+	h.Accept("mindy")
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "superuser" })
+	inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonUnknownRole)
 	if c := condition(inv, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonUnknownRole {
 		t.Errorf("Ready = %+v, want False/UnknownRole", c)
 	}
-	if got := h.backend.Members(h.group("editor", "editor")); !slices.Equal(got, []string{"mindy@globex.example"}) {
+	if got := h.Backend.Members(h.Group("editor", "editor")); !slices.Equal(got, []string{"mindy@globex.example"}) {
 		t.Errorf("the grants changed for an unknown role: editor.editor holds %v", got)
 	}
 }
@@ -141,31 +91,31 @@ func TestUnknownRoleLeavesGrantsAlone(t *testing.T) {
 // account after the revocation; only the membership partnerops added goes.
 func TestGrantsNeverTouchWhatPartneropsDidNotMake(t *testing.T) {
 	h := start(t)
-	h.backend.SeedUser("mindy@globex.example")
-	h.backend.SeedGroup(h.group("editor", "editor"), "mindy@globex.example")
-	h.backend.SeedGroup("legacy", "mindy@globex.example")
-	h.account("globex")
-	h.invite("mindy", "mindy@globex.example")
-	h.acceptAs("mindy")
-	inv := h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
-	if ag := inv.Status.AppliedGrants; ag.UserCreated || !slices.Equal(ag.Groups, []string{h.group("insights", "editor")}) {
+	h.Backend.SeedUser("mindy@globex.example")
+	h.Backend.SeedGroup(h.Group("editor", "editor"), "mindy@globex.example")
+	h.Backend.SeedGroup("legacy", "mindy@globex.example")
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example")
+	h.Accept("mindy")
+	inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	if ag := inv.Status.AppliedGrants; ag.UserCreated || !slices.Equal(ag.Groups, []string{h.Group("insights", "editor")}) {
 		t.Errorf("appliedGrants %+v: want only the membership partnerops added, and a user it did not create", ag)
 	}
-	if err := env.Client.Delete(context.Background(), h.get("mindy")); err != nil {
+	if err := env.Client.Delete(context.Background(), h.Invitation("mindy")); err != nil {
 		t.Fatal(err)
 	}
-	h.eventually("the invitation to go", func() bool {
-		return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.ns, "mindy"), &v1alpha1.PartnerInvitation{}))
+	h.Eventually("the invitation to go", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "mindy"), &v1alpha1.PartnerInvitation{}))
 	})
-	if !h.backend.HasUser("mindy@globex.example") {
+	if !h.Backend.HasUser("mindy@globex.example") {
 		t.Error("a user partnerops did not create was deleted")
 	}
-	for _, g := range []string{h.group("editor", "editor"), "legacy"} {
-		if !slices.Equal(h.backend.Members(g), []string{"mindy@globex.example"}) {
+	for _, g := range []string{h.Group("editor", "editor"), "legacy"} {
+		if !slices.Equal(h.Backend.Members(g), []string{"mindy@globex.example"}) {
 			t.Errorf("the membership of %s that predates partnerops was removed", g)
 		}
 	}
-	if m := h.backend.Members(h.group("insights", "editor")); len(m) != 0 {
+	if m := h.Backend.Members(h.Group("insights", "editor")); len(m) != 0 {
 		t.Errorf("the membership partnerops added is still there: %v", m)
 	}
 }
@@ -176,24 +126,24 @@ func TestBackendOutage(t *testing.T) {
 	h := start(t)
 	var down atomic.Bool
 	down.Store(true)
-	h.backend.EnsureUserFunc = func(ctx context.Context, u identity.NewUser) (identity.User, error) {
+	h.Backend.EnsureUserFunc = func(ctx context.Context, u identity.NewUser) (identity.User, error) {
 		if down.Load() {
 			return identity.User{}, fmt.Errorf("dial tcp 127.0.0.1:8091: connection refused: %w", identity.ErrUnavailable)
 		}
-		h.backend.EnsureUserFunc = nil
-		return h.backend.EnsureUser(ctx, u)
+		h.Backend.EnsureUserFunc = nil
+		return h.Backend.EnsureUser(ctx, u)
 	}
-	h.account("globex")
-	h.invite("mindy", "mindy@globex.example")
-	h.acceptAs("mindy")
-	inv := h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example")
+	h.Accept("mindy")
+	inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
 	ready := condition(inv, v1alpha1.ConditionReady)
 	if ready.Status != metav1.ConditionFalse || ready.Reason != v1alpha1.ReasonBackendUnavailable || !strings.Contains(ready.Message, "connection refused") {
 		t.Errorf("Ready while the backend is down: %+v", ready)
 	}
 	down.Store(false)
-	h.eventuallyStepping("the grants to land once the backend is back", func() bool {
-		c := condition(h.get("mindy"), v1alpha1.ConditionGrantsSynced)
+	h.EventuallyStepping("the grants to land once the backend is back", 2*time.Second, func() bool {
+		c := condition(h.Invitation("mindy"), v1alpha1.ConditionGrantsSynced)
 		return c != nil && c.Status == metav1.ConditionTrue
 	})
 }
@@ -204,64 +154,64 @@ func TestBackendOutage(t *testing.T) {
 func TestDeletingAnAccount(t *testing.T) {
 	t.Run("Revoke waits for the backend", func(t *testing.T) {
 		h := start(t)
-		h.account("globex")
-		h.invite("mindy", "mindy@globex.example")
-		h.invite("pending", "pending@globex.example")
-		h.acceptAs("mindy")
-		h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+		h.Account("globex")
+		h.Invite("mindy", "mindy@globex.example")
+		h.Invite("pending", "pending@globex.example")
+		h.Accept("mindy")
+		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
 
-		h.backend.RemoveMemberFunc = func(context.Context, string, identity.User) error {
+		h.Backend.RemoveMemberFunc = func(context.Context, string, identity.User) error {
 			return fmt.Errorf("503 Service Unavailable: %w", identity.ErrUnavailable)
 		}
 		acct := &v1alpha1.PartnerAccount{}
-		if err := env.Client.Get(context.Background(), keyOf(h.ns, "globex"), acct); err != nil {
+		if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), acct); err != nil {
 			t.Fatal(err)
 		}
 		if err := env.Client.Delete(context.Background(), acct); err != nil {
 			t.Fatal(err)
 		}
-		h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
-		h.eventually("the account to say the backend is unreachable", func() bool {
-			if err := env.Client.Get(context.Background(), keyOf(h.ns, "globex"), acct); err != nil {
+		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+		h.Eventually("the account to say the backend is unreachable", func() bool {
+			if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), acct); err != nil {
 				return false
 			}
 			c := meta.FindStatusCondition(acct.Status.Conditions, v1alpha1.ConditionReady)
 			return c != nil && c.Reason == v1alpha1.ReasonDeleting && strings.Contains(c.Message, "503 Service Unavailable")
 		})
-		if got := h.get("pending"); got.Status.State != v1alpha1.InvitationRevoked || condition(got, v1alpha1.ConditionReady).Reason != v1alpha1.ReasonAccountDeleted {
+		if got := h.Invitation("pending"); got.Status.State != v1alpha1.InvitationRevoked || condition(got, v1alpha1.ConditionReady).Reason != v1alpha1.ReasonAccountDeleted {
 			t.Errorf("the pending invitation of a deleted account: state %s, Ready %+v", got.Status.State, condition(got, v1alpha1.ConditionReady))
 		}
 
-		h.backend.RemoveMemberFunc = nil
-		h.eventuallyStepping("the account to go once the grants are revoked", func() bool {
-			return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.ns, "globex"), &v1alpha1.PartnerAccount{}))
+		h.Backend.RemoveMemberFunc = nil
+		h.EventuallyStepping("the account to go once the grants are revoked", 2*time.Second, func() bool {
+			return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "globex"), &v1alpha1.PartnerAccount{}))
 		})
-		if h.backend.HasUser("mindy@globex.example") || len(h.backend.GroupNames()) != 0 {
-			t.Errorf("left in the backend: user %v, groups %v", h.backend.HasUser("mindy@globex.example"), h.backend.GroupNames())
+		if h.Backend.HasUser("mindy@globex.example") || len(h.Backend.GroupNames()) != 0 {
+			t.Errorf("left in the backend: user %v, groups %v", h.Backend.HasUser("mindy@globex.example"), h.Backend.GroupNames())
 		}
 	})
 
 	t.Run("Retain leaves the grants", func(t *testing.T) {
 		h := start(t)
-		h.account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
-		h.invite("mindy", "mindy@globex.example")
-		h.acceptAs("mindy")
-		h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+		h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
+		h.Invite("mindy", "mindy@globex.example")
+		h.Accept("mindy")
+		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
 		acct := &v1alpha1.PartnerAccount{}
-		if err := env.Client.Get(context.Background(), keyOf(h.ns, "globex"), acct); err != nil {
+		if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), acct); err != nil {
 			t.Fatal(err)
 		}
 		if err := env.Client.Delete(context.Background(), acct); err != nil {
 			t.Fatal(err)
 		}
-		inv := h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRetained)
+		inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRetained)
 		if inv.Status.State != v1alpha1.InvitationRevoked || condition(inv, v1alpha1.ConditionReady).Reason != v1alpha1.ReasonAccountDeleted {
 			t.Errorf("state %s, Ready %+v", inv.Status.State, condition(inv, v1alpha1.ConditionReady))
 		}
-		h.eventually("the account to go", func() bool {
-			return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.ns, "globex"), &v1alpha1.PartnerAccount{}))
+		h.Eventually("the account to go", func() bool {
+			return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "globex"), &v1alpha1.PartnerAccount{}))
 		})
-		if !slices.Equal(h.backend.Members(h.group("editor", "editor")), []string{"mindy@globex.example"}) {
+		if !slices.Equal(h.Backend.Members(h.Group("editor", "editor")), []string{"mindy@globex.example"}) {
 			t.Error("Retain removed the grants")
 		}
 	})
@@ -271,20 +221,20 @@ func TestDeletingAnAccount(t *testing.T) {
 // back at the next periodic resync.
 func TestResyncRepairsDrift(t *testing.T) {
 	h := start(t)
-	h.account("globex")
-	h.invite("mindy", "mindy@globex.example")
-	h.acceptAs("mindy")
-	h.waitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
-	user, err := h.backend.FindUser(context.Background(), "mindy@globex.example")
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example")
+	h.Accept("mindy")
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	user, err := h.Backend.FindUser(context.Background(), "mindy@globex.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.backend.RemoveMember(context.Background(), h.group("insights", "editor"), user); err != nil {
+	if err := h.Backend.RemoveMember(context.Background(), h.Group("insights", "editor"), user); err != nil {
 		t.Fatal(err)
 	}
-	h.clock.Step(h.cfg.IdentityBackend.ResyncInterval.Duration + time.Second)
-	h.eventuallyStepping("the membership to come back", func() bool {
-		return slices.Equal(h.backend.Members(h.group("insights", "editor")), []string{"mindy@globex.example"})
+	h.Clock.Step(h.Config.IdentityBackend.ResyncInterval.Duration + time.Second)
+	h.EventuallyStepping("the membership to come back", 2*time.Second, func() bool {
+		return slices.Equal(h.Backend.Members(h.Group("insights", "editor")), []string{"mindy@globex.example"})
 	})
 }
 
@@ -293,25 +243,25 @@ func TestResyncRepairsDrift(t *testing.T) {
 // call until their resync comes due.
 func TestRestartOverAcceptedInvitationsIsFree(t *testing.T) {
 	h := start(t)
-	h.account("globex")
+	h.Account("globex")
 	for i := range 20 {
 		name := fmt.Sprintf("u%d", i)
-		h.invite(name, name+"@globex.example")
-		h.acceptAs(name)
+		h.Invite(name, name+"@globex.example")
+		h.Accept(name)
 	}
 	for i := range 20 {
-		h.waitCondition(fmt.Sprintf("u%d", i), v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+		h.WaitCondition(fmt.Sprintf("u%d", i), v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
 	}
-	settle(t, h, 0)
-	calls := h.backend.Calls()
-	before := reconciles(t)
-	h.restart()
-	h.eventually("every invitation reconciled after the restart", func() bool { return reconciles(t)-before >= 20 })
-	settle(t, h, 0)
-	if w := h.requests.writes(); len(w) != 0 {
+	h.Settle()
+	calls := h.Backend.Calls()
+	before := managertest.Reconciles(t, "partnerinvitation")
+	h.Restart()
+	h.Eventually("every invitation reconciled after the restart", func() bool { return managertest.Reconciles(t, "partnerinvitation")-before >= 20 })
+	h.Settle()
+	if w := h.Requests.Writes(); len(w) != 0 {
 		t.Errorf("the restart made API writes: %v", w)
 	}
-	if got := h.backend.Calls(); got != calls {
+	if got := h.Backend.Calls(); got != calls {
 		t.Errorf("the restart made %d backend calls", got-calls)
 	}
 }

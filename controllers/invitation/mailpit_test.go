@@ -8,31 +8,22 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/controllers/invitation"
 	opconfig "github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
 // withMailpit makes the manager send through real SMTP to a Mailpit, with
 // SMTP AUTH credentials read from a Secret.
-func withMailpit(t *testing.T, mp *mailpit.Server) harnessOpt {
-	return func(h *harness) {
-		h.sender = nil
-		h.cfg.SMTP.Host, h.cfg.SMTP.Port, h.cfg.SMTP.Security = mp.SMTPHost, mp.SMTPPort, opconfig.SMTPSecurityNone
+func withMailpit(t *testing.T, mp *mailpit.Server) managertest.Option {
+	return func(h *managertest.Manager) {
+		managertest.WithSMTP(mp.SMTPHost, mp.SMTPPort)(h)
 		name := "smtp-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
-		h.cfg.SMTP.CredentialsSecret = &opconfig.SecretRef{Name: name}
-		sec := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: secretNamespace, Name: name},
-			StringData: map[string]string{"username": "partnerops", "password": "s3cret"},
-		}
-		if err := env.Client.Create(context.Background(), sec); err != nil {
-			t.Fatal(err)
-		}
+		h.Config.SMTP.CredentialsSecret = &opconfig.SecretRef{Name: name}
+		h.CreateSecret(name, map[string]string{"username": "partnerops", "password": "s3cret"})
 	}
 }
 
@@ -43,16 +34,8 @@ var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/invitations/accept\?token=[A
 // verifies for exactly this invitation.
 func TestEmailArrivesInEveryLocale(t *testing.T) {
 	mp := mailpit.Start(t)
-	h := start(t, withMailpit(t, mp))
-	nsObj := &corev1.Namespace{}
-	if err := env.Client.Get(context.Background(), keyOf("", h.ns), nsObj); err != nil {
-		t.Fatal(err)
-	}
-	nsObj.Annotations = map[string]string{v1alpha1.DisplayNameAnnotation: "Acme Corporation"}
-	if err := env.Client.Update(context.Background(), nsObj); err != nil {
-		t.Fatal(err)
-	}
-	h.account("globex")
+	h := start(t, managertest.WithDisplayName("Acme Corporation"), withMailpit(t, mp))
+	h.Account("globex")
 
 	note := "Hi <b>Mindy</b> & \"team\",\nwelcome!"
 	cases := []struct {
@@ -69,18 +52,18 @@ func TestEmailArrivesInEveryLocale(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.locale, func(t *testing.T) {
 			addr := "mindy." + tc.locale + "@globex.example"
-			inv := h.invite("mindy-"+tc.locale, addr, func(i *v1alpha1.PartnerInvitation) {
+			inv := h.Invite("mindy-"+tc.locale, addr, func(i *v1alpha1.PartnerInvitation) {
 				i.Spec.Locale = v1alpha1.Locale(tc.locale)
 				i.Spec.Message = note
 			})
 			sums := mp.WaitFor(t, addr, 1, 30*time.Second)
-			inv = h.waitState(inv.Name, v1alpha1.InvitationPendingApproval)
+			inv = h.WaitState(inv.Name, v1alpha1.InvitationPendingApproval)
 			msg, err := mp.Message(context.Background(), sums[0].ID)
 			if err != nil {
 				t.Fatal(err)
 			}
 
-			if want := strings.Trim(invitation.MessageID(inv.UID, 0, h.cfg.SMTP.From), "<>"); msg.MessageID != want {
+			if want := strings.Trim(invitation.MessageID(inv.UID, 0, h.Config.SMTP.From), "<>"); msg.MessageID != want {
 				t.Errorf("Message-ID %q, want %q", msg.MessageID, want)
 			}
 			if got := msg.Header("Content-Language"); got != tc.locale {
@@ -115,19 +98,19 @@ func TestEmailArrivesInEveryLocale(t *testing.T) {
 
 			// The link in the email verifies, for this invitation only.
 			link := linkRE.FindString(msg.Text)
-			if link == "" || !strings.HasPrefix(link, h.cfg.Acceptance.PublicURL+"/invitations/accept?token=") {
+			if link == "" || !strings.HasPrefix(link, h.Config.Acceptance.PublicURL+"/invitations/accept?token=") {
 				t.Fatalf("no accept link on the public URL in the text body:\n%s", msg.Text)
 			}
 			if !strings.Contains(msg.HTML, strings.ReplaceAll(link, "&", "&amp;")) {
 				t.Errorf("the HTML body lacks the same link")
 			}
 			u, _ := url.Parse(link)
-			signer := token.NewSigner(&token.SecretKeys{Reader: env.Client, Namespace: secretNamespace, Name: h.cfg.Tokens.KeysSecret.Name}, h.clock)
+			signer := token.NewSigner(&token.SecretKeys{Reader: env.Client, Namespace: secretNamespace, Name: h.Config.Tokens.KeysSecret.Name}, h.Clock)
 			claims, err := signer.Verify(context.Background(), u.Query().Get("token"))
 			if err != nil {
 				t.Fatalf("the link does not verify: %v", err)
 			}
-			want := token.Claims{Namespace: h.ns, Name: inv.Name, UID: string(inv.UID), Resend: 0, ExpiresAt: inv.Status.ExpiresAt.UTC()}
+			want := token.Claims{Namespace: h.NS, Name: inv.Name, UID: string(inv.UID), Resend: 0, ExpiresAt: inv.Status.ExpiresAt.UTC()}
 			if claims != want {
 				t.Errorf("link claims %+v, want %+v", claims, want)
 			}

@@ -155,7 +155,7 @@ func run(args []string, con *console) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, cp.stop(con)) }()
-	if err := writeKubeconfig(state.kubeconfig, cp.admin); err != nil {
+	if err := testenv.WriteKubeconfig(state.kubeconfig, cp.admin, kubeContext, adminUser, "default"); err != nil {
 		return err
 	}
 	con.logf("kube-apiserver %s is up at %s; kubeconfig written to %s", cp.version, cp.admin.Host, con.path(state.kubeconfig))

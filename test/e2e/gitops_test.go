@@ -9,11 +9,10 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
 	scimpeer "github.com/partnerops/partnerops/internal/testpeers/scim"
 )
@@ -29,7 +28,7 @@ func TestAppliedObjectsStayAsApplied(t *testing.T) {
 	if kubectl == "" {
 		t.Fatal("TEST_ASSET_KUBECTL is not set: run `make test`, which builds kubectl with the control plane")
 	}
-	kc := writeKubeconfig(t)
+	kc := testenv.KubeconfigFile(t, env.Config, "")
 	samples := filepath.Join(testenv.RepoRoot(), "config", "samples")
 	run := func(wantExit int, args ...string) string {
 		t.Helper()
@@ -55,16 +54,16 @@ func TestAppliedObjectsStayAsApplied(t *testing.T) {
 	})
 
 	mp := mailpit.Start(t)
-	h := startIn(t, mp, &scimBackend{srv: scimpeer.Start(t)}, "acme", false)
+	h := start(t, mp, &scimBackend{srv: scimpeer.Start(t)}, managertest.InNamespace("acme"), managertest.WithDisplayName(""))
 	// Everything settles: 2 standalone + 3 owned invitations sent, carlos
 	// accepts, his grants land, the account is Active.
-	h.eventually(t, "five invitation emails", func() bool {
+	h.Eventually("five invitation emails", func() bool {
 		sums, err := mp.Messages(context.Background())
 		return err == nil && len(sums) == 5
 	})
 	h.accept(t, h.link(t, mp, "carlos.ruiz@globex.example"))
-	h.waitGrantsSynced(t, "globex-carlos", v1alpha1.ReasonGrantsApplied)
-	h.eventually(t, "the account Active", func() bool { return h.account(t).Status.State == v1alpha1.AccountActive })
+	h.waitGrantsSynced("globex-carlos", v1alpha1.ReasonGrantsApplied)
+	h.Eventually("the account Active", func() bool { return h.GetAccount("globex").Status.State == v1alpha1.AccountActive })
 
 	for _, name := range []string{"globex-amelie", "globex-carlos"} {
 		inv := &v1alpha1.PartnerInvitation{}
@@ -75,7 +74,7 @@ func TestAppliedObjectsStayAsApplied(t *testing.T) {
 			t.Errorf("invitation %s has generation %d: its spec was written", name, inv.Generation)
 		}
 	}
-	if g := h.account(t).Generation; g != 1 {
+	if g := h.GetAccount("globex").Generation; g != 1 {
 		t.Errorf("the account has generation %d: its spec was written", g)
 	}
 	if out := run(0, "diff", "--server-side", "--field-manager", "gitops", "-f", samples); out != "" {
@@ -84,20 +83,4 @@ func TestAppliedObjectsStayAsApplied(t *testing.T) {
 	if out := run(0, "diff", "-f", samples); out != "" {
 		t.Errorf("kubectl diff shows a difference:\n%s", out)
 	}
-}
-
-// writeKubeconfig writes a kubeconfig for the test API server's admin.
-func writeKubeconfig(t *testing.T) string {
-	t.Helper()
-	cfg := env.Config
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "admin"}
-	kc.CurrentContext = "test"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

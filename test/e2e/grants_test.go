@@ -32,34 +32,23 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	clocktesting "k8s.io/utils/clock/testing"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/controllers/account"
 	opconfig "github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/identity/ldap"
 	"github.com/partnerops/partnerops/internal/identity/scim"
-	"github.com/partnerops/partnerops/internal/manager"
 	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
 	scimpeer "github.com/partnerops/partnerops/internal/testpeers/scim"
 	"github.com/partnerops/partnerops/internal/testpeers/slapd"
@@ -67,19 +56,14 @@ import (
 
 var env *testenv.Env
 
-const secretNamespace = "partnerops-system"
-
-func TestMain(m *testing.M) {
-	testenv.Main(m, &env, func(e *testenv.Env) error {
-		return e.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: secretNamespace}})
-	})
-}
+func TestMain(m *testing.M) { managertest.Main(m, &env) }
 
 // backendPeer is a real identity backend seen from the test's side: it
 // reads the directory directly, never through partnerops's driver.
 type backendPeer interface {
-	// configure points the manager's configuration at the backend.
-	configure(t *testing.T, cfg *opconfig.Config)
+	// configure points the manager's configuration at the backend (and
+	// makes the Secrets it names).
+	configure(m *managertest.Manager)
 	// seedUnrelated creates a user and a group membership partnerops must
 	// never touch.
 	seedUnrelated(t *testing.T)
@@ -109,21 +93,14 @@ func runGrantFlow(t *testing.T, b backendPeer) {
 	h := start(t, mp, b)
 	ctx := context.Background()
 
-	acct := &v1alpha1.PartnerAccount{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "globex"},
-		Spec: v1alpha1.PartnerAccountSpec{
-			DisplayName: "Globex Corporation",
-			Users: []v1alpha1.PartnerUser{
-				{Email: "ana@globex.example", Role: "editor", Systems: []v1alpha1.CatalogueKey{"editor", "insights"}},
-				{Email: "ben@globex.example", Role: "viewer", Systems: []v1alpha1.CatalogueKey{"insights"}},
-				{Email: "cho@globex.example", Role: "editor", Systems: []v1alpha1.CatalogueKey{"editor"}},
-			},
-		},
-	}
-	if err := env.Client.Create(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	group := func(system, role string) string { return fmt.Sprintf("partnerops.%s.%s.%s", h.ns, system, role) }
+	h.Account("globex", func(a *v1alpha1.PartnerAccount) {
+		a.Spec.Users = []v1alpha1.PartnerUser{
+			{Email: "ana@globex.example", Role: "editor", Systems: []v1alpha1.CatalogueKey{"editor", "insights"}},
+			{Email: "ben@globex.example", Role: "viewer", Systems: []v1alpha1.CatalogueKey{"insights"}},
+			{Email: "cho@globex.example", Role: "editor", Systems: []v1alpha1.CatalogueKey{"editor"}},
+		}
+	})
+	group := h.Group
 
 	// Three emails; two partners accept through the real endpoint.
 	links := map[string]string{}
@@ -133,59 +110,55 @@ func runGrantFlow(t *testing.T, b backendPeer) {
 	h.accept(t, links["ana"])
 	h.accept(t, links["ben"])
 
-	h.eventually(t, "ana's and ben's grants in the backend", func() bool {
+	h.Eventually("ana's and ben's grants in the backend", func() bool {
 		return slices.Equal(b.groupsOf(t, "ana@globex.example"), []string{group("editor", "editor"), group("insights", "editor")}) &&
 			slices.Equal(b.groupsOf(t, "ben@globex.example"), []string{group("insights", "viewer")})
 	})
 	if g := b.groupsOf(t, "cho@globex.example"); len(g) != 0 {
 		t.Errorf("cho has not accepted but is in %v", g)
 	}
-	h.eventually(t, "the account Active with two members", func() bool {
-		a := h.account(t)
+	h.Eventually("the account Active with two members", func() bool {
+		a := h.GetAccount("globex")
 		return a.Status.State == v1alpha1.AccountActive && len(a.Status.Members) == 2 && a.Status.Invitations.Pending == 1
 	})
-	ana := h.invitationOf(t, "ana@globex.example")
-	h.waitGrantsSynced(t, ana.Name, v1alpha1.ReasonGrantsApplied)
+	ana := h.invitationOf("ana@globex.example")
+	h.waitGrantsSynced(ana.Name, v1alpha1.ReasonGrantsApplied)
 
 	// Ana becomes a viewer: exactly that diff.
-	h.editAccount(t, func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Role = "viewer" })
-	h.eventually(t, "ana's grants moved from editor to viewer", func() bool {
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Role = "viewer" })
+	h.Eventually("ana's grants moved from editor to viewer", func() bool {
 		return slices.Equal(b.groupsOf(t, "ana@globex.example"), []string{group("editor", "viewer"), group("insights", "viewer")})
 	})
 	if got := b.groupsOf(t, "ben@globex.example"); !slices.Equal(got, []string{group("insights", "viewer")}) {
 		t.Errorf("editing ana changed ben's groups: %v", got)
 	}
-	inv := h.waitGrantsSynced(t, ana.Name, v1alpha1.ReasonGrantsApplied)
+	inv := h.waitGrantsSynced(ana.Name, v1alpha1.ReasonGrantsApplied)
 	if g := inv.Status.AppliedGrants; g == nil || g.Role != "viewer" || !slices.Equal(g.Groups, []string{group("editor", "viewer"), group("insights", "viewer")}) {
 		t.Errorf("ana's appliedGrants: %+v", g)
 	}
 
 	// Drift made by hand is repaired at the next resync.
 	b.removeByHand(t, "ben@globex.example", group("insights", "viewer"))
-	h.clock.Step(h.cfg.IdentityBackend.ResyncInterval.Duration + time.Second)
-	h.eventually(t, "ben's membership restored by the resync", func() bool {
+	h.Clock.Step(h.Config.IdentityBackend.ResyncInterval.Duration + time.Second)
+	h.Eventually("ben's membership restored by the resync", func() bool {
 		return slices.Equal(b.groupsOf(t, "ben@globex.example"), []string{group("insights", "viewer")})
 	})
 
 	// Ben is removed from the account: his invitation goes, and his grants.
-	ben := h.invitationOf(t, "ben@globex.example")
-	h.editAccount(t, func(a *v1alpha1.PartnerAccount) {
+	ben := h.invitationOf("ben@globex.example")
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) {
 		a.Spec.Users = slices.DeleteFunc(a.Spec.Users, func(u v1alpha1.PartnerUser) bool { return u.Email == "ben@globex.example" })
 	})
-	h.eventually(t, "ben's invitation deleted and his grants revoked", func() bool {
-		err := env.Client.Get(ctx, types.NamespacedName{Namespace: h.ns, Name: ben.Name}, &v1alpha1.PartnerInvitation{})
-		return apierrors.IsNotFound(err) && b.groupsOf(t, "ben@globex.example") == nil
+	h.Eventually("ben's invitation deleted and his grants revoked", func() bool {
+		return !h.Exists(&v1alpha1.PartnerInvitation{}, ben.Name) && b.groupsOf(t, "ben@globex.example") == nil
 	})
 
 	// The account is deleted: every grant goes, then the account.
-	if err := env.Client.Delete(ctx, h.account(t)); err != nil {
+	if err := env.Client.Delete(ctx, h.GetAccount("globex")); err != nil {
 		t.Fatal(err)
 	}
-	h.eventuallyWithin(t, time.Minute, "the account gone", func() bool {
-		err := env.Client.Get(ctx, types.NamespacedName{Namespace: h.ns, Name: "globex"}, &v1alpha1.PartnerAccount{})
-		return apierrors.IsNotFound(err)
-	})
-	h.eventually(t, "nothing of partnerops's left in the backend", func() bool { return len(b.ours(t)) == 0 })
+	h.EventuallyWithin(time.Minute, "the account gone", func() bool { return !h.Exists(&v1alpha1.PartnerAccount{}, "globex") })
+	h.Eventually("nothing of partnerops's left in the backend", func() bool { return len(b.ours(t)) == 0 })
 	if left := b.ours(t); len(left) != 0 {
 		t.Errorf("left in the backend: %v", left)
 	}
@@ -194,93 +167,32 @@ func runGrantFlow(t *testing.T, b backendPeer) {
 	}
 }
 
-// harness runs one manager for one test namespace.
+// harness is one manager for one test namespace, sending real mail to
+// Mailpit and serving the acceptance page, with the real backend b.
 type harness struct {
-	ns     string
-	cfg    *opconfig.Config
-	clock  *clocktesting.FakeClock
+	*managertest.Manager
 	client *http.Client
 }
 
-func start(t *testing.T, mp *mailpit.Server, b backendPeer) *harness {
+// start runs the manager over a new namespace whose display name is Acme
+// Corporation (or over the one managertest.InNamespace names, left as it
+// is), with a fake clock at the time of day that every wait moves on, so
+// that the controllers' retries come due.
+func start(t *testing.T, mp *mailpit.Server, b backendPeer, opts ...managertest.Option) *harness {
 	t.Helper()
-	return startIn(t, mp, b, env.Namespace(t), true)
-}
-
-// startIn runs the manager over ns (and the namespaces more, which its
-// cache watches too); annotate sets the namespace's display name (a test
-// that applied its own namespace leaves it as applied).
-func startIn(t *testing.T, mp *mailpit.Server, b backendPeer, ns string, annotate bool, more ...string) *harness {
-	t.Helper()
-	cfg, err := opconfig.Load(testenv.RepoRoot() + "/config/dev/config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.SecretNamespace = secretNamespace
-	cfg.RateLimits.EmailsPerSecond = 1000
-	cfg.RateLimits.EmailsPerNamespacePerHour = 100000
-	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.Security = mp.SMTPHost, mp.SMTPPort, opconfig.SMTPSecurityNone
-	cfg.SMTP.CredentialsSecret = nil
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	cfg.Acceptance.BindAddress, cfg.Acceptance.PublicURL = addr, "http://"+addr
-	cfg.Acceptance.PartnerHubURL = "http://127.0.0.1:1/hub" // never followed
-	b.configure(t, cfg)
-
-	h := &harness{ns: ns, cfg: cfg, clock: clocktesting.NewFakeClock(time.Now()),
+	opts = append([]managertest.Option{
+		managertest.WithClockAt(time.Now()),
+		managertest.WithDisplayName("Acme Corporation"),
+		managertest.WithSMTP(mp.SMTPHost, mp.SMTPPort),
+		managertest.WithPage("http://127.0.0.1:1/hub"), // never followed
+		func(m *managertest.Manager) { m.Backend, m.Step = nil, time.Second; b.configure(m) },
+	}, opts...)
+	return &harness{Manager: managertest.Start(t, env, opts...),
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	if annotate {
-		nsObj := &corev1.Namespace{}
-		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: h.ns}, nsObj); err != nil {
-			t.Fatal(err)
-		}
-		nsObj.Annotations = map[string]string{v1alpha1.DisplayNameAnnotation: "Acme Corporation"}
-		if err := env.Client.Update(context.Background(), nsObj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	watched := map[string]cache.Config{h.ns: {}}
-	for _, n := range more {
-		watched[n] = cache.Config{}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := manager.New(ctx, env.Config, manager.Options{
-		Config: cfg,
-		Scheme: env.Scheme,
-		Clock:  h.clock,
-		Manager: ctrl.Options{
-			Metrics:                metricsserver.Options{BindAddress: "0"},
-			HealthProbeBindAddress: "0",
-			Cache:                  cache.Options{DefaultNamespaces: watched},
-			Controller:             crconfig.Controller{SkipNameValidation: ptr(true)},
-		},
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("building the manager: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	var once sync.Once
-	t.Cleanup(func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("the manager stopped with %v", err)
-			}
-		})
-	})
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatal("the manager's cache did not sync")
-	}
-	return h
 }
 
-func ptr[T any](v T) *T { return &v }
+// in is the harness working in namespace ns (one of h.Others).
+func (h *harness) in(ns string) *harness { return &harness{Manager: h.In(ns), client: h.client} }
 
 var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/invitations/accept\?token=[A-Za-z0-9._%-]+`)
 
@@ -306,7 +218,7 @@ func (h *harness) accept(t *testing.T, link string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := h.client.PostForm(h.cfg.Acceptance.PublicURL+"/invitations/accept", url.Values{"token": {u.Query().Get("token")}})
+	resp, err := h.client.PostForm(h.Config.Acceptance.PublicURL+"/invitations/accept", url.Values{"token": {u.Query().Get("token")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,71 +228,14 @@ func (h *harness) accept(t *testing.T, link string) {
 	}
 }
 
-func (h *harness) account(t *testing.T) *v1alpha1.PartnerAccount {
-	t.Helper()
-	a := &v1alpha1.PartnerAccount{}
-	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: h.ns, Name: "globex"}, a); err != nil {
-		t.Fatal(err)
-	}
-	return a
+func (h *harness) invitationOf(email string) *v1alpha1.PartnerInvitation {
+	h.T.Helper()
+	return h.Invitation(account.InvitationName("globex", email))
 }
 
-func (h *harness) editAccount(t *testing.T, f func(*v1alpha1.PartnerAccount)) {
-	t.Helper()
-	for range 10 {
-		a := h.account(t)
-		f(a)
-		err := env.Client.Update(context.Background(), a)
-		if err == nil {
-			return
-		}
-		if !apierrors.IsConflict(err) {
-			t.Fatal(err)
-		}
-	}
-	t.Fatal("editing the account: too many conflicts")
-}
-
-func (h *harness) invitationOf(t *testing.T, email string) *v1alpha1.PartnerInvitation {
-	t.Helper()
-	inv := &v1alpha1.PartnerInvitation{}
-	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: h.ns, Name: account.InvitationName("globex", email)}, inv); err != nil {
-		t.Fatal(err)
-	}
-	return inv
-}
-
-func (h *harness) waitGrantsSynced(t *testing.T, name, reason string) *v1alpha1.PartnerInvitation {
-	t.Helper()
-	var inv *v1alpha1.PartnerInvitation
-	h.eventually(t, name+" GrantsSynced="+reason, func() bool {
-		inv = &v1alpha1.PartnerInvitation{}
-		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: h.ns, Name: name}, inv); err != nil {
-			return false
-		}
-		c := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionGrantsSynced)
-		return c != nil && c.Status == metav1.ConditionTrue && c.Reason == reason && c.ObservedGeneration == inv.Generation
-	})
-	return inv
-}
-
-func (h *harness) eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	h.eventuallyWithin(t, 30*time.Second, what, cond)
-}
-
-func (h *harness) eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-		// The controllers' queues run on the fake clock: let their
-		// retries (backoff after a conflict, say) come due.
-		h.clock.Step(time.Second)
-	}
+func (h *harness) waitGrantsSynced(name, reason string) *v1alpha1.PartnerInvitation {
+	h.T.Helper()
+	return h.WaitCondition(name, v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, reason)
 }
 
 // scimBackend is the SCIM 2.0 server (SCIMMY), read over HTTP.
@@ -389,9 +244,10 @@ type scimBackend struct {
 	outsider scimpeer.User
 }
 
-func (s *scimBackend) configure(t *testing.T, cfg *opconfig.Config) {
-	name := "scim-token-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
-	createSecret(t, name, map[string]string{"token": s.srv.Token})
+func (s *scimBackend) configure(m *managertest.Manager) {
+	name := "scim-token-" + strings.ToLower(strings.ReplaceAll(m.T.Name(), "/", "-"))
+	m.CreateSecret(name, map[string]string{"token": s.srv.Token})
+	cfg := m.Config
 	cfg.IdentityBackend.Type = opconfig.BackendSCIM
 	cfg.IdentityBackend.LDAP = nil
 	cfg.IdentityBackend.SCIM = &opconfig.SCIMConfig{BaseURL: s.srv.URL, TokenSecret: &opconfig.SecretRef{Name: name}, CreateGroups: true}
@@ -463,9 +319,10 @@ type ldapBackend struct {
 	legacyGroup string
 }
 
-func (l *ldapBackend) configure(t *testing.T, cfg *opconfig.Config) {
-	name := "ldap-bind-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
-	createSecret(t, name, map[string]string{"password": l.srv.RootPassword})
+func (l *ldapBackend) configure(m *managertest.Manager) {
+	name := "ldap-bind-" + strings.ToLower(strings.ReplaceAll(m.T.Name(), "/", "-"))
+	m.CreateSecret(name, map[string]string{"password": l.srv.RootPassword})
+	cfg := m.Config
 	cfg.IdentityBackend.Type = opconfig.BackendLDAP
 	cfg.IdentityBackend.SCIM = nil
 	cfg.IdentityBackend.LDAP = &opconfig.LDAPConfig{
@@ -525,13 +382,4 @@ func (l *ldapBackend) ours(t *testing.T) []string {
 		out = append(out, e.DN)
 	}
 	return out
-}
-
-func createSecret(t *testing.T, name string, data map[string]string) {
-	t.Helper()
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: secretNamespace, Name: name}, StringData: data}
-	if err := env.Client.Create(context.Background(), sec); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), sec) })
 }

@@ -1,19 +1,13 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
-	opconfig "github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
 	"github.com/partnerops/partnerops/internal/testpeers/slapd"
 )
@@ -21,9 +15,9 @@ import (
 // trustingLDAP is slapd with identityBackend.ldap.trustMailAttribute set.
 type trustingLDAP struct{ *ldapBackend }
 
-func (l trustingLDAP) configure(t *testing.T, cfg *opconfig.Config) {
-	l.ldapBackend.configure(t, cfg)
-	cfg.IdentityBackend.LDAP.TrustMailAttribute = true
+func (l trustingLDAP) configure(m *managertest.Manager) {
+	l.ldapBackend.configure(m)
+	m.Config.IdentityBackend.LDAP.TrustMailAttribute = true
 }
 
 // Grants land on the partner who accepted, in the group partnerops writes,
@@ -38,10 +32,9 @@ func TestGrantsLDAPNotToWhoeverHasTheMail(t *testing.T) {
 	mallory := srv.AddUser(t, "mallory", email)
 	mp := mailpit.Start(t)
 	h := start(t, mp, &ldapBackend{srv: srv})
-	ctx := context.Background()
 
 	anaDN := "uid=" + email + "," + slapd.PeopleDN
-	name := fmt.Sprintf("partnerops.%s.insights.viewer", h.ns)
+	name := h.Group("insights", "viewer")
 	groupDN := "cn=" + name + "," + slapd.GroupsDN
 	decoyDN := "cn=" + name + ",ou=legacy," + slapd.GroupsDN
 	srv.Add(t,
@@ -67,12 +60,11 @@ func TestGrantsLDAPNotToWhoeverHasTheMail(t *testing.T) {
 
 	// Withdrawn: the real membership goes (and the group and user
 	// partnerops created with it); the decoy and mallory stay as they were.
-	h.editAccount(t, func(a *v1alpha1.PartnerAccount) { a.Spec.Users = nil })
-	h.eventually(t, "ana's grant revoked", func() bool {
-		err := env.Client.Get(ctx, types.NamespacedName{Namespace: h.ns, Name: inv.Name}, &v1alpha1.PartnerInvitation{})
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = nil })
+	h.Eventually("ana's grant revoked", func() bool {
 		_, group := srv.Entry(t, groupDN)
 		_, user := srv.Entry(t, anaDN)
-		return apierrors.IsNotFound(err) && !group && !user
+		return !h.Exists(&v1alpha1.PartnerInvitation{}, inv.Name) && !group && !user
 	})
 	sameEntry(t, srv, mallory, malloryBefore)
 	sameEntry(t, srv, decoyDN, decoy)
@@ -87,8 +79,7 @@ func TestGrantsLDAPTrustMailAttribute(t *testing.T) {
 	existing := srv.AddUser(t, "ana", email)
 	mp := mailpit.Start(t)
 	h := start(t, mp, trustingLDAP{&ldapBackend{srv: srv}})
-	ctx := context.Background()
-	name := fmt.Sprintf("partnerops.%s.insights.viewer", h.ns)
+	name := h.Group("insights", "viewer")
 	groupDN := "cn=" + name + "," + slapd.GroupsDN
 
 	inv := h.grantViewer(t, mp, email)
@@ -102,11 +93,10 @@ func TestGrantsLDAPTrustMailAttribute(t *testing.T) {
 		t.Errorf("a second user was created for %s", email)
 	}
 
-	h.editAccount(t, func(a *v1alpha1.PartnerAccount) { a.Spec.Users = nil })
-	h.eventually(t, "ana's grant revoked", func() bool {
-		err := env.Client.Get(ctx, types.NamespacedName{Namespace: h.ns, Name: inv.Name}, &v1alpha1.PartnerInvitation{})
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = nil })
+	h.Eventually("ana's grant revoked", func() bool {
 		_, group := srv.Entry(t, groupDN)
-		return apierrors.IsNotFound(err) && !group
+		return !h.Exists(&v1alpha1.PartnerInvitation{}, inv.Name) && !group
 	})
 	if _, ok := srv.Entry(t, existing); !ok {
 		t.Errorf("%s, which partnerops did not create, was deleted", existing)
@@ -118,18 +108,11 @@ func TestGrantsLDAPTrustMailAttribute(t *testing.T) {
 // once its grants are applied.
 func (h *harness) grantViewer(t *testing.T, mp *mailpit.Server, email string) *v1alpha1.PartnerInvitation {
 	t.Helper()
-	acct := &v1alpha1.PartnerAccount{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "globex"},
-		Spec: v1alpha1.PartnerAccountSpec{
-			DisplayName: "Globex Corporation",
-			Users:       []v1alpha1.PartnerUser{{Email: v1alpha1.EmailAddress(email), Role: "viewer", Systems: []v1alpha1.CatalogueKey{"insights"}}},
-		},
-	}
-	if err := env.Client.Create(context.Background(), acct); err != nil {
-		t.Fatal(err)
-	}
+	h.Account("globex", func(a *v1alpha1.PartnerAccount) {
+		a.Spec.Users = []v1alpha1.PartnerUser{{Email: v1alpha1.EmailAddress(email), Role: "viewer", Systems: []v1alpha1.CatalogueKey{"insights"}}}
+	})
 	h.accept(t, h.link(t, mp, email))
-	return h.waitGrantsSynced(t, h.invitationOf(t, email).Name, v1alpha1.ReasonGrantsApplied)
+	return h.waitGrantsSynced(h.invitationOf(email).Name, v1alpha1.ReasonGrantsApplied)
 }
 
 // sameEntry fails the test when dn is gone or differs from was.

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"crypto/tls"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,13 +11,11 @@ import (
 	"sync/atomic"
 	"testing"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
-	opconfig "github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
 	scimpeer "github.com/partnerops/partnerops/internal/testpeers/scim"
 	"github.com/partnerops/partnerops/internal/testpeers/tlstest"
@@ -45,26 +41,14 @@ func TestSCIMBehindARedirectNothingCountsAsDone(t *testing.T) {
 	// turned into for a group created.
 	srv.CreateUser(t, "ana@globex.example", "")
 	h := start(t, mp, b)
-	ctx := context.Background()
-	group := fmt.Sprintf("partnerops.%s.editor.editor", h.ns)
+	group := h.Group("editor", "editor")
 
-	if err := env.Client.Create(ctx, &v1alpha1.PartnerAccount{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "globex"},
-		Spec:       v1alpha1.PartnerAccountSpec{DisplayName: "Globex Corporation"},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Client.Create(ctx, &v1alpha1.PartnerInvitation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "ana"},
-		Spec: v1alpha1.PartnerInvitationSpec{Account: "globex", Email: "ana@globex.example",
-			Role: "editor", Systems: []v1alpha1.CatalogueKey{"editor"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	h.Account("globex")
+	h.Invite("ana", "ana@globex.example", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"editor"} })
 
 	// Accepted behind the redirect: the grant failed, and says why.
 	h.accept(t, h.link(t, mp, "ana@globex.example"))
-	c := h.waitGrantsFailed(t, "ana")
+	c := h.waitGrantsFailed("ana")
 	for _, s := range []string{"HTTP 302", "redirected to " + srv.URL, "set baseURL to the final URL"} {
 		if !strings.Contains(c.Message, s) {
 			t.Errorf("GrantsSynced message %q does not say %q", c.Message, s)
@@ -82,33 +66,30 @@ func TestSCIMBehindARedirectNothingCountsAsDone(t *testing.T) {
 
 	// The front stops redirecting: the retry lands the grant.
 	front.redirect.Store(false)
-	h.eventually(t, "ana's grant on the SCIM server", func() bool {
+	h.Eventually("ana's grant on the SCIM server", func() bool {
 		return slices.Equal(b.groupsOf(t, "ana@globex.example"), []string{group})
 	})
-	h.waitGrantsSynced(t, "ana", v1alpha1.ReasonGrantsApplied)
+	h.waitGrantsSynced("ana", v1alpha1.ReasonGrantsApplied)
 
 	// Withdrawn behind the redirect: not revoked, and not said to be.
 	front.redirect.Store(true)
-	h.editInvitation(t, "ana", func(inv *v1alpha1.PartnerInvitation) { inv.Spec.Revoked = true })
-	c = h.waitGrantsFailed(t, "ana")
+	h.EditInvitation("ana", func(inv *v1alpha1.PartnerInvitation) { inv.Spec.Revoked = true })
+	c = h.waitGrantsFailed("ana")
 	if !strings.Contains(c.Message, "Revoking") || !strings.Contains(c.Message, "HTTP 302") {
 		t.Errorf("GrantsSynced message %q does not say the revocation failed on a redirect", c.Message)
 	}
 	if got := b.groupsOf(t, "ana@globex.example"); !slices.Equal(got, []string{group}) {
 		t.Errorf("ana is in %v on the SCIM server, want %s still", got, group)
 	}
-	inv := &v1alpha1.PartnerInvitation{}
-	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: h.ns, Name: "ana"}, inv); err != nil {
-		t.Fatal(err)
-	}
+	inv := h.Invitation("ana")
 	if !slices.Contains(inv.Finalizers, v1alpha1.GrantsFinalizer) || inv.Status.AppliedGrants == nil {
 		t.Errorf("the withdrawn invitation let go of its grants: finalizers %v, appliedGrants %+v", inv.Finalizers, inv.Status.AppliedGrants)
 	}
 
 	// The front stops redirecting: the revocation goes through.
 	front.redirect.Store(false)
-	h.waitGrantsSynced(t, "ana", v1alpha1.ReasonGrantsRevoked)
-	h.eventually(t, "ana out of every group", func() bool { return len(b.groupsOf(t, "ana@globex.example")) == 0 })
+	h.waitGrantsSynced("ana", v1alpha1.ReasonGrantsRevoked)
+	h.Eventually("ana out of every group", func() bool { return len(b.groupsOf(t, "ana@globex.example")) == 0 })
 	if diff := b.unrelatedIntact(t); diff != "" {
 		t.Errorf("an unrelated user or membership changed: %s", diff)
 	}
@@ -116,41 +97,10 @@ func TestSCIMBehindARedirectNothingCountsAsDone(t *testing.T) {
 
 // waitGrantsFailed waits until the invitation's GrantsSynced is False with
 // reason BackendRejected for its current generation, and returns it.
-func (h *harness) waitGrantsFailed(t *testing.T, name string) metav1.Condition {
-	t.Helper()
-	var c metav1.Condition
-	h.eventually(t, name+" GrantsSynced=False "+v1alpha1.ReasonBackendRejected, func() bool {
-		inv := &v1alpha1.PartnerInvitation{}
-		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: h.ns, Name: name}, inv); err != nil {
-			return false
-		}
-		got := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionGrantsSynced)
-		if got == nil || got.Status != metav1.ConditionFalse || got.Reason != v1alpha1.ReasonBackendRejected || got.ObservedGeneration != inv.Generation {
-			return false
-		}
-		c = *got
-		return true
-	})
-	return c
-}
-
-func (h *harness) editInvitation(t *testing.T, name string, f func(*v1alpha1.PartnerInvitation)) {
-	t.Helper()
-	for range 10 {
-		inv := &v1alpha1.PartnerInvitation{}
-		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: h.ns, Name: name}, inv); err != nil {
-			t.Fatal(err)
-		}
-		f(inv)
-		err := env.Client.Update(context.Background(), inv)
-		if err == nil {
-			return
-		}
-		if !apierrors.IsConflict(err) {
-			t.Fatal(err)
-		}
-	}
-	t.Fatalf("editing the invitation %s: too many conflicts", name)
+func (h *harness) waitGrantsFailed(name string) metav1.Condition {
+	h.T.Helper()
+	inv := h.WaitCondition(name, v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendRejected)
+	return *meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionGrantsSynced)
 }
 
 // redirectedSCIM is the SCIM server reached through a redirector: the
@@ -160,10 +110,10 @@ type redirectedSCIM struct {
 	front *redirector
 }
 
-func (r *redirectedSCIM) configure(t *testing.T, cfg *opconfig.Config) {
-	r.scimBackend.configure(t, cfg)
-	cfg.IdentityBackend.SCIM.BaseURL = r.front.URL
-	cfg.IdentityBackend.SCIM.CAFile = r.front.CAFile
+func (r *redirectedSCIM) configure(m *managertest.Manager) {
+	r.scimBackend.configure(m)
+	m.Config.IdentityBackend.SCIM.BaseURL = r.front.URL
+	m.Config.IdentityBackend.SCIM.CAFile = r.front.CAFile
 }
 
 // redirector is an HTTPS front of a SCIM server, with a certificate from a

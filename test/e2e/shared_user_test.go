@@ -2,15 +2,13 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/controllers/account"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
 	scimpeer "github.com/partnerops/partnerops/internal/testpeers/scim"
 	"github.com/partnerops/partnerops/internal/testpeers/slapd"
@@ -39,22 +37,15 @@ func runSharedUser(t *testing.T, b interface {
 }) {
 	const addr = "mindy@globex.example"
 	mp := mailpit.Start(t)
-	ns1, ns2 := env.Namespace(t), env.Namespace(t)
-	h := startIn(t, mp, b, ns1, true, ns2)
+	h := start(t, mp, b, managertest.WithNamespaces(1))
+	ns1, ns2 := h.NS, h.Others[0]
 	ctx := context.Background()
-	group := func(ns, system string) string { return fmt.Sprintf("partnerops.%s.%s.editor", ns, system) }
-	in := func(ns string) *harness { c := *h; c.ns = ns; return &c }
+	group := func(ns, system string) string { return h.in(ns).Group(system, "editor") }
 
 	for _, ns := range []string{ns1, ns2} {
-		acct := &v1alpha1.PartnerAccount{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "globex"},
-			Spec: v1alpha1.PartnerAccountSpec{DisplayName: "Globex Corporation", Users: []v1alpha1.PartnerUser{
-				{Email: addr, Role: "editor", Systems: []v1alpha1.CatalogueKey{"insights"}},
-			}},
-		}
-		if err := env.Client.Create(ctx, acct); err != nil {
-			t.Fatal(err)
-		}
+		h.in(ns).Account("globex", func(a *v1alpha1.PartnerAccount) {
+			a.Spec.Users = []v1alpha1.PartnerUser{{Email: addr, Role: "editor", Systems: []v1alpha1.CatalogueKey{"insights"}}}
+		})
 	}
 	// The partner accepts both invitations through the real page.
 	for _, m := range mp.WaitFor(t, addr, 2, 30*time.Second) {
@@ -66,7 +57,7 @@ func runSharedUser(t *testing.T, b interface {
 	}
 	name := account.InvitationName("globex", addr)
 	for _, ns := range []string{ns1, ns2} {
-		in(ns).waitGrantsSynced(t, name, v1alpha1.ReasonGrantsApplied)
+		h.in(ns).waitGrantsSynced(name, v1alpha1.ReasonGrantsApplied)
 	}
 	both := []string{group(ns1, "insights"), group(ns2, "insights")}
 	slices.Sort(both)
@@ -77,21 +68,21 @@ func runSharedUser(t *testing.T, b interface {
 
 	// ns2's member holds no system for a while: its membership goes, the
 	// user stays.
-	in(ns2).editAccount(t, func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Systems = nil })
-	h.eventually(t, ns2+"'s membership removed", func() bool {
+	h.in(ns2).EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Systems = nil })
+	h.Eventually(ns2+"'s membership removed", func() bool {
 		return slices.Equal(b.groupsOf(t, addr), []string{group(ns1, "insights")})
 	})
 
 	// ns1 removes the user: its grants go, the user ns2 still holds stays.
-	h.editAccount(t, func(a *v1alpha1.PartnerAccount) { a.Spec.Users = nil })
-	h.eventually(t, ns1+"'s grants revoked", func() bool { return slices.Equal(b.groupsOf(t, addr), []string{}) })
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = nil })
+	h.Eventually(ns1+"'s grants revoked", func() bool { return slices.Equal(b.groupsOf(t, addr), []string{}) })
 	if got, ok := b.userID(t, addr); !ok || got != id {
 		t.Fatalf("removing the user from %s deleted or replaced the backend user %s that %s holds (now %q, %v)", ns1, id, ns2, got, ok)
 	}
 
 	// ns2 gives the system back: the same backend user.
-	in(ns2).editAccount(t, func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Systems = []v1alpha1.CatalogueKey{"insights"} })
-	h.eventually(t, ns2+"'s membership back", func() bool {
+	h.in(ns2).EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Systems = []v1alpha1.CatalogueKey{"insights"} })
+	h.Eventually(ns2+"'s membership back", func() bool {
 		return slices.Equal(b.groupsOf(t, addr), []string{group(ns2, "insights")})
 	})
 	if got, _ := b.userID(t, addr); got != id {
@@ -99,8 +90,8 @@ func runSharedUser(t *testing.T, b interface {
 	}
 
 	// ns2 removes the user too: nothing of partnerops's is left.
-	in(ns2).editAccount(t, func(a *v1alpha1.PartnerAccount) { a.Spec.Users = nil })
-	h.eventually(t, "the backend user deleted once nobody holds it", func() bool {
+	h.in(ns2).EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = nil })
+	h.Eventually("the backend user deleted once nobody holds it", func() bool {
 		_, ok := b.userID(t, addr)
 		return !ok && len(b.ours(t)) == 0
 	})

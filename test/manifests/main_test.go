@@ -43,8 +43,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
 	"github.com/partnerops/partnerops/internal/testenv"
@@ -226,23 +224,6 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// kubeconfig writes a kubeconfig for the test API server, as an
-// administrator.
-func kubeconfig(t *testing.T) string {
-	t.Helper()
-	c := env.Config
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}
-	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	cfg.CurrentContext = "envtest"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // apply runs `kubectl apply --server-side` of objs on the test API server,
 // with extra flags (such as --dry-run=server), and returns what kubectl
 // printed.
@@ -250,7 +231,7 @@ func apply(t *testing.T, objs objects, flags ...string) (stdout, stderr string) 
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "manifests.yaml")
 	writeFile(t, file, objs.yaml(t))
-	args := append([]string{"--kubeconfig", kubeconfig(t), "apply", "--server-side", "-f", file}, flags...)
+	args := append([]string{"--kubeconfig", testenv.KubeconfigFile(t, env.Config, ""), "apply", "--server-side", "-f", file}, flags...)
 	return run(t, root, kubectl(t), args...)
 }
 

@@ -1,7 +1,9 @@
 // Package identitytest is an in-memory identity.Backend for unit tests.
-// Every method can be replaced by setting its function field (to inject an
-// outage, say); left nil, the method works on the in-memory directory,
-// which follows the Backend contract (idempotent, ownership marks).
+// SetDown takes the whole backend down (every method fails) and back up;
+// every method can also be replaced by setting its function field (to make
+// one call fail, say); left nil, the method works on the in-memory
+// directory, which follows the Backend contract (idempotent, ownership
+// marks).
 package identitytest
 
 import (
@@ -27,6 +29,7 @@ type Fake struct {
 	CreateGroups bool
 
 	mu     sync.Mutex
+	down   error                // SetDown
 	users  map[string]*fakeUser // by lower-case email
 	groups map[string]*fakeGroup
 	seq    int
@@ -131,6 +134,21 @@ func (f *Fake) UserID(email string) (string, bool) {
 	return u.id, true
 }
 
+// SetDown makes every Backend method return err (one wrapping
+// identity.ErrUnavailable, as a driver reports an outage) until it is
+// called again with nil.
+func (f *Fake) SetDown(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = err
+}
+
+func (f *Fake) outage() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.down
+}
+
 // Calls counts the Backend method calls served by the in-memory directory.
 func (f *Fake) Calls() int {
 	f.mu.Lock()
@@ -139,6 +157,9 @@ func (f *Fake) Calls() int {
 }
 
 func (f *Fake) FindUser(ctx context.Context, email string) (identity.User, error) {
+	if err := f.outage(); err != nil {
+		return identity.User{}, err
+	}
 	if f.FindUserFunc != nil {
 		return f.FindUserFunc(ctx, email)
 	}
@@ -153,6 +174,9 @@ func (f *Fake) FindUser(ctx context.Context, email string) (identity.User, error
 }
 
 func (f *Fake) EnsureUser(ctx context.Context, nu identity.NewUser) (identity.User, error) {
+	if err := f.outage(); err != nil {
+		return identity.User{}, err
+	}
 	if f.EnsureUserFunc != nil {
 		return f.EnsureUserFunc(ctx, nu)
 	}
@@ -169,6 +193,9 @@ func (f *Fake) EnsureUser(ctx context.Context, nu identity.NewUser) (identity.Us
 }
 
 func (f *Fake) AddMember(ctx context.Context, group string, user identity.User) error {
+	if err := f.outage(); err != nil {
+		return err
+	}
 	if f.AddMemberFunc != nil {
 		return f.AddMemberFunc(ctx, group, user)
 	}
@@ -188,6 +215,9 @@ func (f *Fake) AddMember(ctx context.Context, group string, user identity.User) 
 }
 
 func (f *Fake) RemoveMember(ctx context.Context, group string, user identity.User) error {
+	if err := f.outage(); err != nil {
+		return err
+	}
 	if f.RemoveMemberFunc != nil {
 		return f.RemoveMemberFunc(ctx, group, user)
 	}
@@ -206,6 +236,9 @@ func (f *Fake) RemoveMember(ctx context.Context, group string, user identity.Use
 }
 
 func (f *Fake) Groups(ctx context.Context, user identity.User) ([]string, error) {
+	if err := f.outage(); err != nil {
+		return nil, err
+	}
 	if f.GroupsFunc != nil {
 		return f.GroupsFunc(ctx, user)
 	}
@@ -223,6 +256,9 @@ func (f *Fake) Groups(ctx context.Context, user identity.User) ([]string, error)
 }
 
 func (f *Fake) DeleteUser(ctx context.Context, user identity.User) error {
+	if err := f.outage(); err != nil {
+		return err
+	}
 	if f.DeleteUserFunc != nil {
 		return f.DeleteUserFunc(ctx, user)
 	}

@@ -12,30 +12,35 @@ import (
 // Sender is an smtp.Sender that records messages instead of sending them.
 // The zero value accepts every message. It is safe for concurrent use.
 type Sender struct {
-	// SendFunc, when set, decides each Send's result; a message is
-	// recorded as sent only when it returns nil. Tests make it return
-	// errors wrapping smtp.ErrTemporary or smtp.ErrRecipientRejected.
-	SendFunc func(ctx context.Context, m *smtp.Message) error
-
 	mu       sync.Mutex
+	fail     func(n int, m *smtp.Message) error
 	sent     []smtp.Message
 	attempts int
 }
 
 var _ smtp.Sender = (*Sender)(nil)
 
-// Send records a copy of m, or returns SendFunc's error.
-func (s *Sender) Send(ctx context.Context, m *smtp.Message) error {
+// FailWith makes f decide each later Send's result: n counts the attempts
+// from 1 (failed ones included), and a message is recorded as sent only
+// when f returns nil. Tests make it return errors wrapping
+// smtp.ErrTemporary or smtp.ErrRecipientRejected; nil accepts every
+// message again.
+func (s *Sender) FailWith(f func(n int, m *smtp.Message) error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = f
+}
+
+// Send records a copy of m, or returns the error of FailWith's function.
+func (s *Sender) Send(_ context.Context, m *smtp.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.attempts++
-	s.mu.Unlock()
-	if s.SendFunc != nil {
-		if err := s.SendFunc(ctx, m); err != nil {
+	if s.fail != nil {
+		if err := s.fail(s.attempts, m); err != nil {
 			return err
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.sent = append(s.sent, *m)
 	return nil
 }
@@ -45,6 +50,17 @@ func (s *Sender) Sent() []smtp.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]smtp.Message(nil), s.sent...)
+}
+
+// Recipients lists the To of the messages sent so far, in order.
+func (s *Sender) Recipients() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, m := range s.sent {
+		out = append(out, m.To)
+	}
+	return out
 }
 
 // Attempts returns how many times Send was called, failed calls included.
