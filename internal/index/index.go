@@ -29,15 +29,19 @@ const InvitationEmail = ".spec.email"
 
 // Register adds the indexes to the manager's cache.
 func Register(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationAccount,
-		func(o client.Object) []string { return []string{o.(*v1alpha1.PartnerInvitation).Spec.Account} }); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationAccount, AccountOf); err != nil {
 		return fmt.Errorf("indexing invitations by account: %w", err)
 	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationEmail,
-		func(o client.Object) []string {
-			return []string{v1alpha1.NormalizeEmail(string(o.(*v1alpha1.PartnerInvitation).Spec.Email))}
-		}); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationEmail, EmailOf); err != nil {
 		return fmt.Errorf("indexing invitations by address: %w", err)
 	}
 	return nil
+}
+
+// AccountOf is the InvitationAccount value of a PartnerInvitation.
+func AccountOf(o client.Object) []string { return []string{o.(*v1alpha1.PartnerInvitation).Spec.Account} }
+
+// EmailOf is the InvitationEmail value of a PartnerInvitation.
+func EmailOf(o client.Object) []string {
+	return []string{v1alpha1.NormalizeEmail(string(o.(*v1alpha1.PartnerInvitation).Spec.Email))}
 }

@@ -70,16 +70,21 @@ func find(envVar, dir, name string) (string, error) {
 	return matches[len(matches)-1], nil
 }
 
+// Scheme has the built-in kinds and the project's kinds.
+func Scheme() *k8sruntime.Scheme {
+	scheme := k8sruntime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(partnersv1alpha1.AddToScheme(scheme))
+	return scheme
+}
+
 // Start starts etcd and kube-apiserver with the CRDs of config/crd/bases.
 func Start() (*Env, error) {
 	apiserver, etcd, err := Binaries()
 	if err != nil {
 		return nil, err
 	}
-	scheme := k8sruntime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(partnersv1alpha1.AddToScheme(scheme))
-
+	scheme := Scheme()
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
