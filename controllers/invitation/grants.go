@@ -9,8 +9,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -83,10 +83,6 @@ func (r *resyncSchedule) forget(uid types.UID) {
 	delete(r.next, uid)
 }
 
-
-
-
-
 // reprove is the acceptance proof of a verified inv made anew with the
 // current key: after a key is added to the keys Secret, each member's
 // proof moves to it at its next reconcile (within one resync interval), so
@@ -147,11 +143,6 @@ func grantsMayLand(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAcc
 	return account != nil && controllerutil.ContainsFinalizer(account, v1alpha1.GrantsFinalizer) &&
 		controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer)
 }
-
-
-
-
-
 
 func setGrants(inv *v1alpha1.PartnerInvitation, ok bool, reason, msg string, now time.Time) {
 	set(inv, v1alpha1.ConditionGrantsSynced, boolStatus(ok), reason, msg, now)
@@ -332,7 +323,6 @@ func (r *Reconciler) deleteUserIfUnheld(ctx context.Context, user identity.User,
 	}
 	return r.Backend.DeleteUser(ctx, user)
 }
-
 
 // recordGrantsTransition records an Event when GrantsSynced moves.
 func (r *Reconciler) recordGrantsTransition(before, after *v1alpha1.PartnerInvitation) {
