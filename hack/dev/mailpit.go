@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/mail"
-	"net/smtp"
 	"net/url"
 	"os"
 	"regexp"
@@ -35,148 +32,41 @@ const (
 // acceptLink finds an invitation link in an email's text.
 var acceptLink = regexp.MustCompile(`https?://[^\s"'<>]+/invitations/accept\?token=[^\s"'<>]+`)
 
-// mailpit is the mail catcher: Mailpit running as a child process, its
-// database under the state directory and its output in a log file.
+// mailpit is the mail catcher: Mailpit run by internal/testpeers/mailpit
+// (as the tests run it), its database under the state directory and its
+// output in a log file.
 type mailpit struct {
-	*child
-	smtpAddr string
-	// apiURL is the base URL of its web server, such as
-	// http://127.0.0.1:8025; the REST API is under /api/v1/.
-	apiURL string
-	client *http.Client
-	log    *os.File
+	*mailpitpeer.Server
+	log *os.File
 }
 
 // defaultMailpit is the Mailpit binary dev runs unless --mailpit says
 // otherwise: $MAILPIT (the Makefile sets it from hack/install-peers.sh), else
 // the newest version under bin/tools/mailpit/, else "". The search is the
 // test harness's, so dev and the tests find the same binary.
-func defaultMailpit() string {
-	p, err := mailpitpeer.Binary()
-	if err != nil {
-		return ""
-	}
-	return p
-}
+func defaultMailpit() string { return orEmpty(mailpitpeer.Binary()) }
 
-// mailpitArgs is Mailpit's command line. Its database path names the state
-// directory, as every process dev starts does.
-func mailpitArgs(o *options, s *stateDir) []string {
-	return []string{
-		o.mailpit,
-		"--smtp=" + o.mailpitSMTPAddr,
-		"--listen=" + o.mailpitHTTPAddr,
-		"--database=" + s.mailpitDB,
-		"--disable-version-check",
-		// No reverse DNS lookup of the client: nothing but loopback is reached.
-		"--smtp-disable-rdns",
-		// Whatever smtp.credentialsSecret says, the manager can log in.
-		"--smtp-auth-accept-any",
-		"--smtp-auth-allow-insecure",
-	}
-}
-
-// startMailpit starts Mailpit with its output in logs/mailpit.log, without
-// the MP_* variables of dev's environment: the flags are its whole
-// configuration (no relay, no webhook).
-func startMailpit(o *options, s *stateDir, con *console) (*mailpit, error) {
-	f, err := os.OpenFile(s.mailpitLog, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+// startMailpit starts Mailpit on the addresses of the flags, with its
+// database in the state directory and its output in logs/mailpit.log, and
+// waits until its API answers and its SMTP server greets. It gives up when
+// ctx ends, when Mailpit exits or after timeout.
+func startMailpit(ctx context.Context, o *options, s *stateDir, con *console) (*mailpit, error) {
+	srv, f, err := startPeer(ctx, con, "Mailpit", s.mailpitLog, func(log io.Writer) (*mailpitpeer.Server, error) {
+		return mailpitpeer.Run(ctx, mailpitpeer.Options{
+			Binary: o.mailpit, SMTPAddr: o.mailpitSMTPAddr, HTTPAddr: o.mailpitHTTPAddr,
+			Database: s.mailpitDB, Log: log, ReadyTimeout: mailpitReadyTimeout,
+		})
+	})
 	if err != nil {
-		return nil, fmt.Errorf("creating Mailpit's log file: %w", err)
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MP_") {
-			env = append(env, kv)
-		}
-	}
-	c, err := startChild(con, "Mailpit", mailpitArgs(o, s), env, f, nil)
-	if err != nil {
-		_ = f.Close()
 		return nil, err
 	}
-	return &mailpit{
-		child:    c,
-		smtpAddr: o.mailpitSMTPAddr,
-		apiURL:   strings.TrimSuffix(httpURL(o.mailpitHTTPAddr, ""), "/"),
-		client: &http.Client{
-			// No proxy, whatever the environment says: loopback only.
-			Transport: &http.Transport{Proxy: nil},
-		},
-		log: f,
-	}, nil
-}
-
-// waitReady waits until Mailpit's API answers and its SMTP server greets
-// (Mailpit starts its web server first, then its SMTP server), and returns
-// its version. It gives up when ctx ends, when Mailpit exits or after
-// timeout.
-func (m *mailpit) waitReady(ctx context.Context, timeout time.Duration) (string, error) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if v, ok := m.ready(ctx); ok {
-			return v, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-m.done:
-			return "", fmt.Errorf("Mailpit exited before it was ready (%s): see %s", m.status(), m.log.Name())
-		case <-deadline.C:
-			return "", fmt.Errorf("Mailpit was not ready after %s (API %s, SMTP %s): see %s", timeout, m.apiURL, m.smtpAddr, m.log.Name())
-		case <-tick.C:
-		}
-	}
-}
-
-func (m *mailpit) ready(ctx context.Context) (string, bool) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	var info struct{ Version string }
-	if err := m.getJSON(ctx, "/api/v1/info", &info); err != nil || info.Version == "" {
-		return "", false
-	}
-	smtpAddr := m.smtpAddr
-	if host, port, err := net.SplitHostPort(smtpAddr); err == nil && isAnyHost(host) {
-		smtpAddr = net.JoinHostPort(loopback, port)
-	}
-	conn, err := net.DialTimeout("tcp", smtpAddr, time.Second)
-	if err != nil {
-		return "", false
-	}
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	c, err := smtp.NewClient(conn, loopback) // reads the 220 greeting
-	if err != nil {
-		_ = conn.Close()
-		return "", false
-	}
-	_ = c.Quit()
-	return info.Version, true
+	return &mailpit{Server: srv, log: f}, nil
 }
 
 // stop stops Mailpit and closes its log.
 func (m *mailpit) stop(con *console, hurry <-chan struct{}) error {
 	defer func() { _ = m.log.Close() }()
-	err := m.child.stop(con, mailpitStopGrace, hurry)
-	m.client.CloseIdleConnections()
-	return err
-}
-
-// mailSummary is one message of Mailpit's listing (MessageSummary).
-type mailSummary struct {
-	ID string
-}
-
-// mailMessage is the part of one of Mailpit's messages dev prints.
-type mailMessage struct {
-	ID          string
-	To, Cc, Bcc []mail.Address
-	Subject     string
-	// Text is the decoded text/plain body.
-	Text string
+	return stopChild(con, "Mailpit", m.Server, mailpitStopGrace, hurry)
 }
 
 // watcher prints each message Mailpit receives, with its accept link.
@@ -223,8 +113,8 @@ func (w *watcher) run(ctx context.Context, interval time.Duration) {
 			if ctx.Err() != nil {
 				return
 			}
-			msg, err := w.m.message(ctx, id)
-			if errors.Is(err, errNotFound) { // deleted since it was listed
+			msg, err := w.m.Message(ctx, id)
+			if errors.Is(err, mailpitpeer.ErrNotFound) { // deleted since it was listed
 				w.seen[id] = true
 				continue
 			}
@@ -232,7 +122,7 @@ func (w *watcher) run(ctx context.Context, interval time.Duration) {
 				break // the next poll tries again, in order
 			}
 			w.seen[id] = true
-			w.con.print(mailPrefix, describeMail(msg, w.m.apiURL))
+			w.con.print(mailPrefix, describeMail(msg, w.m.APIURL))
 		}
 	}
 }
@@ -261,16 +151,12 @@ func (w *watcher) unseen(ctx context.Context) ([]string, error) {
 	var ids []string
 	listed := map[string]bool{}
 	for start := 0; ; start += mailPageSize {
-		var page struct {
-			Total    int
-			Messages []mailSummary
-		}
-		path := fmt.Sprintf("/api/v1/messages?start=%d&limit=%d", start, mailPageSize)
-		if err := w.m.getJSON(ctx, path, &page); err != nil {
+		total, page, err := w.m.Page(ctx, start, mailPageSize)
+		if err != nil {
 			return nil, err
 		}
-		done := len(page.Messages) < mailPageSize || start+len(page.Messages) >= page.Total
-		for _, s := range page.Messages {
+		done := len(page) < mailPageSize || start+len(page) >= total
+		for _, s := range page {
 			if w.seen[s.ID] {
 				done = true
 				break
@@ -292,7 +178,7 @@ func (w *watcher) unseen(ctx context.Context) ([]string, error) {
 
 // describeMail is the block printed for one message: to whom, its subject,
 // and the accept links of its text.
-func describeMail(msg *mailMessage, apiURL string) string {
+func describeMail(msg *mailpitpeer.Message, apiURL string) string {
 	var to []string
 	for _, list := range [][]mail.Address{msg.To, msg.Cc, msg.Bcc} {
 		for _, a := range list {
@@ -317,47 +203,6 @@ func describeMail(msg *mailMessage, apiURL string) string {
 		fmt.Fprintf(&b, "(no accept link in its text; read it with curl -s %s/api/v1/message/%s)\n", apiURL, url.PathEscape(msg.ID))
 	}
 	return b.String()
-}
-
-// errNotFound is returned (wrapped) when Mailpit answers 404.
-var errNotFound = errors.New("not found")
-
-// message returns one message. Mailpit marks it read.
-func (m *mailpit) message(ctx context.Context, id string) (*mailMessage, error) {
-	var msg mailMessage
-	if err := m.getJSON(ctx, "/api/v1/message/"+url.PathEscape(id), &msg); err != nil {
-		return nil, err
-	}
-	return &msg, nil
-}
-
-// getJSON decodes the answer to GET path, with a timeout of 10s.
-func (m *mailpit) getJSON(ctx context.Context, path string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.apiURL+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("GET %s: %w", path, errNotFound)
-	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	return nil
 }
 
 // isAnyHost reports whether host means every interface ("", 0.0.0.0, ::).

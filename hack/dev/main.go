@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -175,18 +174,14 @@ func run(args []string, con *console) (err error) {
 	// Mailpit starts before the manager, which may send an email as soon as
 	// it starts, and stops after it, which may send one while it stops.
 	con.logf("starting Mailpit, the mail catcher (its log in %s)", con.path(state.mailpitLog))
-	mp, err := startMailpit(opts, state, con)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, mp.stop(con, hurry)) }()
-	mpVersion, err := mp.waitReady(ctx, mailpitReadyTimeout)
+	mp, err := startMailpit(ctx, opts, state, con)
 	if err != nil {
 		if ctx.Err() != nil {
 			return stopRequested(ctx, con)
 		}
 		return err
 	}
+	defer func() { err = errors.Join(err, mp.stop(con, hurry)) }()
 	watch, earlier, err := mp.newWatcher(ctx, con)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -195,7 +190,7 @@ func run(args []string, con *console) (err error) {
 		return fmt.Errorf("listing the messages of Mailpit: %w", err)
 	}
 	con.logf("Mailpit %s is up: SMTP %s, API %s/api/v1/ (%d earlier messages in %s)",
-		mpVersion, opts.mailpitSMTPAddr, mp.apiURL, earlier, con.path(state.mailpitDB))
+		mp.Version, opts.mailpitSMTPAddr, mp.APIURL, earlier, con.path(state.mailpitDB))
 	// The watcher stops after the manager, before Mailpit (defers run last
 	// first): emails sent while the manager stops are printed too.
 	watchCtx, stopWatching := context.WithCancel(context.Background())
@@ -214,17 +209,14 @@ func run(args []string, con *console) (err error) {
 		return err
 	}
 	con.logf("starting the SCIM server, the identity backend (its log in %s)", con.path(state.scimLog))
-	sc, err := startSCIMServer(opts, state, bins.node, token, con)
+	sc, err := startSCIMServer(ctx, opts, state, bins.node, token, con)
 	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, sc.stop(con, hurry)) }()
-	if err := sc.waitReady(ctx, scimReadyTimeout); err != nil {
 		if ctx.Err() != nil {
 			return stopRequested(ctx, con)
 		}
 		return err
 	}
+	defer func() { err = errors.Join(err, sc.stop(con, hurry)) }()
 	secretName := cfg.IdentityBackend.SCIM.TokenSecret.Name
 	created, err = cp.setSecretKey(cfg.SecretNamespace, secretName, scimTokenKey, token)
 	if err != nil {
@@ -266,15 +258,15 @@ func run(args []string, con *console) (err error) {
 	select {
 	case <-ctx.Done():
 		return stopRequested(ctx, con)
-	case <-mgr.done:
-		con.logf("the manager exited on its own (%s); stopping everything", mgr.status())
-		return fmt.Errorf("the manager exited on its own (%s): see its output above", mgr.status())
-	case <-mp.done:
-		con.logf("Mailpit exited on its own (%s); stopping everything", mp.status())
-		return fmt.Errorf("Mailpit exited on its own (%s): see %s", mp.status(), con.path(state.mailpitLog))
-	case <-sc.done:
-		con.logf("the SCIM server exited on its own (%s); stopping everything", sc.status())
-		return fmt.Errorf("the SCIM server exited on its own (%s): see %s", sc.status(), con.path(state.scimLog))
+	case <-mgr.Done():
+		con.logf("the manager exited on its own (%s); stopping everything", mgr.Status())
+		return fmt.Errorf("the manager exited on its own (%s): see its output above", mgr.Status())
+	case <-mp.Done():
+		con.logf("Mailpit exited on its own (%s); stopping everything", mp.Status())
+		return fmt.Errorf("Mailpit exited on its own (%s): see %s", mp.Status(), con.path(state.mailpitLog))
+	case <-sc.Done():
+		con.logf("the SCIM server exited on its own (%s); stopping everything", sc.Status())
+		return fmt.Errorf("the SCIM server exited on its own (%s): see %s", sc.Status(), con.path(state.scimLog))
 	case <-hubDone:
 		con.logf("the Partner Hub stand-in stopped serving (%v); stopping everything", hub.err)
 		return fmt.Errorf("the Partner Hub stand-in stopped serving: %v", hub.err)
@@ -301,90 +293,6 @@ func handleSignals() (context.Context, <-chan struct{}) {
 func stopRequested(ctx context.Context, con *console) error {
 	con.logf("%v: stopping everything", context.Cause(ctx))
 	return nil
-}
-
-// binaries are the programs dev runs besides the manager and Mailpit: the
-// control plane, and node for the SCIM server.
-type binaries struct {
-	apiserver, etcd string
-	node            string
-}
-
-// preflight checks everything that can be checked before starting anything,
-// so that a mistake is reported at once and clearly.
-func preflight(o *options) (binaries, *config.Config, error) {
-	apiserver, etcd, err := testenv.Binaries()
-	if err != nil {
-		return binaries{}, nil, fmt.Errorf("finding etcd and kube-apiserver (run `make dev`, which builds them): %w", err)
-	}
-	if err := checkExecutable(o.manager); err != nil {
-		return binaries{}, nil, fmt.Errorf("the manager binary %w: run `make dev`, which builds it (or go build -o bin/partnerops ., or point --manager at it)", err)
-	}
-	if o.mailpit == "" {
-		return binaries{}, nil, fmt.Errorf("no Mailpit binary: --mailpit is empty (its default is $MAILPIT, else the newest under %s): run `make dev`, which builds it with hack/install-peers.sh (or point --mailpit at one)",
-			filepath.Join(o.root, "bin", "tools", "mailpit"))
-	}
-	if err := checkExecutable(o.mailpit); err != nil {
-		return binaries{}, nil, fmt.Errorf("the Mailpit binary %w: run `make dev`, which builds it with hack/install-peers.sh (or point --mailpit at one)", err)
-	}
-	if o.scimServer == "" {
-		return binaries{}, nil, fmt.Errorf("no SCIM server: --scim-server is empty (its default is $SCIM_SERVER, else the copy for the current hack/scim-server under %s): run `make dev`, which installs it with hack/install-peers.sh (or point --scim-server at its server.js)",
-			filepath.Join(o.root, "bin", "tools", "scim-server"))
-	}
-	if fi, err := os.Stat(o.scimServer); err != nil || fi.IsDir() {
-		return binaries{}, nil, fmt.Errorf("the SCIM server %s is not a file: run `make dev`, which installs it with hack/install-peers.sh (or point --scim-server at its server.js)", o.scimServer)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return binaries{}, nil, fmt.Errorf("no node on PATH to run the SCIM server: run `make dev`, whose hack/install-peers.sh installs Debian's nodejs (%w)", err)
-	}
-	cfg, err := config.Load(o.config)
-	if err != nil {
-		return binaries{}, nil, fmt.Errorf("the manager would refuse its configuration (--config): %w", err)
-	}
-	if err := checkMailpitConfig(o, cfg); err != nil {
-		return binaries{}, nil, err
-	}
-	if err := checkSCIMConfig(o, cfg); err != nil {
-		return binaries{}, nil, err
-	}
-	addrs := []struct{ flag, addr string }{
-		{"--metrics-bind-address", o.metricsAddr},
-		{"--health-probe-bind-address", o.probeAddr},
-		{"acceptance.bindAddress in " + o.config, cfg.Acceptance.BindAddress},
-		{"--mailpit-smtp-address", o.mailpitSMTPAddr},
-		{"--mailpit-http-address", o.mailpitHTTPAddr},
-		{"--scim-address", o.scimAddr},
-	}
-	if addr, _, ok := partnerHubAddr(cfg); ok {
-		addrs = append(addrs, struct{ flag, addr string }{"acceptance.partnerHubURL in " + o.config + " (dev serves a Partner Hub stand-in there)", addr})
-	}
-	for _, a := range addrs {
-		if err := checkFree(a.addr); err != nil {
-			return binaries{}, nil, fmt.Errorf("%s: %w (is another `make dev` running?)", a.flag, err)
-		}
-	}
-	return binaries{apiserver: apiserver, etcd: etcd, node: node}, cfg, nil
-}
-
-func checkExecutable(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("%s is missing", path)
-	}
-	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable file", path)
-	}
-	return nil
-}
-
-// checkFree reports whether addr can be listened on.
-func checkFree(addr string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", addr, err)
-	}
-	return l.Close()
 }
 
 func managerArgs(o *options, s *stateDir) []string {

@@ -38,8 +38,8 @@ func (m *manager) waitReady(ctx context.Context, readyURL string, timeout time.D
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-m.done:
-			return fmt.Errorf("the manager exited before it was ready (%s): see its output above", m.status())
+		case <-m.Done():
+			return fmt.Errorf("the manager exited before it was ready (%s): see its output above", m.Status())
 		case <-deadline.C:
 			return fmt.Errorf("the manager was not ready after %s (%s does not answer 200 OK): see its output above", timeout, readyURL)
 		case <-tick.C:

@@ -1,25 +1,23 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
-	"syscall"
 	"time"
+
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
 )
 
-// child is a process dev started and stops: the manager or Mailpit.
+// child is a process dev started and stops: the manager or the SCIM
+// server (Mailpit is internal/testpeers/mailpit's).
 type child struct {
 	// name is how dev's messages call it ("the manager", "Mailpit").
 	name string
-	cmd  *exec.Cmd
-	// done is closed when the process has exited and its output is written.
-	done chan struct{}
-	// err is what Wait returned; read it only after done is closed.
-	err error
+	*peer.Process
 }
 
 // startChild starts argv with its output to out (flush, if not nil, is
@@ -27,91 +25,96 @@ type child struct {
 // the SIGINT a terminal sends to dev's group on Ctrl-C does not reach it:
 // dev alone stops it, in order, with one SIGTERM (a second signal makes a
 // controller-runtime manager exit at once). It is killed if dev dies
-// without stopping it (Linux).
+// without stopping it (Linux). See internal/testpeers/peer.
 func startChild(con *console, name string, argv, env []string, out io.Writer, flush func()) (*child, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = childSysProcAttr()
-	// Should the child leave a process behind that holds its output, Wait
-	// does not wait for it forever.
-	cmd.WaitDelay = 5 * time.Second
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
-
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal is sent when the thread that started the
-		// child ends, not the process: keep this goroutine, and the thread
-		// it is locked to, until the child has exited. The thread ends
-		// with the goroutine, as it stays locked.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		c.err = cmd.Wait()
-		if flush != nil {
-			flush()
-		}
-		close(c.done)
-	}()
-	if err := <-started; err != nil {
+	p, err := peer.Start(cmd, flush)
+	if err != nil {
 		return nil, fmt.Errorf("starting %s (%s): %w", name, argv[0], err)
 	}
-	con.logf("started %s (pid %d)", name, cmd.Process.Pid)
-	return c, nil
+	con.logf("started %s (pid %d)", name, p.Pid())
+	return &child{name: name, Process: p}, nil
 }
 
-// exited reports whether the child has exited.
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// status describes how the child exited; call it once done is closed.
-func (c *child) status() string {
-	if c.err == nil {
-		return "exit status 0"
-	}
-	var exitErr *exec.ExitError
-	if errors.As(c.err, &exitErr) {
-		return exitErr.String()
-	}
-	return c.err.Error()
-}
-
-// stop asks the child to stop with SIGTERM and kills it if it has not
-// stopped after grace, or at once when hurry is closed. A child that has
-// already exited is fine.
+// stop stops the child; see stopChild.
 func (c *child) stop(con *console, grace time.Duration, hurry <-chan struct{}) error {
-	if c.exited() {
-		return nil
-	}
-	con.logf("stopping %s (Ctrl-C again to kill it now)", c.name)
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("stopping %s: %w", c.name, err)
-	}
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
+	return stopChild(con, c.name, c, grace, hurry)
+}
+
+// stoppable is a process dev stops: a child, or Mailpit.
+type stoppable interface {
+	Done() <-chan struct{}
+	Status() string
+	Shutdown(ctx context.Context) (killed bool, err error)
+}
+
+var (
+	errGraceOver = errors.New("grace over")
+	errHurried   = errors.New("hurried")
+)
+
+// stopChild asks p to stop with SIGTERM and kills it if it has not
+// stopped after grace, or at once when hurry is closed. A process that has
+// already exited is fine.
+func stopChild(con *console, name string, p stoppable, grace time.Duration, hurry <-chan struct{}) error {
 	select {
-	case <-c.done:
-		if c.err != nil {
-			con.logf("%s stopped with %s", c.name, c.status())
-		}
+	case <-p.Done():
 		return nil
-	case <-timer.C:
-		con.logf("%s did not stop within %s: killing it", c.name, grace)
-	case <-hurry:
-		con.logf("killing %s", c.name)
+	default:
 	}
-	if err := c.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("killing %s: %w", c.name, err)
+	con.logf("stopping %s (Ctrl-C again to kill it now)", name)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	timer := time.AfterFunc(grace, func() { cancel(errGraceOver) })
+	defer timer.Stop()
+	go func() {
+		select {
+		case <-hurry:
+			cancel(errHurried)
+		case <-ctx.Done():
+		}
+	}()
+	killed, err := p.Shutdown(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("stopping %s: %w", name, err)
+	case killed && errors.Is(context.Cause(ctx), errHurried):
+		con.logf("killing %s", name)
+	case killed:
+		con.logf("%s did not stop within %s: killing it", name, grace)
+	case p.Status() != "exit status 0":
+		con.logf("%s stopped with %s", name, p.Status())
 	}
-	<-c.done
 	return nil
+}
+
+// startPeer runs a peer of internal/testpeers (Mailpit, the SCIM server)
+// with run, its output in the log file logPath (made anew, readable by its
+// owner only), and reports it started.
+func startPeer[P interface{ Pid() int }](ctx context.Context, con *console, name, logPath string, run func(log io.Writer) (P, error)) (P, *os.File, error) {
+	var zero P
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return zero, nil, fmt.Errorf("creating %s's log file: %w", name, err)
+	}
+	p, err := run(f)
+	if err != nil {
+		_ = f.Close()
+		if ctx.Err() != nil {
+			return zero, nil, ctx.Err()
+		}
+		return zero, nil, fmt.Errorf("%w\n(see %s)", err, con.path(logPath))
+	}
+	con.logf("started %s (pid %d)", name, p.Pid())
+	return p, f, nil
+}
+
+// orEmpty is path, or "" when finding it failed (a flag's default).
+func orEmpty(path string, err error) string {
+	if err != nil {
+		return ""
+	}
+	return path
 }

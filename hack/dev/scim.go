@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -30,16 +30,14 @@ const (
 )
 
 // scimServer is the dev identity backend: the SCIM 2.0 server of
-// hack/scim-server (the one the SCIM driver's tests run) run with node, its
-// output in a log file. It keeps its users and groups in memory only.
+// hack/scim-server (the one the SCIM driver's tests run) run by
+// internal/testpeers/scim with node, its output in a log file. It keeps its
+// users and groups in memory only.
 type scimServer struct {
-	*child
+	*scimpeer.Server
 	// baseURL is its SCIM base URL, such as http://127.0.0.1:8091/scim/v2.
 	baseURL string
-	// token is the bearer token it accepts, made anew at each start.
-	token  string
-	client *http.Client
-	log    *os.File
+	log     *os.File
 }
 
 // defaultSCIMServer is the server.js dev runs unless --scim-server says
@@ -47,13 +45,7 @@ type scimServer struct {
 // SCIM_SERVER line as --scim-server), else the copy installed for the
 // current hack/scim-server under bin/tools/scim-server/, else "". The
 // search is the test harness's, so dev and the tests run the same server.
-func defaultSCIMServer() string {
-	p, err := scimpeer.Script()
-	if err != nil {
-		return ""
-	}
-	return p
-}
+func defaultSCIMServer() string { return orEmpty(scimpeer.Script()) }
 
 // newSCIMToken makes a random bearer token.
 func newSCIMToken() (string, error) {
@@ -64,46 +56,32 @@ func newSCIMToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// scimArgs is node's command line. server.js takes only its port (it binds
-// 127.0.0.1); node's --diagnostic-dir puts any diagnostic report in the
+// startSCIMServer starts the SCIM server on --scim-address with its
+// output in logs/scim-server.log, and waits until it answers a request with
+// the token. The token goes by environment, never on the command line (ps
+// shows it), and NODE_OPTIONS is dropped: the flags are its whole
+// configuration. node's --diagnostic-dir puts any diagnostic report in the
 // state directory, and so makes node's command line name it, as every
-// process dev starts does (for the leftover check).
-func scimArgs(o *options, s *stateDir, node string) []string {
-	_, port, _ := net.SplitHostPort(o.scimAddr)
-	return []string{node, "--diagnostic-dir=" + s.scimDir, o.scimServer, "--port", port}
-}
-
-// startSCIMServer starts the SCIM server with its output in
-// logs/scim-server.log. The token goes by environment, never on the command
-// line (ps shows it), and NODE_OPTIONS is dropped: the flags are its whole
-// configuration.
-func startSCIMServer(o *options, s *stateDir, node, token string, con *console) (*scimServer, error) {
-	f, err := os.OpenFile(s.scimLog, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+// process dev starts does (for the leftover check). It gives up when ctx
+// ends, when the server exits or after timeout.
+func startSCIMServer(ctx context.Context, o *options, s *stateDir, node, token string, con *console) (*scimServer, error) {
+	srv, f, err := startPeer(ctx, con, "the SCIM server", s.scimLog, func(log io.Writer) (*scimpeer.Server, error) {
+		so := scimOptions(o, s, node, token)
+		so.Log, so.ReadyTimeout = log, scimReadyTimeout
+		return scimpeer.Run(ctx, so)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("creating the SCIM server's log file: %w", err)
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "NODE_OPTIONS=") && !strings.HasPrefix(kv, "SCIM_SERVER_TOKEN=") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, "SCIM_SERVER_TOKEN="+token)
-	c, err := startChild(con, "the SCIM server", scimArgs(o, s, node), env, f, nil)
-	if err != nil {
-		_ = f.Close()
 		return nil, err
 	}
-	return &scimServer{
-		child:   c,
-		baseURL: scimBaseURL(o.scimAddr),
-		token:   token,
-		client: &http.Client{
-			// No proxy, whatever the environment says: loopback only.
-			Transport: &http.Transport{Proxy: nil},
-		},
-		log: f,
-	}, nil
+	return &scimServer{Server: srv, baseURL: scimBaseURL(o.scimAddr), log: f}, nil
+}
+
+// scimOptions run server.js on the port of --scim-address (it binds
+// 127.0.0.1), with node's --diagnostic-dir in the state directory.
+func scimOptions(o *options, s *stateDir, node, token string) scimpeer.Options {
+	_, port, _ := net.SplitHostPort(o.scimAddr)
+	n, _ := strconv.Atoi(port) // checkSCIMConfig checked it
+	return scimpeer.Options{Port: n, Token: token, Script: o.scimServer, Node: node, NodeArgs: []string{"--diagnostic-dir=" + s.scimDir}}
 }
 
 // scimBaseURL is the base URL of a SCIM server listening on addr.
@@ -111,57 +89,10 @@ func scimBaseURL(addr string) string {
 	return strings.TrimSuffix(httpURL(addr, scimBasePath), "/")
 }
 
-// waitReady waits until the SCIM server answers a request with the token.
-// It gives up when ctx ends, when the server exits or after timeout.
-func (m *scimServer) waitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	last := "no answer"
-	for {
-		status, err := m.get(ctx, "/ServiceProviderConfig")
-		if err == nil && status == http.StatusOK {
-			return nil
-		}
-		if err == nil {
-			last = "answered " + strconv.Itoa(status)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-m.done:
-			return fmt.Errorf("the SCIM server exited before it was ready (%s): see %s", m.status(), m.log.Name())
-		case <-deadline.C:
-			return fmt.Errorf("the SCIM server was not ready after %s (%s/ServiceProviderConfig: %s): see %s", timeout, m.baseURL, last, m.log.Name())
-		case <-tick.C:
-		}
-	}
-}
-
-// get asks GET path with the token and returns the status.
-func (m *scimServer) get(ctx context.Context, path string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.baseURL+path, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+m.token)
-	resp, err := m.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
-}
-
 // stop stops the SCIM server and closes its log.
 func (m *scimServer) stop(con *console, hurry <-chan struct{}) error {
 	defer func() { _ = m.log.Close() }()
-	err := m.child.stop(con, scimStopGrace, hurry)
-	m.client.CloseIdleConnections()
-	return err
+	return stopChild(con, "the SCIM server", m.Server, scimStopGrace, hurry)
 }
 
 // checkSCIMConfig checks that the manager's configuration sends grants to
@@ -207,7 +138,7 @@ func urlPort(u *url.URL) string {
 // curlLines are the commands that list the SCIM server's groups and users.
 func (m *scimServer) curlLines() []string {
 	return []string{
-		fmt.Sprintf(`curl -s -H "Authorization: Bearer %s" %s/Groups`, m.token, m.baseURL),
-		fmt.Sprintf(`curl -s -H "Authorization: Bearer %s" %s/Users`, m.token, m.baseURL),
+		fmt.Sprintf(`curl -s -H "Authorization: Bearer %s" %s/Groups`, m.Token, m.baseURL),
+		fmt.Sprintf(`curl -s -H "Authorization: Bearer %s" %s/Users`, m.Token, m.baseURL),
 	}
 }

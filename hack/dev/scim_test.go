@@ -49,10 +49,10 @@ func TestCheckSCIMConfig(t *testing.T) {
 // check).
 func TestSCIMArgs(t *testing.T) {
 	s := newStateDir("/state")
-	argv := scimArgs(&options{scimServer: "/tools/server.js", scimAddr: "127.0.0.1:8091"}, s, "/usr/bin/node")
+	argv := scimOptions(&options{scimServer: "/tools/server.js", scimAddr: "127.0.0.1:8091"}, s, "/usr/bin/node", "secret").Argv()
 	want := []string{"/usr/bin/node", "--diagnostic-dir=/state/scim-server", "/tools/server.js", "--port", "8091"}
 	if strings.Join(argv, " ") != strings.Join(want, " ") {
-		t.Errorf("scimArgs = %q, want %q", argv, want)
+		t.Errorf("the SCIM server's command line is %q, want %q", argv, want)
 	}
 	tok, err := newSCIMToken()
 	if err != nil {

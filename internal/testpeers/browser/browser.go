@@ -5,6 +5,7 @@ package browser
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -21,13 +22,26 @@ func Path() (string, error) {
 	return exec.LookPath("chromium")
 }
 
-// New starts a headless Chromium for the test and returns a chromedp
-// context for one tab; everything stops when the test ends.
+// New starts a headless Chromium for the test (Open, with its profile in
+// the test's temporary directory) and returns a chromedp context for one
+// tab; everything stops when the test ends.
 func New(t testing.TB) context.Context {
 	t.Helper()
+	ctx, cancel, err := Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Open starts a headless Chromium under ctx, with its profile in
+// profileDir, and returns a chromedp context for one tab and the function
+// that stops the browser.
+func Open(ctx context.Context, profileDir string) (context.Context, context.CancelFunc, error) {
 	path, err := Path()
 	if err != nil {
-		t.Fatalf("no Chromium: run `make test` (hack/install-peers.sh installs Debian's chromium): %v", err)
+		return nil, nil, fmt.Errorf("no Chromium: run `make test` (hack/install-peers.sh installs Debian's chromium): %w", err)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
@@ -36,7 +50,7 @@ func New(t testing.TB) context.Context {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profileDir),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
@@ -48,16 +62,15 @@ func New(t testing.TB) context.Context {
 		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,InterestFeedContentSuggestions"),
 		chromedp.WindowSize(1280, 900),
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	if err := chromedp.Do(ctx); err != nil { // start the browser now
-		cancel()
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	tab, cancelTab := chromedp.NewContext(actx)
+	stop := func() {
+		cancelTab()
 		cancelAlloc()
-		t.Fatalf("starting Chromium: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	return ctx
+	if err := chromedp.Do(tab); err != nil { // start the browser now
+		stop()
+		return nil, nil, fmt.Errorf("starting Chromium: %w", err)
+	}
+	return tab, stop, nil
 }

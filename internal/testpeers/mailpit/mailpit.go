@@ -1,27 +1,25 @@
-// Package mailpit runs a real SMTP server, Mailpit, for tests, and reads what
-// it received through Mailpit's REST API (/api/v1, Mailpit v1.27.11).
+// Package mailpit runs a real SMTP server, Mailpit, for tests and for `make
+// dev`, and reads what it received through Mailpit's REST API (/api/v1,
+// Mailpit v1.27.11).
 //
 // The binary is the one hack/install-peers.sh builds from the Go module proxy
 // into bin/tools/mailpit/<version>/mailpit; `make test` builds it first and
 // passes its path in $MAILPIT. Mailpit is not a Go dependency of the operator:
-// it runs as a separate process, bound to 127.0.0.1 only, with a database in
-// the test's temporary directory, and accepts any SMTP AUTH username and
-// password, PLAIN and LOGIN included, over plain (non-TLS) loopback.
+// it runs as a separate process (internal/testpeers/peer), bound to loopback
+// by default, and accepts any SMTP AUTH username and password, PLAIN and
+// LOGIN included, over plain (non-TLS) connections. Run starts one with a
+// context and returns an error; Start is Run for a test, with a database in
+// the test's temporary directory, stopped when the test ends.
 package mailpit
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/partnerops/partnerops/internal/testpeers/peer"
 	"io"
 	"net"
 	"net/http"
-	"net/mail"
 	"net/smtp"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +27,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
 )
 
 // EnvVar names the variable that holds the Mailpit binary's path.
@@ -37,145 +37,252 @@ const EnvVar = "MAILPIT"
 // ErrNotFound is returned (wrapped) when Mailpit has no message with that ID.
 var ErrNotFound = errors.New("mailpit: message not found")
 
+// Options say how to run Mailpit; the zero value runs the binary Binary
+// finds on free loopback ports, with a database in a temporary directory.
+type Options struct {
+	// Binary is Mailpit's path ("": Binary()).
+	Binary string
+	// SMTPAddr and HTTPAddr are where it listens for SMTP and serves its
+	// web server (the REST API); "" takes free loopback ports, new ones at
+	// each of three attempts should another process take one first.
+	SMTPAddr, HTTPAddr string
+	// Database is its database file, kept after it stops; "" puts it in a
+	// directory of Dir.
+	Database string
+	// Dir holds the database when Database is "" (a temporary directory,
+	// removed once Mailpit stops, when Dir is "" too).
+	Dir string
+	// Log receives its output; nil keeps it in memory (Server.Log).
+	Log io.Writer
+	// KeepAll keeps every message (Mailpit's default prunes past 500).
+	KeepAll bool
+	// ReadyTimeout bounds the wait for its API and SMTP server (default
+	// 30s).
+	ReadyTimeout time.Duration
+}
+
 // Server is a running Mailpit.
 type Server struct {
-	// SMTPHost and SMTPPort are where it accepts mail: 127.0.0.1 and a free port.
+	// SMTPHost and SMTPPort are where it accepts mail.
 	SMTPHost string
 	SMTPPort int
 	// APIURL is the base URL of its web server, without a trailing slash: the
 	// REST API is under APIURL + "/api/v1/".
 	APIURL string
+	// Version is the version its API reports.
+	Version string
 
 	client *http.Client
+	proc   *peer.Process
+	log    *peer.Buffer
+	tmpDir string
 }
 
-// Summary is one message of the mailbox listing (MessageSummary in Mailpit).
-type Summary struct {
-	// ID is Mailpit's database ID, for Message, Raw, ...
-	ID string
-	// MessageID is the Message-ID header without the angle brackets.
-	MessageID string
-	From      mail.Address
-	// To, Cc and Bcc are the recipients of the headers; Mailpit adds the
-	// envelope recipients missing from them to Bcc.
-	To, Cc, Bcc []mail.Address
-	ReplyTo     []mail.Address
-	// Subject is decoded (RFC 2047 encoded words become UTF-8).
-	Subject string
-	// Created is when Mailpit received it.
-	Created time.Time
-	// Username is the SMTP AUTH LOGIN username the sender used. Mailpit
-	// v1.27.11 records none for AUTH PLAIN (its PLAIN handler drops it).
-	Username string
-	// Snippet is the start of the text (at most 250 characters).
-	Snippet string
-	// Attachments counts the attachments.
-	Attachments int
-	Size        uint64
+// Start runs a Mailpit on free loopback ports for the test, keeping every
+// message, waits until both its API and its SMTP server answer, and stops
+// it in t.Cleanup. Its log is printed when the test fails.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir() // before the stop cleanup is registered, so removed after it
+	return peer.ForTest(t, "mailpit", func(ctx context.Context) (*Server, error) { return Run(ctx, Options{Dir: dir, KeepAll: true}) })
 }
 
-// Recipients are To, Cc and Bcc: every address the message was sent to.
-func (s Summary) Recipients() []mail.Address {
-	all := make([]mail.Address, 0, len(s.To)+len(s.Cc)+len(s.Bcc))
-	all = append(all, s.To...)
-	all = append(all, s.Cc...)
-	return append(all, s.Bcc...)
-}
-
-// SentTo tells whether addr (compared case-insensitively) is a recipient.
-func (s Summary) SentTo(addr string) bool {
-	addr = strings.TrimSpace(addr)
-	for _, r := range s.Recipients() {
-		if strings.EqualFold(r.Address, addr) {
-			return true
+// Run starts a Mailpit as o says and waits until both its API and its SMTP
+// server answer (ctx bounds that wait, not Mailpit's life). Stop it with
+// Stop or Shutdown.
+func Run(ctx context.Context, o Options) (*Server, error) {
+	if o.Binary == "" {
+		bin, err := Binary()
+		if err != nil {
+			return nil, err
+		}
+		o.Binary = bin
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 30 * time.Second
+	}
+	var tmp string
+	if o.Database == "" && o.Dir == "" {
+		var err error
+		if tmp, err = os.MkdirTemp("", "mailpit-"); err != nil {
+			return nil, err
+		}
+		o.Dir = tmp
+	}
+	attempts := 1
+	if o.SMTPAddr == "" || o.HTTPAddr == "" {
+		attempts = 3 // another process may take a free port first
+	}
+	var lastErr error
+	for attempt := 1; attempt <= attempts; attempt++ {
+		s, err := run(ctx, o, attempt)
+		if err == nil {
+			s.tmpDir = tmp
+			return s, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
 		}
 	}
-	return false
+	if tmp != "" {
+		_ = os.RemoveAll(tmp)
+	}
+	return nil, lastErr
 }
 
-// Message is one full message (Message in Mailpit, plus its headers).
-type Message struct {
-	ID        string
-	MessageID string
-	From      mail.Address
-	To, Cc    []mail.Address
-	Bcc       []mail.Address
-	ReplyTo   []mail.Address
-	// ReturnPath is the envelope sender.
-	ReturnPath string
-	// Subject is decoded (RFC 2047 encoded words become UTF-8).
-	Subject string
-	// Date is the Date header, else when Mailpit received it.
-	Date     time.Time
-	Username string
-	// Text and HTML are the decoded text/plain and text/html bodies ("" when
-	// absent). Mailpit derives Text from HTML when the message has no text part.
-	Text string
-	HTML string
-	Size uint64
-	// Inline and Attachments are the parts with a file name or a Content-ID.
-	Inline      []Attachment
-	Attachments []Attachment
-	// Headers are the top-level headers as sent: keys in Go's canonical form
-	// ("Message-Id", "Content-Type"), values not decoded. Use Header to look
-	// one up by any spelling.
-	Headers map[string][]string `json:"-"`
+func run(ctx context.Context, o Options, attempt int) (*Server, error) {
+	smtpAddr, httpAddr, err := addrs(o)
+	if err != nil {
+		return nil, err
+	}
+	db := o.Database
+	if db == "" {
+		db = filepath.Join(o.Dir, fmt.Sprintf("mailpit-%d.db", attempt))
+	}
+	args := []string{
+		"--smtp=" + smtpAddr,
+		"--listen=" + httpAddr,
+		"--database=" + db,
+		"--disable-version-check",
+		// No reverse DNS lookup of the client: nothing but loopback is reached.
+		"--smtp-disable-rdns",
+		// Whatever credentials the sender has, it can log in.
+		"--smtp-auth-accept-any",
+		"--smtp-auth-allow-insecure",
+	}
+	if o.KeepAll {
+		args = append(args, "--max=0")
+	}
+	cmd := exec.Command(o.Binary, args...)
+	// The flags are its whole configuration (no relay, no webhook).
+	cmd.Env = peer.Environ([]string{"MP_"})
+	s := &Server{log: &peer.Buffer{}, client: &http.Client{
+		// No proxy, whatever the environment says: loopback only.
+		Transport: &http.Transport{Proxy: nil},
+		Timeout:   30 * time.Second,
+	}}
+	var out io.Writer = s.log
+	if o.Log != nil {
+		out = o.Log
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	host, port, _ := net.SplitHostPort(smtpAddr)
+	s.SMTPHost, s.APIURL = loopbackIfAny(host), "http://"+loopbackAddr(httpAddr)
+	if s.SMTPPort, err = strconv.Atoi(port); err != nil {
+		return nil, fmt.Errorf("mailpit: SMTP address %q: %w", smtpAddr, err)
+	}
+	if s.proc, err = peer.Start(cmd, nil); err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx, o.ReadyTimeout); err != nil {
+		_ = s.proc.StopWithin(5 * time.Second)
+		return nil, err
+	}
+	return s, nil
 }
 
-// Header returns the first value of the header name (any case), or "".
-func (m *Message) Header(name string) string {
-	if v := m.HeaderValues(name); len(v) > 0 {
-		return v[0]
+// addrs are the SMTP and HTTP addresses o asks for, or free loopback ones.
+func addrs(o Options) (smtpAddr, httpAddr string, err error) {
+	smtpAddr, httpAddr = o.SMTPAddr, o.HTTPAddr
+	for _, a := range []*string{&smtpAddr, &httpAddr} {
+		if *a != "" {
+			if _, _, err := net.SplitHostPort(*a); err != nil {
+				return "", "", fmt.Errorf("mailpit: address %q: %w", *a, err)
+			}
+			continue
+		}
+		port, err := peer.FreePort()
+		if err != nil {
+			return "", "", err
+		}
+		*a = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	return smtpAddr, httpAddr, nil
+}
+
+// waitReady waits until the API answers and the SMTP server greets
+// (Mailpit starts its web server first, then its SMTP server).
+func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.ready(ctx) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.proc.Done():
+			return fmt.Errorf("mailpit exited before it was ready (%s; SMTP %s, API %s)%s", s.proc.Status(), s.SMTPAddr(), s.APIURL, s.logTail())
+		case <-deadline.C:
+			return fmt.Errorf("mailpit was not ready after %s (SMTP %s, API %s)%s", timeout, s.SMTPAddr(), s.APIURL, s.logTail())
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) logTail() string {
+	if l := s.Log(); l != "" {
+		return "; its log:\n" + l
 	}
 	return ""
 }
 
-// HeaderValues returns every value of the header name (any case).
-func (m *Message) HeaderValues(name string) []string {
-	for k, v := range m.Headers {
-		if strings.EqualFold(k, name) {
-			return v
-		}
+// ready tells whether the API answers and the SMTP server greets.
+func (s *Server) ready(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var info struct{ Version string }
+	if err := s.getJSON(ctx, "/api/v1/info", &info); err != nil || info.Version == "" {
+		return false
 	}
-	return nil
-}
-
-// Attachment describes one attachment or inline part.
-type Attachment struct {
-	PartID      string
-	FileName    string
-	ContentType string
-	ContentID   string
-	Size        uint64
-}
-
-// Start runs a Mailpit on free loopback ports for the test, waits until both
-// its API and its SMTP server answer, and stops it in t.Cleanup. Its log is
-// printed when the test fails.
-func Start(t testing.TB) *Server {
-	t.Helper()
-	bin, err := Binary()
+	conn, err := net.DialTimeout("tcp", s.SMTPAddr(), time.Second)
 	if err != nil {
-		t.Fatal(err)
+		return false
 	}
-	dir := t.TempDir() // before the stop cleanup is registered, so removed after it
-	var lastErr error
-	for attempt := 1; attempt <= 3; attempt++ {
-		s, p, err := start(t, bin, dir, attempt)
-		if err == nil {
-			t.Cleanup(func() {
-				p.stop()
-				s.client.CloseIdleConnections()
-				if t.Failed() {
-					t.Logf("mailpit log:\n%s", p.log.String())
-				}
-			})
-			return s
-		}
-		lastErr = err
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	c, err := smtp.NewClient(conn, s.SMTPHost) // reads the 220 greeting
+	if err != nil {
+		_ = conn.Close()
+		return false
 	}
-	t.Fatalf("mailpit did not start: %v", lastErr)
-	return nil
+	_ = c.Quit()
+	s.Version = info.Version
+	return true
+}
+
+// Log is what Mailpit printed so far, unless Options.Log took it.
+func (s *Server) Log() string { return s.log.String() }
+
+// Pid is Mailpit's process ID.
+func (s *Server) Pid() int { return s.proc.Pid() }
+
+// Done is closed once Mailpit has exited (stopped, or on its own).
+func (s *Server) Done() <-chan struct{} { return s.proc.Done() }
+
+// Status describes how Mailpit exited; call it once Done is closed.
+func (s *Server) Status() string { return s.proc.Status() }
+
+// Shutdown stops Mailpit (SIGTERM) and waits for it to exit, killing it
+// when ctx ends first (then killed is true); it removes the temporary
+// directory Run made.
+func (s *Server) Shutdown(ctx context.Context) (killed bool, err error) {
+	killed, err = s.proc.Shutdown(ctx)
+	s.client.CloseIdleConnections()
+	if s.tmpDir != "" {
+		_ = os.RemoveAll(s.tmpDir)
+	}
+	return killed, err
+}
+
+// Stop stops Mailpit now: it has 5s before it is killed.
+func (s *Server) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = s.Shutdown(ctx)
 }
 
 // Binary returns the Mailpit binary's path: $MAILPIT when set (make test sets
@@ -225,259 +332,19 @@ func versionLess(a, b string) bool {
 	return len(pa) < len(pb)
 }
 
-type process struct {
-	cmd  *exec.Cmd
-	log  *peer.Buffer
-	done chan struct{}
-}
-
-// stop asks Mailpit to stop (SIGTERM), and kills it if it is still running
-// after 5s.
-func (p *process) stop() {
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+// loopbackIfAny is host, or 127.0.0.1 when host means every interface
+// ("", 0.0.0.0, ::): what a client on this machine dials.
+func loopbackIfAny(host string) string {
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return "127.0.0.1"
 	}
+	return host
 }
 
-func start(t testing.TB, bin, dir string, attempt int) (*Server, *process, error) {
-	smtpPort, err := peer.FreePort()
+func loopbackAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, nil, err
+		return addr
 	}
-	httpPort, err := peer.FreePort()
-	if err != nil {
-		return nil, nil, err
-	}
-	smtpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(smtpPort))
-	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
-	args := []string{
-		"--disable-version-check",
-		"--smtp", smtpAddr,
-		"--listen", httpAddr,
-		"--database", filepath.Join(dir, fmt.Sprintf("mailpit-%d.db", attempt)),
-		"--smtp-auth-accept-any",
-		"--smtp-auth-allow-insecure",
-		// No reverse DNS lookup of the client: nothing but loopback is reached.
-		"--smtp-disable-rdns",
-		// Keep every message (the default prunes past 500).
-		"--max", "0",
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = peer.Environ([]string{"MP_"})
-	cmd.SysProcAttr = sysProcAttr()
-	log := &peer.Buffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", bin, err)
-	}
-	p := &process{cmd: cmd, log: log, done: make(chan struct{})}
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(p.done) }()
-
-	s := &Server{
-		SMTPHost: "127.0.0.1",
-		SMTPPort: smtpPort,
-		APIURL:   "http://" + httpAddr,
-		client: &http.Client{
-			// No proxy, whatever the environment says: loopback only.
-			Transport: &http.Transport{Proxy: nil},
-			Timeout:   30 * time.Second,
-		},
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-p.done:
-			return nil, nil, fmt.Errorf("mailpit exited (%v) before it was ready (SMTP %s, HTTP %s); its log:\n%s", waitErr, smtpAddr, httpAddr, log.String())
-		default:
-		}
-		if s.ready() {
-			return s, p, nil
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, nil, fmt.Errorf("mailpit not ready after 30s (SMTP %s, HTTP %s); its log:\n%s", smtpAddr, httpAddr, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// ready tells whether the API answers and the SMTP server greets (Mailpit
-// starts the web server first, then the SMTP server).
-func (s *Server) ready() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	var info struct{ Version string }
-	if err := s.getJSON(ctx, "/api/v1/info", &info); err != nil || info.Version == "" {
-		return false
-	}
-	conn, err := net.DialTimeout("tcp", s.SMTPAddr(), time.Second)
-	if err != nil {
-		return false
-	}
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	c, err := smtp.NewClient(conn, s.SMTPHost) // reads the 220 greeting
-	if err != nil {
-		_ = conn.Close()
-		return false
-	}
-	_ = c.Quit()
-	return true
-}
-
-// SMTPAddr is SMTPHost:SMTPPort, for net/smtp.
-func (s *Server) SMTPAddr() string {
-	return net.JoinHostPort(s.SMTPHost, strconv.Itoa(s.SMTPPort))
-}
-
-// Messages lists every message, oldest first (the API lists newest first).
-func (s *Server) Messages(ctx context.Context) ([]Summary, error) {
-	// limit=0: no limit (GET /api/v1/messages applies a limit only when > 0).
-	var res struct {
-		Messages []Summary `json:"messages"`
-	}
-	if err := s.getJSON(ctx, "/api/v1/messages?limit=0", &res); err != nil {
-		return nil, err
-	}
-	out := make([]Summary, len(res.Messages))
-	for i, m := range res.Messages {
-		out[len(out)-1-i] = m
-	}
-	return out, nil
-}
-
-// Message returns one full message with its headers. Mailpit marks it read.
-func (s *Server) Message(ctx context.Context, id string) (*Message, error) {
-	var m Message
-	if err := s.getJSON(ctx, "/api/v1/message/"+url.PathEscape(id), &m); err != nil {
-		return nil, err
-	}
-	if err := s.getJSON(ctx, "/api/v1/message/"+url.PathEscape(id)+"/headers", &m.Headers); err != nil {
-		return nil, err
-	}
-	return &m, nil
-}
-
-// Raw returns the message's source (RFC 5322) as Mailpit stored it; Mailpit
-// adds Bcc for envelope recipients missing from To, Cc and Bcc.
-func (s *Server) Raw(ctx context.Context, id string) ([]byte, error) {
-	return s.do(ctx, http.MethodGet, "/api/v1/message/"+url.PathEscape(id)+"/raw", nil)
-}
-
-// DeleteAll empties the mailbox.
-func (s *Server) DeleteAll(ctx context.Context) error {
-	// DELETE /api/v1/messages without IDs deletes every message.
-	_, err := s.do(ctx, http.MethodDelete, "/api/v1/messages", []byte(`{"IDs":[]}`))
-	return err
-}
-
-// WaitFor polls every 50ms until n messages sent to the address to (To, Cc or
-// Bcc; case-insensitive) are there, and returns them oldest first. It fails
-// the test when timeout passes first (or the test's deadline, whichever is
-// sooner), and when more than n are there: a duplicate send is a bug.
-func (s *Server) WaitFor(t testing.TB, to string, n int, timeout time.Duration) []Summary {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
-		if dl, ok := d.Deadline(); ok {
-			var c2 context.CancelFunc
-			ctx, c2 = context.WithDeadline(ctx, dl.Add(-time.Second))
-			defer c2()
-		}
-	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var all []Summary
-	var lastErr error
-	for {
-		var err error
-		all, err = s.Messages(ctx)
-		if err == nil {
-			var got []Summary
-			for _, m := range all {
-				if m.SentTo(to) {
-					got = append(got, m)
-				}
-			}
-			switch {
-			case len(got) == n:
-				return got
-			case len(got) > n:
-				t.Fatalf("mailpit: want %d message(s) to %s, got %d:\n%s", n, to, len(got), describe(got))
-				return nil
-			}
-		} else if ctx.Err() == nil {
-			lastErr = err
-		}
-		select {
-		case <-ctx.Done():
-			if lastErr != nil {
-				t.Fatalf("mailpit: %d message(s) to %s not there after %v (last API error: %v); the mailbox:\n%s", n, to, timeout, lastErr, describe(all))
-			}
-			t.Fatalf("mailpit: %d message(s) to %s not there after %v; the mailbox:\n%s", n, to, timeout, describe(all))
-			return nil
-		case <-tick.C:
-		}
-	}
-}
-
-func describe(ms []Summary) string {
-	if len(ms) == 0 {
-		return "  (empty)"
-	}
-	var b strings.Builder
-	for _, m := range ms {
-		var to []string
-		for _, r := range m.Recipients() {
-			to = append(to, r.Address)
-		}
-		fmt.Fprintf(&b, "  %s %s -> %s: %q\n", m.Created.Format(time.RFC3339Nano), m.From.Address, strings.Join(to, ", "), m.Subject)
-	}
-	return b.String()
-}
-
-func (s *Server) getJSON(ctx context.Context, path string, v any) error {
-	body, err := s.do(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("mailpit: GET %s: %w", path, err)
-	}
-	return nil
-}
-
-func (s *Server) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.APIURL+path, r)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("mailpit: %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("mailpit: %s %s: %w", method, path, err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: %s %s", ErrNotFound, method, path)
-	case resp.StatusCode/100 != 2:
-		return nil, fmt.Errorf("mailpit: %s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))
-	}
-	return data, nil
+	return net.JoinHostPort(loopbackIfAny(host), port)
 }

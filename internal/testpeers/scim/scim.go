@@ -1,14 +1,17 @@
-// Package scim runs a real SCIM 2.0 service provider for tests: the server
-// of hack/scim-server, SCIMMY's Express routers over an in-memory store of
-// Users and Groups, run with node. It is not a Go dependency and shares no
-// code with the driver (internal/identity/scim): this package talks to it
-// over HTTP with its own few lines, to seed users and memberships that exist
-// before partnerops and to check what the driver did.
+// Package scim runs a real SCIM 2.0 service provider for tests and for
+// `make dev`: the server of hack/scim-server, SCIMMY's Express routers over
+// an in-memory store of Users and Groups, run with node. It is not a Go
+// dependency and shares no code with the driver (internal/identity/scim):
+// this package talks to it over HTTP with its own few lines, to seed users
+// and memberships that exist before partnerops and to check what the driver
+// did.
 //
 // hack/install-peers.sh installs it (`npm ci`, exact versions from its
 // package-lock.json) into bin/tools/scim-server/<hash>/ and prints
-// SCIM_SERVER=<that dir>/server.js, which `make test` exports. Each Start
-// runs its own server on a free 127.0.0.1 port with a random bearer token.
+// SCIM_SERVER=<that dir>/server.js, which `make test` exports. Run starts
+// one with a context and returns an error; Start and StartWith are Run for
+// a test, each on its own free 127.0.0.1 port with a random bearer token,
+// stopped when the test ends.
 package scim
 
 import (
@@ -17,21 +20,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/partnerops/partnerops/internal/testpeers/peer"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
 )
 
 // EnvVar names the variable that holds server.js's path.
@@ -41,8 +41,9 @@ const EnvVar = "SCIM_SERVER"
 // followed by its base URL.
 const readyPrefix = "SCIM server ready at "
 
-// Options change how the server behaves; the zero value is a server like
-// most service providers.
+// Options change how the server behaves and runs; the zero value is a
+// server like most service providers, on a free loopback port with a random
+// token.
 type Options struct {
 	// NoUserGroups makes Users come without their read-only groups
 	// attribute, as on service providers that do not return it.
@@ -50,6 +51,19 @@ type Options struct {
 	// MaxPageSize caps the resources of one list response (default 20,
 	// SCIMMY's default count).
 	MaxPageSize int
+
+	// Port is its port on 127.0.0.1 (0: a free one).
+	Port int
+	// Token is the bearer token it accepts ("": a random one).
+	Token string
+	// Script is server.js ("": Script()); Node is node ("": node on PATH),
+	// run with NodeArgs before the script.
+	Script, Node string
+	NodeArgs     []string
+	// Log receives its output too (one line per request).
+	Log io.Writer
+	// ReadyTimeout bounds the wait for it to answer (default 30s).
+	ReadyTimeout time.Duration
 }
 
 // Server is a running SCIM server.
@@ -62,52 +76,7 @@ type Server struct {
 
 	client *http.Client
 	log    *peer.Buffer
-	stop   func()
-}
-
-// User is a SCIM User as the server holds it.
-type User struct {
-	ID         string   `json:"id"`
-	UserName   string   `json:"userName"`
-	ExternalID string   `json:"externalId"`
-	Active     *bool    `json:"active"`
-	Emails     []Value  `json:"emails"`
-	Groups     []Member `json:"groups"`
-	// Enterprise is the enterprise extension, when the user has it.
-	Enterprise *struct {
-		Organization string `json:"organization"`
-	} `json:"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"`
-	DisplayName string `json:"displayName"`
-}
-
-// Value is one value of a multi-valued attribute (emails).
-type Value struct {
-	Value   string `json:"value"`
-	Type    string `json:"type"`
-	Primary bool   `json:"primary"`
-}
-
-// Member is a member of a Group, or a group of a User.
-type Member struct {
-	Value   string `json:"value"`
-	Display string `json:"display"`
-}
-
-// Group is a SCIM Group as the server holds it.
-type Group struct {
-	ID          string   `json:"id"`
-	DisplayName string   `json:"displayName"`
-	ExternalID  string   `json:"externalId"`
-	Members     []Member `json:"members"`
-}
-
-// MemberIDs are the ids of the group's members.
-func (g Group) MemberIDs() []string {
-	ids := make([]string, len(g.Members))
-	for i, m := range g.Members {
-		ids[i] = m.Value
-	}
-	return ids
+	proc   *peer.Process
 }
 
 // Start runs a SCIM server with the default Options for the test; see
@@ -123,81 +92,103 @@ func Start(t testing.TB) *Server {
 // to run, when node or the server is not installed.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	script, err := Script()
-	if err != nil {
-		t.Fatal(err)
+	return peer.ForTest(t, "the SCIM server", func(ctx context.Context) (*Server, error) { return Run(ctx, opts) })
+}
+
+// Run starts a SCIM server as o says and waits until it answers (ctx
+// bounds that wait, not the server's life). Stop it with Stop or
+// Shutdown.
+func Run(ctx context.Context, o Options) (*Server, error) {
+	if o.Script == "" {
+		script, err := Script()
+		if err != nil {
+			return nil, err
+		}
+		o.Script = script
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("no node on PATH for the SCIM test server: run hack/install-peers.sh (it installs Debian's nodejs): %v", err)
+	if o.Node == "" {
+		node, err := exec.LookPath("node")
+		if err != nil {
+			return nil, fmt.Errorf("no node on PATH for the SCIM test server: run hack/install-peers.sh (it installs Debian's nodejs): %w", err)
+		}
+		o.Node = node
 	}
-	tok := make([]byte, 24)
-	_, _ = rand.Read(tok)
+	if o.Token == "" {
+		tok := make([]byte, 24)
+		_, _ = rand.Read(tok)
+		o.Token = hex.EncodeToString(tok)
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 30 * time.Second
+	}
 	s := &Server{
-		Token: hex.EncodeToString(tok),
+		Token: o.Token,
 		client: &http.Client{
 			Transport: &http.Transport{Proxy: nil}, // loopback only, whatever the environment says
 			Timeout:   30 * time.Second,
 		},
 		log: &peer.Buffer{},
 	}
-	args := []string{script, "--port", "0"}
-	if opts.NoUserGroups {
-		args = append(args, "--no-user-groups")
+	argv := o.Argv()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = filepath.Dir(o.Script)
+	// The token goes by environment, not argv (ps shows argv), and the
+	// flags are its whole configuration.
+	cmd.Env = peer.Environ([]string{"NODE_OPTIONS=", "SCIM_SERVER_TOKEN="}, "SCIM_SERVER_TOKEN="+s.Token)
+	var out io.Writer = s.log
+	if o.Log != nil {
+		out = io.MultiWriter(s.log, o.Log)
 	}
-	if opts.MaxPageSize > 0 {
-		args = append(args, "--max-page-size", strconv.Itoa(opts.MaxPageSize))
-	}
-	cmd := exec.Command(node, args...)
-	cmd.Dir = filepath.Dir(script)
-	// The token goes by environment, not argv (ps shows argv).
-	cmd.Env = append(peer.Environ([]string{"NODE_OPTIONS=", "SCIM_SERVER_TOKEN="}), "SCIM_SERVER_TOKEN="+s.Token)
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.Stderr = s.log
+	cmd.Stderr = out
 	ready := make(chan string, 1)
-	cmd.Stdout = &readyWriter{log: s.log, ready: ready}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the SCIM server: %v", err)
+	cmd.Stdout = &readyWriter{log: out, ready: ready}
+	p, err := peer.Start(cmd, nil)
+	if err != nil {
+		return nil, fmt.Errorf("starting the SCIM server: %w", err)
 	}
-	done := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(done) }()
-	var once sync.Once
-	s.stop = func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		})
+	s.proc = p
+	if err := s.waitReady(ctx, ready, o.ReadyTimeout); err != nil {
+		s.Stop()
+		return nil, err
 	}
-	t.Cleanup(func() {
-		s.stop()
-		s.client.CloseIdleConnections()
-		if t.Failed() {
-			t.Logf("SCIM server log:\n%s", s.log.String())
-		}
-	})
+	return s, nil
+}
 
+// Argv is the server's command line: node, NodeArgs, the script and its
+// flags. The token is not on it: it goes by environment (ps shows argv).
+func (o Options) Argv() []string {
+	argv := append(append([]string{o.Node}, o.NodeArgs...), o.Script, "--port", strconv.Itoa(o.Port))
+	if o.NoUserGroups {
+		argv = append(argv, "--no-user-groups")
+	}
+	if o.MaxPageSize > 0 {
+		argv = append(argv, "--max-page-size", strconv.Itoa(o.MaxPageSize))
+	}
+	return argv
+}
+
+// waitReady waits for the ready line, then for an answer with the token.
+func (s *Server) waitReady(ctx context.Context, ready <-chan string, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	select {
 	case s.URL = <-ready:
-	case <-done:
-		t.Fatalf("the SCIM server exited (%v) before it was ready; its log:\n%s", waitErr, s.log.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the SCIM server was not ready after 30s; its log:\n%s", s.log.String())
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.proc.Done():
+		return fmt.Errorf("the SCIM server exited (%s) before it was ready; its log:\n%s", s.proc.Status(), s.log.String())
+	case <-deadline.C:
+		return fmt.Errorf("the SCIM server was not ready after %s; its log:\n%s", timeout, s.log.String())
 	}
 	if !strings.HasPrefix(s.URL, "http://127.0.0.1:") {
-		t.Fatalf("the SCIM server is not on loopback: %q", s.URL)
+		return fmt.Errorf("the SCIM server is not on loopback: %q", s.URL)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := s.do(ctx, http.MethodGet, "/ServiceProviderConfig", nil); err != nil {
-		t.Fatalf("the SCIM server does not answer: %v", err)
+		return fmt.Errorf("the SCIM server does not answer: %w", err)
 	}
-	return s
+	return nil
 }
 
 // Script returns server.js's path: $SCIM_SERVER when set (make test sets
@@ -234,7 +225,7 @@ func Script() (string, error) {
 // readyWriter copies the server's output to the log and sends the base URL
 // of the ready line on ready, once.
 type readyWriter struct {
-	log   *peer.Buffer
+	log   io.Writer
 	ready chan string
 	line  []byte
 	sent  bool
@@ -262,194 +253,31 @@ func (w *readyWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Stop stops the server now (Start's cleanup does it otherwise), for tests
-// of a service provider that went away.
-func (s *Server) Stop() { s.stop() }
+// Stop stops the server now (Start's cleanup does it otherwise, and
+// calling it again does nothing), for tests of a service provider that
+// went away.
+func (s *Server) Stop() {
+	_ = s.proc.StopWithin(5 * time.Second)
+	s.client.CloseIdleConnections()
+}
+
+// Shutdown stops the server (SIGTERM) and waits for it to exit, killing it
+// when ctx ends first (then killed is true).
+func (s *Server) Shutdown(ctx context.Context) (killed bool, err error) {
+	killed, err = s.proc.Shutdown(ctx)
+	s.client.CloseIdleConnections()
+	return killed, err
+}
+
+// Done is closed once the server has exited; Status says how.
+func (s *Server) Done() <-chan struct{} { return s.proc.Done() }
+
+// Status describes how the server exited; call it once Done is closed.
+func (s *Server) Status() string { return s.proc.Status() }
+
+// Pid is the server's process ID (node's).
+func (s *Server) Pid() int { return s.proc.Pid() }
 
 // Log is what the server printed so far: the ready line, then one line per
 // request ("PATCH /scim/v2/Groups/<id> 204").
 func (s *Server) Log() string { return s.log.String() }
-
-// CreateUser adds a user as another provisioning client would: userName,
-// a primary work email, and externalID when not empty.
-func (s *Server) CreateUser(t testing.TB, userName, externalID string) User {
-	t.Helper()
-	body := map[string]any{
-		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
-		"userName": userName,
-		"active":   true,
-		"emails":   []map[string]any{{"value": userName, "type": "work", "primary": true}},
-	}
-	if externalID != "" {
-		body["externalId"] = externalID
-	}
-	var u User
-	s.must(t, http.MethodPost, "/Users", body, &u)
-	return u
-}
-
-// CreateGroup adds a group with these member ids, and externalID when not
-// empty.
-func (s *Server) CreateGroup(t testing.TB, displayName, externalID string, memberIDs ...string) Group {
-	t.Helper()
-	members := []map[string]string{}
-	for _, id := range memberIDs {
-		members = append(members, map[string]string{"value": id})
-	}
-	body := map[string]any{
-		"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
-		"displayName": displayName,
-		"members":     members,
-	}
-	if externalID != "" {
-		body["externalId"] = externalID
-	}
-	var g Group
-	s.must(t, http.MethodPost, "/Groups", body, &g)
-	return g
-}
-
-// AddMember adds the user id to the group id with a PATCH.
-func (s *Server) AddMember(t testing.TB, groupID, userID string) {
-	t.Helper()
-	s.must(t, http.MethodPatch, "/Groups/"+url.PathEscape(groupID), map[string]any{
-		"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []map[string]string{{"value": userID}}}},
-	}, nil)
-}
-
-// RemoveMember removes the user id from the group id with a PATCH, as an
-// administrator would by hand.
-func (s *Server) RemoveMember(t testing.TB, groupID, userID string) {
-	t.Helper()
-	s.must(t, http.MethodPatch, "/Groups/"+url.PathEscape(groupID), map[string]any{
-		"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-		"Operations": []any{map[string]any{"op": "remove", "path": `members[value eq "` + userID + `"]`}},
-	}, nil)
-}
-
-// Users lists every user.
-func (s *Server) Users(t testing.TB) []User {
-	t.Helper()
-	var all []User
-	s.list(t, "/Users", func(raw json.RawMessage) error {
-		var page []User
-		err := json.Unmarshal(raw, &page)
-		all = append(all, page...)
-		return err
-	})
-	return all
-}
-
-// Groups lists every group with its members.
-func (s *Server) Groups(t testing.TB) []Group {
-	t.Helper()
-	var all []Group
-	s.list(t, "/Groups", func(raw json.RawMessage) error {
-		var page []Group
-		err := json.Unmarshal(raw, &page)
-		all = append(all, page...)
-		return err
-	})
-	return all
-}
-
-// User returns the user whose userName is userName (without case).
-func (s *Server) User(t testing.TB, userName string) (User, bool) {
-	t.Helper()
-	for _, u := range s.Users(t) {
-		if strings.EqualFold(u.UserName, userName) {
-			return u, true
-		}
-	}
-	return User{}, false
-}
-
-// Group returns the group whose displayName is name (without case).
-func (s *Server) Group(t testing.TB, name string) (Group, bool) {
-	t.Helper()
-	for _, g := range s.Groups(t) {
-		if strings.EqualFold(g.DisplayName, name) {
-			return g, true
-		}
-	}
-	return Group{}, false
-}
-
-// list reads every page of path (whatever the server's page size).
-func (s *Server) list(t testing.TB, path string, add func(json.RawMessage) error) {
-	t.Helper()
-	start := 1
-	for {
-		var lr struct {
-			TotalResults int             `json:"totalResults"`
-			Resources    json.RawMessage `json:"Resources"`
-		}
-		s.must(t, http.MethodGet, path+"?startIndex="+strconv.Itoa(start), nil, &lr)
-		var n []json.RawMessage
-		if err := json.Unmarshal(lr.Resources, &n); err != nil {
-			t.Fatalf("SCIM server: GET %s: %v", path, err)
-		}
-		if err := add(lr.Resources); err != nil {
-			t.Fatalf("SCIM server: GET %s: %v", path, err)
-		}
-		start += len(n)
-		if len(n) == 0 || start > lr.TotalResults {
-			return
-		}
-	}
-}
-
-func (s *Server) must(t testing.TB, method, path string, body, out any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var b []byte
-	if body != nil {
-		var err error
-		if b, err = json.Marshal(body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := s.do(ctx, method, path, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("SCIM server: %s %s: %v: %s", method, path, err, data)
-		}
-	}
-}
-
-// ErrStatus is wrapped by the errors of requests answered outside 2xx.
-var ErrStatus = errors.New("SCIM server: unexpected status")
-
-func (s *Server) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, r)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.Token)
-	req.Header.Set("Accept", "application/scim+json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/scim+json")
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("SCIM server: %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("SCIM server: %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("%w: %s %s: %s: %s", ErrStatus, method, path, resp.Status, bytes.TrimSpace(data))
-	}
-	return data, nil
-}

@@ -1,9 +1,0 @@
-package mailpit
-
-import "syscall"
-
-// sysProcAttr kills Mailpit when the test binary dies without running its
-// cleanups (a -timeout panic, a kill).
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}

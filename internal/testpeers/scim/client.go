@@ -1,0 +1,228 @@
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
+)
+
+// User is a SCIM User as the server holds it.
+type User struct {
+	ID         string   `json:"id"`
+	UserName   string   `json:"userName"`
+	ExternalID string   `json:"externalId"`
+	Active     *bool    `json:"active"`
+	Emails     []Value  `json:"emails"`
+	Groups     []Member `json:"groups"`
+	// Enterprise is the enterprise extension, when the user has it.
+	Enterprise *struct {
+		Organization string `json:"organization"`
+	} `json:"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"`
+	DisplayName string `json:"displayName"`
+}
+
+// Value is one value of a multi-valued attribute (emails).
+type Value struct {
+	Value   string `json:"value"`
+	Type    string `json:"type"`
+	Primary bool   `json:"primary"`
+}
+
+// Member is a member of a Group, or a group of a User.
+type Member struct {
+	Value   string `json:"value"`
+	Display string `json:"display"`
+}
+
+// Group is a SCIM Group as the server holds it.
+type Group struct {
+	ID          string   `json:"id"`
+	DisplayName string   `json:"displayName"`
+	ExternalID  string   `json:"externalId"`
+	Members     []Member `json:"members"`
+}
+
+// MemberIDs are the ids of the group's members.
+func (g Group) MemberIDs() []string {
+	ids := make([]string, len(g.Members))
+	for i, m := range g.Members {
+		ids[i] = m.Value
+	}
+	return ids
+}
+
+// CreateUser adds a user as another provisioning client would: userName,
+// a primary work email, and externalID when not empty.
+func (s *Server) CreateUser(t testing.TB, userName, externalID string) User {
+	t.Helper()
+	body := map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": userName,
+		"active":   true,
+		"emails":   []map[string]any{{"value": userName, "type": "work", "primary": true}},
+	}
+	if externalID != "" {
+		body["externalId"] = externalID
+	}
+	var u User
+	s.must(t, http.MethodPost, "/Users", body, &u)
+	return u
+}
+
+// CreateGroup adds a group with these member ids, and externalID when not
+// empty.
+func (s *Server) CreateGroup(t testing.TB, displayName, externalID string, memberIDs ...string) Group {
+	t.Helper()
+	members := []map[string]string{}
+	for _, id := range memberIDs {
+		members = append(members, map[string]string{"value": id})
+	}
+	body := map[string]any{
+		"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": displayName,
+		"members":     members,
+	}
+	if externalID != "" {
+		body["externalId"] = externalID
+	}
+	var g Group
+	s.must(t, http.MethodPost, "/Groups", body, &g)
+	return g
+}
+
+// AddMember adds the user id to the group id with a PATCH.
+func (s *Server) AddMember(t testing.TB, groupID, userID string) {
+	t.Helper()
+	s.must(t, http.MethodPatch, "/Groups/"+url.PathEscape(groupID), map[string]any{
+		"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []map[string]string{{"value": userID}}}},
+	}, nil)
+}
+
+// RemoveMember removes the user id from the group id with a PATCH, as an
+// administrator would by hand.
+func (s *Server) RemoveMember(t testing.TB, groupID, userID string) {
+	t.Helper()
+	s.must(t, http.MethodPatch, "/Groups/"+url.PathEscape(groupID), map[string]any{
+		"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "remove", "path": `members[value eq "` + userID + `"]`}},
+	}, nil)
+}
+
+// Users lists every user.
+func (s *Server) Users(t testing.TB) []User {
+	t.Helper()
+	var all []User
+	s.list(t, "/Users", func(raw json.RawMessage) error {
+		var page []User
+		err := json.Unmarshal(raw, &page)
+		all = append(all, page...)
+		return err
+	})
+	return all
+}
+
+// Groups lists every group with its members.
+func (s *Server) Groups(t testing.TB) []Group {
+	t.Helper()
+	var all []Group
+	s.list(t, "/Groups", func(raw json.RawMessage) error {
+		var page []Group
+		err := json.Unmarshal(raw, &page)
+		all = append(all, page...)
+		return err
+	})
+	return all
+}
+
+// User returns the user whose userName is userName (without case).
+func (s *Server) User(t testing.TB, userName string) (User, bool) {
+	t.Helper()
+	for _, u := range s.Users(t) {
+		if strings.EqualFold(u.UserName, userName) {
+			return u, true
+		}
+	}
+	return User{}, false
+}
+
+// Group returns the group whose displayName is name (without case).
+func (s *Server) Group(t testing.TB, name string) (Group, bool) {
+	t.Helper()
+	for _, g := range s.Groups(t) {
+		if strings.EqualFold(g.DisplayName, name) {
+			return g, true
+		}
+	}
+	return Group{}, false
+}
+
+// list reads every page of path (whatever the server's page size).
+func (s *Server) list(t testing.TB, path string, add func(json.RawMessage) error) {
+	t.Helper()
+	start := 1
+	for {
+		var lr struct {
+			TotalResults int             `json:"totalResults"`
+			Resources    json.RawMessage `json:"Resources"`
+		}
+		s.must(t, http.MethodGet, path+"?startIndex="+strconv.Itoa(start), nil, &lr)
+		var n []json.RawMessage
+		if err := json.Unmarshal(lr.Resources, &n); err != nil {
+			t.Fatalf("SCIM server: GET %s: %v", path, err)
+		}
+		if err := add(lr.Resources); err != nil {
+			t.Fatalf("SCIM server: GET %s: %v", path, err)
+		}
+		start += len(n)
+		if len(n) == 0 || start > lr.TotalResults {
+			return
+		}
+	}
+}
+
+func (s *Server) must(t testing.TB, method, path string, body, out any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := s.do(ctx, method, path, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("SCIM server: %s %s: %v: %s", method, path, err, data)
+		}
+	}
+}
+
+// ErrStatus is wrapped by the errors of requests answered outside 2xx.
+var ErrStatus = errors.New("SCIM server: unexpected status")
+
+func (s *Server) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	header := http.Header{"Authorization": {"Bearer " + s.Token}, "Accept": {"application/scim+json"}}
+	status, data, err := peer.Request(ctx, s.client, "SCIM server", method, s.URL+path, body, "application/scim+json", header)
+	switch {
+	case err != nil:
+		return nil, err
+	case status/100 != 2:
+		return nil, fmt.Errorf("%w: %s %s: %d %s: %s", ErrStatus, method, path, status, http.StatusText(status), data)
+	}
+	return data, nil
+}
