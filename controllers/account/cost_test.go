@@ -10,7 +10,6 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/controllers/account"
-	"github.com/partnerops/partnerops/internal/testenv/managertest"
 )
 
 // TestSettlingAnAccountTakesFewStatusWrites: inviting 20 users takes a
@@ -73,19 +72,5 @@ func TestRestartOverSettledAccountsIsFree(t *testing.T) {
 					c != nil && c.Status == metav1.ConditionTrue && c.Reason == v1alpha1.ReasonReconciled
 			})
 	}
-	h.Settle()
-	emails := len(h.Sender.Recipients())
-
-	before := managertest.Reconciles(t, "partneraccount")
-	h.Restart()
-	// Every account is reconciled once at start; wait for all of them
-	// (settle waits for the invitation controller too).
-	h.EventuallyWithin(2*time.Minute, "the new manager to reconcile every account", func() bool { return managertest.Reconciles(t, "partneraccount")-before >= n })
-	h.Settle()
-	if w := h.Requests.Writes(); len(w) != 0 {
-		t.Errorf("the restart made API writes: %v", w)
-	}
-	if got := len(h.Sender.Recipients()); got != emails {
-		t.Errorf("the restart sent %d emails", got-emails)
-	}
+	h.RestartIsFree("partneraccount", n, 2*time.Minute)
 }

@@ -118,7 +118,7 @@ func readPage(t *testing.T, ctx context.Context) pageFacts {
 func TestAcceptInABrowser(t *testing.T) {
 	mp := mailpit.Start(t)
 	hub := startPartnerHub(t)
-	h := start(t, managertest.WithDisplayName("Acme Corporation"), withMailpit(t, mp), managertest.WithPage(hub.URL+"/hub"))
+	h := start(t, managertest.WithDisplayName("Acme Corporation"), withMailpit(mp), managertest.WithPage(hub.URL+"/hub"))
 	h.Account("globex")
 
 	cases := []struct {

@@ -15,7 +15,6 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/identity"
-	"github.com/partnerops/partnerops/internal/testenv/managertest"
 )
 
 // TestGrantsFollowTheInvitation: accepting grants the role on each system,
@@ -252,16 +251,5 @@ func TestRestartOverAcceptedInvitationsIsFree(t *testing.T) {
 	for i := range 20 {
 		h.WaitCondition(fmt.Sprintf("u%d", i), v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
 	}
-	h.Settle()
-	calls := h.Backend.Calls()
-	before := managertest.Reconciles(t, "partnerinvitation")
-	h.Restart()
-	h.Eventually("every invitation reconciled after the restart", func() bool { return managertest.Reconciles(t, "partnerinvitation")-before >= 20 })
-	h.Settle()
-	if w := h.Requests.Writes(); len(w) != 0 {
-		t.Errorf("the restart made API writes: %v", w)
-	}
-	if got := h.Backend.Calls(); got != calls {
-		t.Errorf("the restart made %d backend calls", got-calls)
-	}
+	h.RestartIsFree("partnerinvitation", 20, 30*time.Second)
 }

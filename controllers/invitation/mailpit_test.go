@@ -18,12 +18,11 @@ import (
 
 // withMailpit makes the manager send through real SMTP to a Mailpit, with
 // SMTP AUTH credentials read from a Secret.
-func withMailpit(t *testing.T, mp *mailpit.Server) managertest.Option {
+func withMailpit(mp *mailpit.Server) managertest.Option {
 	return func(h *managertest.Manager) {
 		managertest.WithSMTP(mp.SMTPHost, mp.SMTPPort)(h)
-		name := "smtp-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+		name := h.CreateSecret("smtp", map[string]string{"username": "partnerops", "password": "s3cret"})
 		h.Config.SMTP.CredentialsSecret = &opconfig.SecretRef{Name: name}
-		h.CreateSecret(name, map[string]string{"username": "partnerops", "password": "s3cret"})
 	}
 }
 
@@ -34,7 +33,7 @@ var linkRE = regexp.MustCompile(`https?://[^\s"<>]+/invitations/accept\?token=[A
 // verifies for exactly this invitation.
 func TestEmailArrivesInEveryLocale(t *testing.T) {
 	mp := mailpit.Start(t)
-	h := start(t, managertest.WithDisplayName("Acme Corporation"), withMailpit(t, mp))
+	h := start(t, managertest.WithDisplayName("Acme Corporation"), withMailpit(mp))
 	h.Account("globex")
 
 	note := "Hi <b>Mindy</b> & \"team\",\nwelcome!"

@@ -110,7 +110,7 @@ func TestDev(t *testing.T) {
 				!slices.Contains(list.Schemas, "urn:ietf:params:scim:api:messages:2.0:ListResponse") {
 				t.Errorf("%s printed %q, want a SCIM ListResponse (%v)", want, out, err)
 			}
-			if code := getStatus(t, scimURL+"/"+resource, "Bearer not-"+token); code != http.StatusUnauthorized {
+			if code, _ := get(t, scimURL+"/"+resource, "Bearer not-"+token); code != http.StatusUnauthorized {
 				t.Errorf("GET %s/%s with another token: %d, want 401", scimURL, resource, code)
 			}
 		}
@@ -142,7 +142,7 @@ func TestDev(t *testing.T) {
 		checkKubeconfig(t, root, kubeconfig, filepath.Join(stateDir, "kubeconfig"))
 	})
 	t.Run("metrics", func(t *testing.T) {
-		checkHTTPOK(t, "http://"+metricsAddr+"/metrics")
+		getBody(t, "http://"+metricsAddr+"/metrics")
 	})
 	t.Run("samples", func(t *testing.T) {
 		kubectl(t, root, kubeconfig, "apply", "-f", "config/samples/")
@@ -160,7 +160,7 @@ func TestDev(t *testing.T) {
 		waitForPendingApproval(t, root, kubeconfig, mailTimeout, "globex-amelie", "globex-carlos")
 	})
 	t.Run("mailpit", func(t *testing.T) {
-		checkHTTPOK(t, "http://"+mailpitAddr+"/api/v1/messages")
+		getBody(t, "http://"+mailpitAddr+"/api/v1/messages")
 		running := false
 		for _, p := range processesMentioning(t, stateDir) {
 			running = running || p.name() == "mailpit"
@@ -611,29 +611,16 @@ func runCurl(t *testing.T, line string) string {
 	return string(out)
 }
 
-// getStatus asks GET url with the Authorization header auth, and returns the
-// status code.
-func getStatus(t *testing.T, url, auth string) int {
+// get asks GET url, with the Authorization header auth when not "", and
+// returns the status code and the body.
+func get(t *testing.T, url, auth string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", auth)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode
-}
-
-// getBody asks GET url, checks the answer is 200 OK and returns its body.
-func getBody(t *testing.T, url string) string {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -644,26 +631,17 @@ func getBody(t *testing.T, url string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET %s: %s, want 200 OK", url, resp.Status)
-	}
-	return string(b)
+	return resp.StatusCode, string(b)
 }
 
-func checkHTTPOK(t *testing.T, url string) {
+// getBody asks GET url, checks the answer is 200 OK and returns its body.
+func getBody(t *testing.T, url string) string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
+	code, body := get(t, url, "")
+	if code != http.StatusOK {
+		t.Errorf("GET %s: %d %s, want 200 OK", url, code, http.StatusText(code))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET %s: %s, want 200 OK", url, resp.Status)
-	}
+	return body
 }
 
 // kubectl runs bin/kubectl in the repository with kubeconfig.

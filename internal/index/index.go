@@ -39,7 +39,9 @@ func Register(ctx context.Context, mgr ctrl.Manager) error {
 }
 
 // AccountOf is the InvitationAccount value of a PartnerInvitation.
-func AccountOf(o client.Object) []string { return []string{o.(*v1alpha1.PartnerInvitation).Spec.Account} }
+func AccountOf(o client.Object) []string {
+	return []string{o.(*v1alpha1.PartnerInvitation).Spec.Account}
+}
 
 // EmailOf is the InvitationEmail value of a PartnerInvitation.
 func EmailOf(o client.Object) []string {

@@ -245,8 +245,7 @@ type scimBackend struct {
 }
 
 func (s *scimBackend) configure(m *managertest.Manager) {
-	name := "scim-token-" + strings.ToLower(strings.ReplaceAll(m.T.Name(), "/", "-"))
-	m.CreateSecret(name, map[string]string{"token": s.srv.Token})
+	name := m.CreateSecret("scim-token", map[string]string{"token": s.srv.Token})
 	cfg := m.Config
 	cfg.IdentityBackend.Type = opconfig.BackendSCIM
 	cfg.IdentityBackend.LDAP = nil
@@ -320,8 +319,7 @@ type ldapBackend struct {
 }
 
 func (l *ldapBackend) configure(m *managertest.Manager) {
-	name := "ldap-bind-" + strings.ToLower(strings.ReplaceAll(m.T.Name(), "/", "-"))
-	m.CreateSecret(name, map[string]string{"password": l.srv.RootPassword})
+	name := m.CreateSecret("ldap-bind", map[string]string{"password": l.srv.RootPassword})
 	cfg := m.Config
 	cfg.IdentityBackend.Type = opconfig.BackendLDAP
 	cfg.IdentityBackend.SCIM = nil

@@ -3,6 +3,7 @@ package managertest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,21 +62,21 @@ func (m *Manager) Key(name string) types.NamespacedName {
 // Invitation reads an invitation from the API server.
 func (m *Manager) Invitation(name string) *v1alpha1.PartnerInvitation {
 	m.T.Helper()
-	inv := &v1alpha1.PartnerInvitation{}
-	if err := m.Env.Client.Get(context.Background(), m.Key(name), inv); err != nil {
-		m.T.Fatalf("reading invitation %s: %v", name, err)
-	}
-	return inv
+	return read(m, name, &v1alpha1.PartnerInvitation{})
 }
 
 // GetAccount reads an account from the API server.
 func (m *Manager) GetAccount(name string) *v1alpha1.PartnerAccount {
 	m.T.Helper()
-	a := &v1alpha1.PartnerAccount{}
-	if err := m.Env.Client.Get(context.Background(), m.Key(name), a); err != nil {
-		m.T.Fatalf("reading account %s: %v", name, err)
+	return read(m, name, &v1alpha1.PartnerAccount{})
+}
+
+func read[T client.Object](m *Manager, name string, obj T) T {
+	m.T.Helper()
+	if err := m.Env.Client.Get(context.Background(), m.Key(name), obj); err != nil {
+		m.T.Fatalf("reading %T %s: %v", obj, name, err)
 	}
-	return a
+	return obj
 }
 
 // Exists reads name into obj and reports whether it is there.
@@ -225,13 +226,16 @@ func (m *Manager) Group(system, role string) string {
 	return fmt.Sprintf("partnerops.%s.%s.%s", m.NS, system, role)
 }
 
-// CreateSecret creates a Secret in SecretNamespace (for the configuration
-// to name), deleted when the test ends.
-func (m *Manager) CreateSecret(name string, data map[string]string) {
+// CreateSecret creates a Secret with data in SecretNamespace (for the
+// configuration to name), named prefix-<the test's name>, deleted when the
+// test ends, and returns its name.
+func (m *Manager) CreateSecret(prefix string, data map[string]string) string {
 	m.T.Helper()
+	name := prefix + "-" + strings.ToLower(strings.ReplaceAll(m.T.Name(), "/", "-"))
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretNamespace, Name: name}, StringData: data}
 	if err := m.Env.Client.Create(context.Background(), sec); err != nil {
 		m.T.Fatal(err)
 	}
 	m.T.Cleanup(func() { _ = m.Env.Client.Delete(context.Background(), sec) })
+	return name
 }

@@ -2,6 +2,7 @@ package managertest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -99,4 +100,42 @@ func (m *Manager) Settle() {
 		last = r
 		return stable >= 25
 	})
+}
+
+// RestartIsFree restarts the manager over the settled objects of the test
+// and fails the test when the restart made an API write, sent an email or
+// called the identity backend: it waits (within d) until controller
+// ("partnerinvitation", "partneraccount") reconciled n objects, as every
+// object is at start, then for both controllers to go quiet.
+func (m *Manager) RestartIsFree(controller string, n int, d time.Duration) {
+	m.T.Helper()
+	m.Settle()
+	emails, calls := m.emails(), m.backendCalls()
+	before := Reconciles(m.T, controller)
+	m.Restart()
+	m.EventuallyWithin(d, fmt.Sprintf("the new manager to reconcile %d objects", n), func() bool { return Reconciles(m.T, controller)-before >= float64(n) })
+	m.Settle()
+	if w := m.Requests.Writes(); len(w) != 0 {
+		m.T.Errorf("the restart made API writes: %v", w)
+	}
+	if got := m.emails(); got != emails {
+		m.T.Errorf("the restart sent %d emails", got-emails)
+	}
+	if got := m.backendCalls(); got != calls {
+		m.T.Errorf("the restart made %d backend calls", got-calls)
+	}
+}
+
+func (m *Manager) emails() int {
+	if m.Sender == nil {
+		return 0
+	}
+	return m.Sender.Attempts()
+}
+
+func (m *Manager) backendCalls() int {
+	if m.Backend == nil {
+		return 0
+	}
+	return m.Backend.Calls()
 }

@@ -288,11 +288,8 @@ func (s *Server) Stop() {
 // Binary returns the Mailpit binary's path: $MAILPIT when set (make test sets
 // it), else the newest version built under bin/tools/mailpit/.
 func Binary() (string, error) {
-	if p := os.Getenv(EnvVar); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", EnvVar, p, err)
-		}
-		return p, nil
+	if p, ok, err := peer.FromEnv(EnvVar); ok {
+		return p, err
 	}
 	root, err := peer.RepoRoot()
 	if err != nil {

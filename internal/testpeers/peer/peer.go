@@ -6,6 +6,7 @@ package peer
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -108,4 +109,17 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// FromEnv is the path in the variable envVar, when it is set (ok), with an
+// error when nothing is there.
+func FromEnv(envVar string) (path string, ok bool, err error) {
+	p := os.Getenv(envVar)
+	if p == "" {
+		return "", false, nil
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", true, fmt.Errorf("%s=%s: %w", envVar, p, err)
+	}
+	return p, true, nil
 }

@@ -121,27 +121,13 @@ func (s *Server) RemoveMember(t testing.TB, groupID, userID string) {
 // Users lists every user.
 func (s *Server) Users(t testing.TB) []User {
 	t.Helper()
-	var all []User
-	s.list(t, "/Users", func(raw json.RawMessage) error {
-		var page []User
-		err := json.Unmarshal(raw, &page)
-		all = append(all, page...)
-		return err
-	})
-	return all
+	return list[User](t, s, "/Users")
 }
 
 // Groups lists every group with its members.
 func (s *Server) Groups(t testing.TB) []Group {
 	t.Helper()
-	var all []Group
-	s.list(t, "/Groups", func(raw json.RawMessage) error {
-		var page []Group
-		err := json.Unmarshal(raw, &page)
-		all = append(all, page...)
-		return err
-	})
-	return all
+	return list[Group](t, s, "/Groups")
 }
 
 // User returns the user whose userName is userName (without case).
@@ -166,26 +152,21 @@ func (s *Server) Group(t testing.TB, name string) (Group, bool) {
 	return Group{}, false
 }
 
-// list reads every page of path (whatever the server's page size).
-func (s *Server) list(t testing.TB, path string, add func(json.RawMessage) error) {
+// list reads every resource of path, page by page (whatever the server's
+// page size).
+func list[T any](t testing.TB, s *Server, path string) []T {
 	t.Helper()
-	start := 1
-	for {
+	var all []T
+	for start := 1; ; {
 		var lr struct {
-			TotalResults int             `json:"totalResults"`
-			Resources    json.RawMessage `json:"Resources"`
+			TotalResults int `json:"totalResults"`
+			Resources    []T `json:"Resources"`
 		}
 		s.must(t, http.MethodGet, path+"?startIndex="+strconv.Itoa(start), nil, &lr)
-		var n []json.RawMessage
-		if err := json.Unmarshal(lr.Resources, &n); err != nil {
-			t.Fatalf("SCIM server: GET %s: %v", path, err)
-		}
-		if err := add(lr.Resources); err != nil {
-			t.Fatalf("SCIM server: GET %s: %v", path, err)
-		}
-		start += len(n)
-		if len(n) == 0 || start > lr.TotalResults {
-			return
+		all = append(all, lr.Resources...)
+		start += len(lr.Resources)
+		if len(lr.Resources) == 0 || start > lr.TotalResults {
+			return all
 		}
 	}
 }

@@ -195,11 +195,8 @@ func (s *Server) waitReady(ctx context.Context, ready <-chan string, timeout tim
 // it), else the one hack/install-peers.sh installs for the current
 // hack/scim-server under bin/tools/scim-server/.
 func Script() (string, error) {
-	if p := os.Getenv(EnvVar); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", EnvVar, p, err)
-		}
-		return p, nil
+	if p, ok, err := peer.FromEnv(EnvVar); ok {
+		return p, err
 	}
 	root, err := peer.RepoRoot()
 	if err != nil {
