@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/partnerops/partnerops/internal/testpeers/peer"
+	"github.com/partnerops/partnerops/internal/testpeers/tlstest"
 )
 
 // EnvVar names the variable that holds slapd's path.
@@ -70,15 +71,17 @@ type Server struct {
 	CAPool *x509.CertPool
 	CAFile string
 
-	bin     string
-	dir     string
-	args    []string
-	pwFile  string
-	tools   tools
-	log     *peer.Buffer
-	mu      sync.Mutex
-	proc    *peer.Process
-	stopped bool
+	bin    string
+	dir    string
+	args   []string
+	pwFile string
+	// certFile and keyFile are the server's certificate and key (PEM).
+	certFile, keyFile string
+	tools             tools
+	log               *peer.Buffer
+	mu                sync.Mutex
+	proc              *peer.Process
+	stopped           bool
 }
 
 // tools are the ldap-utils commands.
@@ -130,10 +133,17 @@ func (s *Server) run(ctx context.Context) error {
 	if err := os.WriteFile(s.pwFile, []byte(s.RootPassword), 0o600); err != nil {
 		return err
 	}
-	if err := s.writeTLS(); err != nil {
+	// A certificate for 127.0.0.1, ::1 and localhost from a CA made for
+	// this server, in files slapd reads (olcTLSCACertificateFile,
+	// olcTLSCertificateFile, olcTLSCertificateKeyFile).
+	ca, err := tlstest.MakeCA()
+	if err == nil {
+		s.CAFile, s.certFile, s.keyFile, err = ca.WriteFiles(s.dir, "127.0.0.1", "::1", "localhost")
+	}
+	if err != nil {
 		return fmt.Errorf("slapd: TLS material: %w", err)
 	}
-	var err error
+	s.CAPool = ca.Pool()
 	for attempt := 1; attempt <= 3; attempt++ {
 		if err = s.configure(attempt); err != nil {
 			break

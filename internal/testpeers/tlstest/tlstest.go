@@ -3,7 +3,9 @@
 // for loopback, both written as PEM files where a configuration names files,
 // and the ALPN protocol a server picks. Keys are P-256, certificates are
 // valid from an hour ago to an hour from now; nothing here is fit for
-// anything but a test.
+// anything but a test. MakeCA, Issue and WriteFiles return errors (for
+// peers started with a context); NewCA, ServerCert, CertFile and
+// ServerFiles are their wrappers for a test.
 package tlstest
 
 import (
@@ -29,12 +31,19 @@ type CA struct {
 	key  *ecdsa.PrivateKey
 }
 
-// NewCA makes a CA.
+// NewCA makes a CA for the test (MakeCA).
 func NewCA(t testing.TB) *CA {
 	t.Helper()
-	key := newKey(t)
+	ca, err := MakeCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// MakeCA makes a CA.
+func MakeCA() (*CA, error) {
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
 		Subject:               pkix.Name{CommonName: "partnerops test CA"},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(time.Hour),
@@ -42,15 +51,35 @@ func NewCA(t testing.TB) *CA {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, key, err := sign(tmpl, nil, nil)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
+	}
+	return &CA{cert: cert, key: key}, nil
+}
+
+// sign makes a key and the certificate of tmpl for it, signed by parent
+// with parentKey (self-signed when parent is nil), with a random serial
+// number so that no two certificates of a test share one.
+func sign(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.SerialNumber = n.Add(n, big.NewInt(1))
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		return nil, nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &CA{cert: cert, key: key}
+	return cert, key, err
 }
 
 // Pool is a pool that trusts the CA, for a client's RootCAs.
@@ -65,24 +94,34 @@ func (ca *CA) Pool() *x509.CertPool {
 func (ca *CA) CertFile(t testing.TB) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "ca.crt")
-	writePEM(t, file, "CERTIFICATE", ca.cert.Raw)
+	if err := writePEM(file, "CERTIFICATE", ca.cert.Raw); err != nil {
+		t.Fatal(err)
+	}
 	return file
 }
 
-// ServerCert is a server certificate the CA signed, with its key, for hosts
-// (IP addresses or DNS names; 127.0.0.1 when none are given).
+// ServerCert is a server certificate the CA signed for the test (Issue).
 func (ca *CA) ServerCert(t testing.TB, hosts ...string) tls.Certificate {
 	t.Helper()
+	cert, err := ca.Issue(hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// Issue is a server certificate the CA signed, with its key, for hosts
+// (IP addresses or DNS names; 127.0.0.1 when none are given).
+func (ca *CA) Issue(hosts ...string) (tls.Certificate, error) {
 	if len(hosts) == 0 {
 		hosts = []string{"127.0.0.1"}
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Subject:     pkix.Name{CommonName: hosts[0]},
+		NotBefore:   time.Now().Add(-time.Hour),
+		NotAfter:    time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
@@ -91,16 +130,11 @@ func (ca *CA) ServerCert(t testing.TB, hosts ...string) tls.Certificate {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	key := newKey(t)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	leaf, key, err := sign(tmpl, ca.cert, ca.key)
 	if err != nil {
-		t.Fatal(err)
+		return tls.Certificate{}, err
 	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, nil
 }
 
 // ServerFiles writes a server certificate the CA signed for hosts (as
@@ -109,16 +143,35 @@ func (ca *CA) ServerCert(t testing.TB, hosts ...string) tls.Certificate {
 // keyFile name.
 func (ca *CA) ServerFiles(t testing.TB, hosts ...string) (certFile, keyFile string) {
 	t.Helper()
-	cert := ca.ServerCert(t, hosts...)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	_, certFile, keyFile, err := ca.WriteFiles(t.TempDir(), hosts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writePEM(t, certFile, "CERTIFICATE", cert.Certificate[0])
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
 	return certFile, keyFile
+}
+
+// WriteFiles writes, in PEM into dir, the CA certificate to ca.crt and a
+// server certificate it signed for hosts (as Issue) and its key to tls.crt
+// and tls.key, readable by their owner only, and returns their paths.
+func (ca *CA) WriteFiles(dir string, hosts ...string) (caFile, certFile, keyFile string, err error) {
+	cert, err := ca.Issue(hosts...)
+	if err != nil {
+		return "", "", "", err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	for _, f := range []struct {
+		file, typ string
+		der       []byte
+	}{{caFile, "CERTIFICATE", ca.cert.Raw}, {certFile, "CERTIFICATE", cert.Certificate[0]}, {keyFile, "PRIVATE KEY", keyDER}} {
+		if err := writePEM(f.file, f.typ, f.der); err != nil {
+			return "", "", "", err
+		}
+	}
+	return caFile, certFile, keyFile, nil
 }
 
 // NegotiatedProtocol connects to addr over TLS with config (its NextProtos
@@ -148,29 +201,6 @@ func HTTP2Client(t testing.TB, config *tls.Config) *http.Client {
 	return c
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-// serial is a random serial number, so that no two certificates of a test
-// share one.
-func serial(t testing.TB) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n.Add(n, big.NewInt(1))
-}
-
-func writePEM(t testing.TB, file, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+func writePEM(file, typ string, der []byte) error {
+	return os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
