@@ -51,21 +51,11 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, kind answerKind
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
-	l, ok, err := h.verify(ctx, form["token"])
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
+	res, ok := h.resolve(ctx, w, r, form["token"])
 	if !ok {
-		h.dead(w, r, whyBadToken, nil)
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := h.load(ctx, l)
-		if err != nil {
-			h.unavailable(w, r, err)
-			return
-		}
 		switch res.verdict {
 		case verdictPending:
 			err := h.record(ctx, res.inv, kind)
@@ -89,6 +79,10 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, kind answerKind
 					h.unavailable(w, r, ctx.Err())
 					return
 				}
+				if res, err = h.load(ctx, res.link); err != nil {
+					h.unavailable(w, r, err)
+					return
+				}
 				continue
 			}
 			h.unavailable(w, r, err)
@@ -107,7 +101,7 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, kind answerKind
 		case verdictExpired:
 			h.invitationPage(w, r, http.StatusGone, pageExpired, res)
 		default:
-			h.dead(w, r, res.why, &l.claims)
+			h.dead(w, r, res.why, &res.link.claims)
 		}
 		return
 	}

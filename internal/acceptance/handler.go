@@ -203,18 +203,8 @@ func (h *handler) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow
 // show answers GET /invitations/accept. It never writes.
 func (h *handler) show(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	l, ok, err := h.verify(ctx, r.URL.Query()["token"])
-	if err != nil {
-		h.unavailable(w, r, err)
-		return
-	}
+	res, ok := h.resolve(ctx, w, r, r.URL.Query()["token"])
 	if !ok {
-		h.dead(w, r, whyBadToken, nil)
-		return
-	}
-	res, err := h.load(ctx, l)
-	if err != nil {
-		h.unavailable(w, r, err)
 		return
 	}
 	switch res.verdict {
@@ -227,8 +217,29 @@ func (h *handler) show(w http.ResponseWriter, r *http.Request) {
 	case verdictDeclined:
 		h.invitationPage(w, r, http.StatusGone, pageDeclined, res)
 	default:
-		h.dead(w, r, res.why, &l.claims)
+		h.dead(w, r, res.why, &res.link.claims)
 	}
+}
+
+// resolve verifies the one token of a request and loads what it names.
+// When the token is not one genuine token, or could not be checked, or the
+// load failed, it has answered the request (the invalid page, or
+// unavailable) and ok is false.
+func (h *handler) resolve(ctx context.Context, w http.ResponseWriter, r *http.Request, values []string) (res resolution, ok bool) {
+	l, ok, err := h.verify(ctx, values)
+	if err != nil {
+		h.unavailable(w, r, err)
+		return resolution{}, false
+	}
+	if !ok {
+		h.dead(w, r, whyBadToken, nil)
+		return resolution{}, false
+	}
+	if res, err = h.load(ctx, l); err != nil {
+		h.unavailable(w, r, err)
+		return resolution{}, false
+	}
+	return res, true
 }
 
 // verify checks the one token of a request. ok is false for anything but
