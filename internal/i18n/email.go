@@ -76,32 +76,16 @@ type Rendered struct {
 
 // TemplateData is what the templates see: the Invitation's fields, cleaned
 // (names on one line, the personal note with \n line breaks, no control
-// characters), and the expiry written for people.
+// characters, ExpiresAt in UTC, SystemNames never nil), the rendered
+// subject and the expiry written for people.
 type TemplateData struct {
-	// Locale is the language, one of Locales.
-	Locale string
+	Invitation
 	// Subject is the rendered subject (empty in subject.txt itself).
 	Subject string
-	// Recipient is the invited address.
-	Recipient string
-	// CustomerName is who invites.
-	CustomerName string
-	// AccountName is the partner company's name.
-	AccountName string
-	// RoleName is the role's human name.
-	RoleName string
-	// SystemNames are the systems' human names; may be empty.
-	SystemNames []string
-	// PersonalMessage is the inviter's note; may be empty.
-	PersonalMessage string
-	// ExpiresAt is when the link stops working, in UTC.
-	ExpiresAt time.Time
 	// Expires is ExpiresAt as the locale writes it: "30 November 2026,
 	// 18:00 UTC", "30 novembre 2026 à 18:00 UTC", "30 de noviembre de
 	// 2026, 18:00 UTC".
 	Expires string
-	// AcceptURL is the link that accepts the invitation.
-	AcceptURL string
 }
 
 // The templates of one locale, by file name.
@@ -351,7 +335,7 @@ var (
 
 // newTemplateData checks and cleans inv for the templates.
 func newTemplateData(inv Invitation) (TemplateData, error) {
-	d := TemplateData{
+	d := TemplateData{Invitation: Invitation{
 		Locale:          inv.Locale,
 		Recipient:       OneLine(inv.Recipient),
 		CustomerName:    OneLine(inv.CustomerName),
@@ -361,7 +345,7 @@ func newTemplateData(inv Invitation) (TemplateData, error) {
 		PersonalMessage: cleanMessage(inv.PersonalMessage),
 		ExpiresAt:       inv.ExpiresAt.UTC(),
 		AcceptURL:       inv.AcceptURL,
-	}
+	}}
 	for _, f := range []struct{ name, v string }{
 		{"Recipient", d.Recipient}, {"CustomerName", d.CustomerName}, {"AccountName", d.AccountName}, {"RoleName", d.RoleName},
 	} {
