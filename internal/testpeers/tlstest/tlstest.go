@@ -201,6 +201,31 @@ func HTTP2Client(t testing.TB, config *tls.Config) *http.Client {
 	return c
 }
 
+// CheckHTTP2 checks internal/httpserver's HTTP/2 rule at addr, a TLS server
+// whose HTTP/2 flag is enable: a client offering h2 and http/1.1 (config's
+// NextProtos replaced) gets h2 when the flag is on, http/1.1 otherwise, and
+// a GET of path by a client that prefers HTTP/2 is answered over that
+// protocol. It returns the answer's status code.
+func CheckHTTP2(t testing.TB, addr string, config *tls.Config, enable bool, path string) int {
+	t.Helper()
+	wantALPN, wantMajor := "http/1.1", 1
+	if enable {
+		wantALPN, wantMajor = "h2", 2
+	}
+	if got := NegotiatedProtocol(t, addr, config, "h2", "http/1.1"); got != wantALPN {
+		t.Errorf("ALPN chose %q, want %q", got, wantALPN)
+	}
+	resp, err := HTTP2Client(t, config).Get("https://" + addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != wantMajor {
+		t.Errorf("GET %s: answered over %s, want HTTP/%d", path, resp.Proto, wantMajor)
+	}
+	return resp.StatusCode
+}
+
 func writePEM(file, typ string, der []byte) error {
 	return os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
