@@ -189,13 +189,7 @@ func TestAdmissionRefusesBadObjects(t *testing.T) {
 // forbids: immutable fields, resend lowered, revoked undone.
 func TestAdmissionRefusesBadUpdates(t *testing.T) {
 	ns := env.Namespace(t)
-	cases := []struct {
-		name    string
-		kind    string
-		initial string
-		update  string
-		want    string
-	}{
+	cases := []updateCase{
 		{"resend lowered", "PartnerInvitation", `resend: 3`, `resend: 2`, `resend can only be raised`},
 		{"resend removed", "PartnerInvitation", `resend: 3`, `resend: null`, `resend can only be raised`},
 		{"revoked undone", "PartnerInvitation", `revoked: true`, `revoked: false`, `revoked cannot be set back to false`},
@@ -208,14 +202,7 @@ func TestAdmissionRefusesBadUpdates(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			obj := object(t, tc.kind, ns, "upd-"+itoa(i), tc.initial)
-			if err := env.Client.Create(ctx, obj, strict); err != nil {
-				t.Fatalf("creating the valid object: %v", err)
-			}
-			spec := obj.Object["spec"].(map[string]any)
-			obj.Object["spec"] = merge(spec, mustYAML(t, tc.update))
-			assertRefused(t, env.Client.Update(ctx, obj, strict), tc.want)
+			assertRefused(t, createAndUpdate(t, tc.kind, ns, "upd-"+itoa(i), tc.initial, tc.update), tc.want)
 		})
 	}
 }
@@ -223,34 +210,48 @@ func TestAdmissionRefusesBadUpdates(t *testing.T) {
 // TestAdmissionAllowsLegalUpdates makes the changes users are meant to make.
 func TestAdmissionAllowsLegalUpdates(t *testing.T) {
 	ns := env.Namespace(t)
-	cases := []struct {
-		name    string
-		kind    string
-		initial string
-		update  string
-	}{
-		{"resend raised", "PartnerInvitation", `resend: 1`, `resend: 2`},
-		{"resend set for the first time", "PartnerInvitation", ``, `resend: 1`},
-		{"withdrawn", "PartnerInvitation", ``, `revoked: true`},
-		{"role and systems edited", "PartnerInvitation", ``, "{role: admin, systems: [admin-center, insights]}"},
-		{"locale, message and ttl edited", "PartnerInvitation", ``, "{locale: es, message: \"Hola,\\n\\tbienvenida\", ttl: 720h}"},
-		{"user added and policy set", "PartnerAccount", ``, "{deletionPolicy: Retain, users: [{email: hank@globex.example, role: admin}, {email: Mindy@Globex.example, role: editor, systems: [editor]}]}"},
-		{"all users removed", "PartnerAccount", ``, `users: null`},
+	cases := []updateCase{
+		{"resend raised", "PartnerInvitation", `resend: 1`, `resend: 2`, ``},
+		{"resend set for the first time", "PartnerInvitation", ``, `resend: 1`, ``},
+		{"withdrawn", "PartnerInvitation", ``, `revoked: true`, ``},
+		{"role and systems edited", "PartnerInvitation", ``, "{role: admin, systems: [admin-center, insights]}", ``},
+		{"locale, message and ttl edited", "PartnerInvitation", ``, "{locale: es, message: \"Hola,\\n\\tbienvenida\", ttl: 720h}", ``},
+		{"user added and policy set", "PartnerAccount", ``, "{deletionPolicy: Retain, users: [{email: hank@globex.example, role: admin}, {email: Mindy@Globex.example, role: editor, systems: [editor]}]}", ``},
+		{"all users removed", "PartnerAccount", ``, `users: null`, ``},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			obj := object(t, tc.kind, ns, "ok-"+itoa(i), tc.initial)
-			if err := env.Client.Create(ctx, obj, strict); err != nil {
-				t.Fatalf("creating: %v", err)
-			}
-			spec := obj.Object["spec"].(map[string]any)
-			obj.Object["spec"] = merge(spec, mustYAML(t, tc.update))
-			if err := env.Client.Update(ctx, obj, strict); err != nil {
+			if err := createAndUpdate(t, tc.kind, ns, "ok-"+itoa(i), tc.initial, tc.update); err != nil {
 				t.Fatalf("a legal update was refused: %v", err)
 			}
 		})
 	}
+}
+
+// updateCase is an update of an object of kind whose spec holds the YAML
+// fields initial: the YAML fields update merged into its spec, refused
+// with want (refusals) or allowed (want empty).
+type updateCase struct {
+	name    string
+	kind    string
+	initial string
+	update  string
+	want    string
+}
+
+// createAndUpdate creates a valid object of kind whose spec holds the YAML
+// fields initial, merges the YAML fields update into its spec and returns
+// what the API server said to that update.
+func createAndUpdate(t *testing.T, kind, ns, name, initial, update string) error {
+	t.Helper()
+	ctx := context.Background()
+	obj := object(t, kind, ns, name, initial)
+	if err := env.Client.Create(ctx, obj, strict); err != nil {
+		t.Fatalf("creating the valid object: %v", err)
+	}
+	spec := obj.Object["spec"].(map[string]any)
+	obj.Object["spec"] = merge(spec, mustYAML(t, update))
+	return env.Client.Update(ctx, obj, strict)
 }
 
 // TestDefaults shows the defaults the API server fills in.
