@@ -55,23 +55,29 @@ func TestResendRefusesAcceptedAndRevoked(t *testing.T) {
 		},
 	}
 	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			ns := env.Namespace(t)
-			tc.inv.name, tc.inv.account, tc.inv.email = "jane", "globex", "jane.doe@globex.example"
-			before := tc.inv.create(t, ns)
+		t.Run(name, func(t *testing.T) { checkRefused(t, "resend", tc.inv, tc.want) })
+	}
+}
 
-			r := partners(t, ns, "resend", "jane")
+// checkRefused runs `kubectl partners <verb> jane` on inv, named jane, and
+// checks it fails with want, prints nothing and leaves the invitation
+// unwritten.
+func checkRefused(t *testing.T, verb string, inv invitation, want string) {
+	t.Helper()
+	ns := env.Namespace(t)
+	inv.name, inv.account, inv.email = "jane", "globex", "jane.doe@globex.example"
+	before := inv.create(t, ns)
 
-			if got := r.errText(); got != tc.want {
-				t.Errorf("error:\n%s\nwant:\n%s", got, tc.want)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout = %q, want nothing", r.stdout)
-			}
-			if got := getInvitation(t, ns, "jane"); got.ResourceVersion != before.ResourceVersion {
-				t.Errorf("the invitation was written (spec.resend %d → %d)", before.Spec.Resend, got.Spec.Resend)
-			}
-		})
+	r := partners(t, ns, verb, "jane")
+
+	if got := r.errText(); got != want {
+		t.Errorf("error:\n%s\nwant:\n%s", got, want)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout = %q, want nothing", r.stdout)
+	}
+	if got := getInvitation(t, ns, "jane"); got.ResourceVersion != before.ResourceVersion {
+		t.Errorf("the invitation was written (spec.resend %d → %d, spec.revoked %v → %v)", before.Spec.Resend, got.Spec.Resend, before.Spec.Revoked, got.Spec.Revoked)
 	}
 }
 
@@ -201,19 +207,6 @@ func TestWithdrawRefusesRevoked(t *testing.T) {
 		},
 	}
 	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			ns := env.Namespace(t)
-			tc.inv.name, tc.inv.account, tc.inv.email = "jane", "globex", "jane.doe@globex.example"
-			before := tc.inv.create(t, ns)
-
-			r := partners(t, ns, "withdraw", "jane")
-
-			if got := r.errText(); got != tc.want {
-				t.Errorf("error:\n%s\nwant:\n%s", got, tc.want)
-			}
-			if got := getInvitation(t, ns, "jane"); got.ResourceVersion != before.ResourceVersion {
-				t.Error("the invitation was written")
-			}
-		})
+		t.Run(name, func(t *testing.T) { checkRefused(t, "withdraw", tc.inv, tc.want) })
 	}
 }

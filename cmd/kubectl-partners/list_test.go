@@ -97,29 +97,24 @@ func TestListOutputFormats(t *testing.T) {
 		{Namespace: ns, Account: "globex", Email: "zoe@globex.example", Role: "viewer", Systems: []string{}, Invitation: "globex-zoe"},
 	}
 
-	t.Run("json", func(t *testing.T) {
-		r := mustPartners(t, ns, "list", "-o", "json")
-		var got []row
-		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
-			t.Fatalf("stdout is not a JSON list of rows: %v\n%s", err, r.stdout)
-		}
-		if !equalJSON(got, want) {
-			t.Errorf("rows:\n%s\nwant %+v", r.stdout, want)
-		}
-		if !strings.Contains(r.stdout, `"systems": []`) || !strings.Contains(r.stdout, `"expiresAt": "2031-03-14T09:30:00Z"`) {
-			t.Errorf("want systems as an empty list, never null, and expiresAt as RFC 3339:\n%s", r.stdout)
-		}
-	})
-	t.Run("yaml", func(t *testing.T) {
-		r := mustPartners(t, ns, "list", "-o", "yaml")
-		var got []row
-		if err := yaml.UnmarshalStrict([]byte(r.stdout), &got); err != nil {
-			t.Fatalf("stdout is not a YAML list of rows: %v\n%s", err, r.stdout)
-		}
-		if !equalJSON(got, want) {
-			t.Errorf("rows:\n%s\nwant %+v", r.stdout, want)
-		}
-	})
+	for format, unmarshal := range map[string]func([]byte, any) error{
+		"json": json.Unmarshal,
+		"yaml": func(b []byte, v any) error { return yaml.UnmarshalStrict(b, v) },
+	} {
+		t.Run(format, func(t *testing.T) {
+			r := mustPartners(t, ns, "list", "-o", format)
+			var got []row
+			if err := unmarshal([]byte(r.stdout), &got); err != nil {
+				t.Fatalf("stdout is not a %s list of rows: %v\n%s", strings.ToUpper(format), err, r.stdout)
+			}
+			if !equalJSON(got, want) {
+				t.Errorf("rows:\n%s\nwant %+v", r.stdout, want)
+			}
+			if format == "json" && (!strings.Contains(r.stdout, `"systems": []`) || !strings.Contains(r.stdout, `"expiresAt": "2031-03-14T09:30:00Z"`)) {
+				t.Errorf("want systems as an empty list, never null, and expiresAt as RFC 3339:\n%s", r.stdout)
+			}
+		})
+	}
 	t.Run("nothing to list", func(t *testing.T) {
 		empty := env.Namespace(t)
 		r := mustPartners(t, empty, "list")
