@@ -233,6 +233,46 @@ func (rec *recorder) sent() string {
 	return strings.Join(rec.requests, "; ")
 }
 
+// checkBody checks the JSON body of the request key ("PATCH /Groups/g1"),
+// if one was sent.
+func (rec *recorder) checkBody(t *testing.T, key, want string) {
+	t.Helper()
+	if q := rec.bodies[key]; q != nil {
+		b, _ := json.Marshal(q)
+		if string(b) != want {
+			t.Errorf("%s body %s, want %s", key, b, want)
+		}
+	}
+}
+
+// recordedCase is a call of a driver method against a server answering
+// with routes: the driver configured with createGroups (CreateGroups) and
+// keep (KeepEmptyGroups), the error it should fail with (none when nil)
+// and the requests it should send.
+type recordedCase struct {
+	name         string
+	createGroups bool
+	keep         bool
+	routes       map[string]func(http.ResponseWriter, *http.Request)
+	wantErr      error
+	wantSent     string
+}
+
+// run runs call, the method what, as tc says and checks its error and
+// requests.
+func (tc recordedCase) run(t *testing.T, what string, call func(*Client) error) *recorder {
+	t.Helper()
+	rec := &recorder{routes: tc.routes}
+	c := newTestClient(t, rec.ServeHTTP, func(cfg *Config) { cfg.CreateGroups, cfg.KeepEmptyGroups = tc.createGroups, tc.keep })
+	if err := call(c); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+		t.Fatalf("%s: %v, want %v", what, err, tc.wantErr)
+	}
+	if rec.sent() != tc.wantSent {
+		t.Errorf("requests %s, want %s", rec.sent(), tc.wantSent)
+	}
+	return rec
+}
+
 func TestEnsureUserCreates(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -298,9 +338,7 @@ func TestEnsureUserRace(t *testing.T) {
 			}
 			writeSCIM(w, 200, listOf(map[string]any{"id": "theirs", "userName": "zoe@example.test"}))
 		},
-		"POST /Users": func(w http.ResponseWriter, r *http.Request) {
-			scimError(w, 409, "uniqueness", "userName is already taken")
-		},
+		"POST /Users": scimErrorOf(409, "uniqueness", "userName is already taken"),
 	}}
 	c := newTestClient(t, rec.ServeHTTP)
 	u, err := c.EnsureUser(t.Context(), identity.NewUser{Email: "zoe@example.test"})
@@ -318,13 +356,7 @@ func TestEnsureUserRace(t *testing.T) {
 func TestAddMember(t *testing.T) {
 	group := map[string]any{"id": "g1", "displayName": "crm-admins"}
 	patchOK := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }
-	tests := []struct {
-		name         string
-		createGroups bool
-		routes       map[string]func(http.ResponseWriter, *http.Request)
-		wantErr      error
-		wantSent     string
-	}{
+	tests := []recordedCase{
 		{
 			name: "existing group",
 			routes: map[string]func(http.ResponseWriter, *http.Request){
@@ -363,10 +395,8 @@ func TestAddMember(t *testing.T) {
 		{
 			name: "unknown member",
 			routes: map[string]func(http.ResponseWriter, *http.Request){
-				"GET /Groups": func(w http.ResponseWriter, r *http.Request) { writeSCIM(w, 200, listOf(group)) },
-				"PATCH /Groups/g1": func(w http.ResponseWriter, r *http.Request) {
-					scimError(w, 400, "invalidValue", "member u1 is not a User")
-				},
+				"GET /Groups":      func(w http.ResponseWriter, r *http.Request) { writeSCIM(w, 200, listOf(group)) },
+				"PATCH /Groups/g1": scimErrorOf(400, "invalidValue", "member u1 is not a User"),
 			},
 			wantErr:  identity.ErrRejected,
 			wantSent: "GET /Groups; PATCH /Groups/g1",
@@ -374,27 +404,11 @@ func TestAddMember(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{routes: tc.routes}
-			c := newTestClient(t, rec.ServeHTTP, func(cfg *Config) { cfg.CreateGroups = tc.createGroups })
-			err := c.AddMember(t.Context(), "crm-admins", identity.User{ID: "u1", Email: "zoe@example.test"})
-			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
-				t.Fatalf("AddMember: %v, want %v", err, tc.wantErr)
-			}
-			if rec.sent() != tc.wantSent {
-				t.Errorf("requests %s, want %s", rec.sent(), tc.wantSent)
-			}
-			if q := rec.bodies["PATCH /Groups/g1"]; q != nil {
-				b, _ := json.Marshal(q)
-				if want := `{"Operations":[{"op":"add","path":"members","value":[{"value":"u1"}]}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}`; string(b) != want {
-					t.Errorf("PATCH body %s, want %s", b, want)
-				}
-			}
-			if q := rec.bodies["POST /Groups"]; q != nil {
-				b, _ := json.Marshal(q)
-				if want := `{"displayName":"crm-admins","externalId":"partnerops:group:crm-admins","members":[{"value":"u1"}],"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"]}`; string(b) != want {
-					t.Errorf("POST body %s, want %s", b, want)
-				}
-			}
+			rec := tc.run(t, "AddMember", func(c *Client) error {
+				return c.AddMember(t.Context(), "crm-admins", identity.User{ID: "u1", Email: "zoe@example.test"})
+			})
+			rec.checkBody(t, "PATCH /Groups/g1", `{"Operations":[{"op":"add","path":"members","value":[{"value":"u1"}]}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}`)
+			rec.checkBody(t, "POST /Groups", `{"displayName":"crm-admins","externalId":"partnerops:group:crm-admins","members":[{"value":"u1"}],"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"]}`)
 		})
 	}
 }
@@ -449,13 +463,7 @@ func TestRemoveMember(t *testing.T) {
 		}
 	}
 	idOnly := map[string]any{"id": "g1"}
-	tests := []struct {
-		name     string
-		keep     bool
-		routes   map[string]func(http.ResponseWriter, *http.Request)
-		wantErr  error
-		wantSent string
-	}{
+	tests := []recordedCase{
 		{
 			name:     "missing group",
 			routes:   map[string]func(http.ResponseWriter, *http.Request){"GET /Groups": list()},
@@ -464,20 +472,16 @@ func TestRemoveMember(t *testing.T) {
 		{
 			name: "not a member: 400 noTarget",
 			routes: map[string]func(http.ResponseWriter, *http.Request){
-				"GET /Groups": list(theirs),
-				"PATCH /Groups/g1": func(w http.ResponseWriter, r *http.Request) {
-					scimError(w, 400, "noTarget", "Filter does not match any values")
-				},
+				"GET /Groups":      list(theirs),
+				"PATCH /Groups/g1": scimErrorOf(400, "noTarget", "Filter does not match any values"),
 			},
 			wantSent: "GET /Groups; PATCH /Groups/g1",
 		},
 		{
 			name: "other 400",
 			routes: map[string]func(http.ResponseWriter, *http.Request){
-				"GET /Groups": list(theirs),
-				"PATCH /Groups/g1": func(w http.ResponseWriter, r *http.Request) {
-					scimError(w, 400, "invalidPath", "bad path")
-				},
+				"GET /Groups":      list(theirs),
+				"PATCH /Groups/g1": scimErrorOf(400, "invalidPath", "bad path"),
 			},
 			wantErr:  identity.ErrRejected,
 			wantSent: "GET /Groups; PATCH /Groups/g1",
@@ -596,32 +600,16 @@ func TestRemoveMember(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{routes: tc.routes}
-			c := newTestClient(t, rec.ServeHTTP, func(cfg *Config) { cfg.KeepEmptyGroups = tc.keep })
-			err := c.RemoveMember(t.Context(), "crm-admins", identity.User{ID: "u1", Email: "zoe@example.test"})
-			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
-				t.Fatalf("RemoveMember: %v, want %v", err, tc.wantErr)
-			}
-			if rec.sent() != tc.wantSent {
-				t.Errorf("requests %s, want %s", rec.sent(), tc.wantSent)
-			}
-			if q := rec.bodies["PATCH /Groups/g1"]; q != nil {
-				b, _ := json.Marshal(q)
-				if want := `{"Operations":[{"op":"remove","path":"members[value eq \"u1\"]"}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}`; string(b) != want {
-					t.Errorf("PATCH body %s, want %s", b, want)
-				}
-			}
+			rec := tc.run(t, "RemoveMember", func(c *Client) error {
+				return c.RemoveMember(t.Context(), "crm-admins", identity.User{ID: "u1", Email: "zoe@example.test"})
+			})
+			rec.checkBody(t, "PATCH /Groups/g1", `{"Operations":[{"op":"remove","path":"members[value eq \"u1\"]"}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}`)
 		})
 	}
 }
 
 func TestDeleteUser(t *testing.T) {
-	tests := []struct {
-		name     string
-		routes   map[string]func(http.ResponseWriter, *http.Request)
-		wantErr  error
-		wantSent string
-	}{
+	tests := []recordedCase{
 		{
 			name: "ours",
 			routes: map[string]func(http.ResponseWriter, *http.Request){
@@ -662,15 +650,9 @@ func TestDeleteUser(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{routes: tc.routes}
-			c := newTestClient(t, rec.ServeHTTP)
-			err := c.DeleteUser(t.Context(), identity.User{ID: "u1", Email: "zoe@example.test", Managed: true})
-			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
-				t.Fatalf("DeleteUser: %v, want %v", err, tc.wantErr)
-			}
-			if rec.sent() != tc.wantSent {
-				t.Errorf("requests %s, want %s", rec.sent(), tc.wantSent)
-			}
+			tc.run(t, "DeleteUser", func(c *Client) error {
+				return c.DeleteUser(t.Context(), identity.User{ID: "u1", Email: "zoe@example.test", Managed: true})
+			})
 		})
 	}
 }

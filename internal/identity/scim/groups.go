@@ -89,10 +89,7 @@ func membersPatch(op string, path string, value any) map[string]any {
 // created with user as its first member when CreateGroups is set, else the
 // answer is ErrGroupNotFound.
 func (c *Client) AddMember(ctx context.Context, group string, user identity.User) error {
-	if err := checkArgs(group, user); err != nil {
-		return fmt.Errorf("adding to a SCIM group: %w", err)
-	}
-	unlock, err := c.groupLocks.lock(ctx, strings.ToLower(group))
+	unlock, err := c.lockGroup(ctx, group, user, "adding to a SCIM group")
 	if err != nil {
 		return err
 	}
@@ -131,6 +128,16 @@ func (c *Client) AddMember(ctx context.Context, group string, user identity.User
 	}
 }
 
+// lockGroup checks the arguments of a change to group's members (an error
+// says what was being done, doing) and takes group's lock, whatever the
+// case of its name.
+func (c *Client) lockGroup(ctx context.Context, group string, user identity.User, doing string) (unlock func(), err error) {
+	if err := checkArgs(group, user); err != nil {
+		return nil, fmt.Errorf("%s: %w", doing, err)
+	}
+	return c.groupLocks.lock(ctx, strings.ToLower(group))
+}
+
 // createGroup POSTs group, marked as partnerops's, with user as its member.
 // It reports false when the service provider says the name is taken (409):
 // someone else created it since the search.
@@ -157,10 +164,7 @@ func (c *Client) createGroup(ctx context.Context, name string, user identity.Use
 // externalId) is then deleted if the service provider proves it empty (see
 // deleteIfEmpty), unless KeepEmptyGroups.
 func (c *Client) RemoveMember(ctx context.Context, group string, user identity.User) error {
-	if err := checkArgs(group, user); err != nil {
-		return fmt.Errorf("removing from a SCIM group: %w", err)
-	}
-	unlock, err := c.groupLocks.lock(ctx, strings.ToLower(group))
+	unlock, err := c.lockGroup(ctx, group, user, "removing from a SCIM group")
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,11 @@ func scimError(w http.ResponseWriter, status int, scimType, detail string) {
 	})
 }
 
+// scimErrorOf is a handler answering with scimError.
+func scimErrorOf(status int, scimType, detail string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) { scimError(w, status, scimType, detail) }
+}
+
 func listOf(resources ...any) map[string]any {
 	if resources == nil {
 		resources = []any{}

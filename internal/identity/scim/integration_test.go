@@ -61,12 +61,19 @@ func (e *env) client(t *testing.T, createGroups bool) *scim.Client {
 // (e's server's URL, or a proxy in front of it).
 func (e *env) clientAt(t *testing.T, baseURL string, createGroups bool) *scim.Client {
 	t.Helper()
-	c, err := scim.New(scim.Config{
-		BaseURL:      baseURL,
-		Token:        func(context.Context) (string, error) { return e.srv.Token, nil },
-		CreateGroups: createGroups,
-		Timeout:      10 * time.Second,
-	})
+	return e.clientWith(t, scim.Config{BaseURL: baseURL, CreateGroups: createGroups})
+}
+
+// clientWith is a driver of e's server configured as cfg, with e's
+// server's token, a 10s timeout, and e's server's URL unless cfg names one.
+func (e *env) clientWith(t *testing.T, cfg scim.Config) *scim.Client {
+	t.Helper()
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = e.srv.URL
+	}
+	cfg.Token = func(context.Context) (string, error) { return e.srv.Token, nil }
+	cfg.Timeout = 10 * time.Second
+	c, err := scim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +91,27 @@ func (e *env) checkUntouched(t *testing.T) {
 	if !ok || g.ID != e.hrGroup.ID || g.ExternalID != "hr:group:staff" || !slices.Contains(g.MemberIDs(), e.hrUser.ID) {
 		t.Errorf("the pre-existing group changed: %+v (found %v)", g, ok)
 	}
+}
+
+// mustJoin ensures the user email and adds it to group.
+func mustJoin(t *testing.T, c *scim.Client, group, email string) identity.User {
+	t.Helper()
+	u := mustEnsure(t, c, email)
+	if err := c.AddMember(t.Context(), group, u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// joinAndLeave ensures the user email, adds it to group and removes it
+// again.
+func joinAndLeave(t *testing.T, c *scim.Client, group, email string) identity.User {
+	t.Helper()
+	u := mustJoin(t, c, group, email)
+	if err := c.RemoveMember(t.Context(), group, u); err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 func mustEnsure(t *testing.T, c *scim.Client, email string) identity.User {
@@ -335,13 +363,7 @@ func TestSCIMMYDeleteUser(t *testing.T) {
 	e := newEnv(t, scimpeer.Options{})
 	c := e.client(t, true)
 	ctx := t.Context()
-	zoe := mustEnsure(t, c, "zoe@partner.test")
-	if err := c.AddMember(ctx, "ns1.admin.crm", zoe); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.RemoveMember(ctx, "ns1.admin.crm", zoe); err != nil {
-		t.Fatal(err)
-	}
+	zoe := joinAndLeave(t, c, "ns1.admin.crm", "zoe@partner.test")
 	for range 2 { // a missing user is success
 		if err := c.DeleteUser(ctx, zoe); err != nil {
 			t.Fatalf("DeleteUser: %v", err)
@@ -419,23 +441,9 @@ func TestSCIMMYServerDown(t *testing.T) {
 // member goes, still marked as partnerops's.
 func TestSCIMMYKeepEmptyGroups(t *testing.T) {
 	e := newEnv(t, scimpeer.Options{})
-	c, err := scim.New(scim.Config{
-		BaseURL:         e.srv.URL,
-		Token:           func(context.Context) (string, error) { return e.srv.Token, nil },
-		CreateGroups:    true,
-		KeepEmptyGroups: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := e.clientWith(t, scim.Config{CreateGroups: true, KeepEmptyGroups: true})
 	ctx := t.Context()
-	zoe := mustEnsure(t, c, "zoe@partner.test")
-	if err := c.AddMember(ctx, "ns1.admin.crm", zoe); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.RemoveMember(ctx, "ns1.admin.crm", zoe); err != nil {
-		t.Fatal(err)
-	}
+	zoe := joinAndLeave(t, c, "ns1.admin.crm", "zoe@partner.test")
 	g, ok := e.srv.Group(t, "ns1.admin.crm")
 	if !ok || len(g.Members) != 0 || !strings.HasPrefix(g.ExternalID, scim.MarkPrefix) {
 		t.Errorf("group after its last member left = %+v (found %v), want it kept, empty and partnerops's", g, ok)
@@ -459,6 +467,13 @@ type rewriter struct {
 
 	mu       sync.Mutex
 	requests []string
+}
+
+// clientThrough is a driver (creating groups) of e's server reached
+// through rw.
+func (e *env) clientThrough(t *testing.T, rw *rewriter) *scim.Client {
+	t.Helper()
+	return e.clientAt(t, rw.start(t, e.srv.URL), true)
 }
 
 func (rw *rewriter) start(t *testing.T, target string) string {
@@ -534,16 +549,10 @@ func (rw *rewriter) modify(res *http.Response) error {
 // really empty, the provider's filters say so and it goes.
 func TestSCIMMYGroupWhoseMembersAreNeverReturned(t *testing.T) {
 	e := newEnv(t, scimpeer.Options{})
-	rw := &rewriter{hide: true}
-	c := e.clientAt(t, rw.start(t, e.srv.URL), true)
+	c := e.clientThrough(t, &rewriter{hide: true})
 	ctx := t.Context()
-	zoe := mustEnsure(t, c, "zoe@partner.test")
-	mia := mustEnsure(t, c, "mia@partner.test")
-	for _, u := range []identity.User{zoe, mia} {
-		if err := c.AddMember(ctx, "ns1.admin.crm", u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	zoe := mustJoin(t, c, "ns1.admin.crm", "zoe@partner.test")
+	mia := mustJoin(t, c, "ns1.admin.crm", "mia@partner.test")
 	if err := c.RemoveMember(ctx, "ns1.admin.crm", zoe); err != nil {
 		t.Fatalf("RemoveMember(zoe): %v", err)
 	}
@@ -564,12 +573,9 @@ func TestSCIMMYGroupWhoseMembersAreNeverReturned(t *testing.T) {
 func TestSCIMMYGroupWithAnExplicitEmptyList(t *testing.T) {
 	e := newEnv(t, scimpeer.Options{})
 	rw := &rewriter{emptyAsList: true}
-	c := e.clientAt(t, rw.start(t, e.srv.URL), true)
+	c := e.clientThrough(t, rw)
 	ctx := t.Context()
-	zoe := mustEnsure(t, c, "zoe@partner.test")
-	if err := c.AddMember(ctx, "ns1.admin.crm", zoe); err != nil {
-		t.Fatal(err)
-	}
+	zoe := mustJoin(t, c, "ns1.admin.crm", "zoe@partner.test")
 	g, _ := e.srv.Group(t, "ns1.admin.crm")
 	before := len(rw.sent())
 	if err := c.RemoveMember(ctx, "ns1.admin.crm", zoe); err != nil {
