@@ -224,17 +224,28 @@ func TestParseKeepsValuesGiven(t *testing.T) {
 // identityBackend.scim.keepEmptyGroups: off unless set, and only a
 // boolean.
 func TestParseSCIMKeepEmptyGroups(t *testing.T) {
-	if mustParse(t, validDoc()).IdentityBackend.SCIM.KeepEmptyGroups {
-		t.Error("identityBackend.scim.keepEmptyGroups defaulted to true, want false")
+	checkBoolKey(t, validDoc(), "identityBackend.scim.keepEmptyGroups",
+		func(c *config.Config) bool { return c.IdentityBackend.SCIM.KeepEmptyGroups }, "yes")
+}
+
+// checkBoolKey checks the boolean key path of d: false unless set, kept
+// when set, and each of bad (not booleans) refused with an error naming
+// path.
+func checkBoolKey(t *testing.T, d doc, path string, get func(*config.Config) bool, bad ...any) {
+	t.Helper()
+	if get(mustParse(t, d)) {
+		t.Errorf("%s defaulted to true, want false", path)
 	}
 	for _, v := range []bool{true, false} {
-		if got := mustParse(t, validDoc().set("identityBackend.scim.keepEmptyGroups", v)).IdentityBackend.SCIM.KeepEmptyGroups; got != v {
-			t.Errorf("identityBackend.scim.keepEmptyGroups: %v = %v", v, got)
+		if got := get(mustParse(t, d.set(path, v))); got != v {
+			t.Errorf("%s: %v read as %v", path, v, got)
 		}
 	}
-	_, err := config.Parse(validDoc().set("identityBackend.scim.keepEmptyGroups", "yes").yaml(t))
-	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "identityBackend.scim.keepEmptyGroups") {
-		t.Errorf("keepEmptyGroups: \"yes\" gave %v, want an error naming identityBackend.scim.keepEmptyGroups", err)
+	for _, v := range bad {
+		_, err := config.Parse(d.set(path, v).yaml(t))
+		if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), path+": expected true or false") {
+			t.Errorf("%s: %#v gave %v, want an error naming %s", path, v, err, path)
+		}
 	}
 }
 
@@ -534,20 +545,8 @@ func TestParseErrorsAreStable(t *testing.T) {
 // proof of who an entry is), kept when set, and only a boolean: a quoted
 // "true" or "no" would otherwise read as a choice nobody made.
 func TestParseLDAPTrustMailAttribute(t *testing.T) {
-	if mustParse(t, ldapDoc()).IdentityBackend.LDAP.TrustMailAttribute {
-		t.Error("identityBackend.ldap.trustMailAttribute defaulted to true, want false")
-	}
-	for _, v := range []bool{true, false} {
-		if got := mustParse(t, ldapDoc().set("identityBackend.ldap.trustMailAttribute", v)).IdentityBackend.LDAP.TrustMailAttribute; got != v {
-			t.Errorf("identityBackend.ldap.trustMailAttribute: %v read as %v", v, got)
-		}
-	}
-	for _, v := range []any{"true", "no", 1} {
-		_, err := config.Parse(ldapDoc().set("identityBackend.ldap.trustMailAttribute", v).yaml(t))
-		if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "identityBackend.ldap.trustMailAttribute: expected true or false") {
-			t.Errorf("trustMailAttribute: %#v gave %v, want an error naming identityBackend.ldap.trustMailAttribute", v, err)
-		}
-	}
+	checkBoolKey(t, ldapDoc(), "identityBackend.ldap.trustMailAttribute",
+		func(c *config.Config) bool { return c.IdentityBackend.LDAP.TrustMailAttribute }, "true", "no", 1)
 	_, err := config.Parse(validDoc().set("identityBackend.ldap.trustMailAttribute", true).yaml(t))
 	if err == nil || !strings.Contains(err.Error(), "identityBackend.ldap") {
 		t.Errorf("an ldap section with type scim was accepted: %v", err)
