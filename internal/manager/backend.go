@@ -25,24 +25,25 @@ func newBackend(c client.Reader, cfg *config.Config) (identity.Backend, error) {
 	b := cfg.IdentityBackend
 	switch b.Type {
 	case config.BackendSCIM:
-		sc := scim.Config{
+		pool, err := loadCAs("identityBackend.scim.caFile", b.SCIM.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		return scim.New(scim.Config{
 			BaseURL:         b.SCIM.BaseURL,
 			Token:           secretValue(c, cfg.SecretNamespace, b.SCIM.TokenSecret.Name, "token"),
 			CreateGroups:    b.SCIM.CreateGroups,
 			KeepEmptyGroups: b.SCIM.KeepEmptyGroups,
-		}
-		if b.SCIM.CAFile != "" {
-			pool, err := loadCAs(b.SCIM.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("identityBackend.scim.caFile: %w", err)
-			}
 			// The driver builds the HTTP client itself, so that its rule
 			// of never following a redirect holds with a CA too.
-			sc.RootCAs = pool
-		}
-		return scim.New(sc)
+			RootCAs: pool,
+		})
 	case config.BackendLDAP:
-		lc := ldap.Config{
+		pool, err := loadCAs("identityBackend.ldap.caFile", b.LDAP.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		return ldap.New(ldap.Config{
 			URL:                b.LDAP.URL,
 			StartTLS:           b.LDAP.StartTLS,
 			BindDN:             b.LDAP.BindDN,
@@ -52,15 +53,8 @@ func newBackend(c client.Reader, cfg *config.Config) (identity.Backend, error) {
 			GroupBaseDN:        b.LDAP.GroupBaseDN,
 			CreateGroups:       b.LDAP.CreateGroups,
 			PlaceholderMember:  b.LDAP.PlaceholderMember,
-		}
-		if b.LDAP.CAFile != "" {
-			pool, err := loadCAs(b.LDAP.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("identityBackend.ldap.caFile: %w", err)
-			}
-			lc.RootCAs = pool
-		}
-		return ldap.New(lc)
+			RootCAs:            pool,
+		})
 	}
 	return nil, fmt.Errorf("identityBackend.type %q has no driver", b.Type)
 }
@@ -81,14 +75,19 @@ func secretValue(c client.Reader, namespace, name, key string) func(context.Cont
 	}
 }
 
-func loadCAs(path string) (*x509.CertPool, error) {
+// loadCAs reads the CA file path, the value of the configuration's key:
+// none (nil) when path is empty.
+func loadCAs(key, path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
 	pem, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+		return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, path)
 	}
 	return pool, nil
 }
