@@ -133,23 +133,24 @@ func (s *Server) Groups(t testing.TB) []Group {
 // User returns the user whose userName is userName (without case).
 func (s *Server) User(t testing.TB, userName string) (User, bool) {
 	t.Helper()
-	for _, u := range s.Users(t) {
-		if strings.EqualFold(u.UserName, userName) {
-			return u, true
-		}
-	}
-	return User{}, false
+	return byName(s.Users(t), userName, func(u User) string { return u.UserName })
 }
 
 // Group returns the group whose displayName is name (without case).
 func (s *Server) Group(t testing.TB, name string) (Group, bool) {
 	t.Helper()
-	for _, g := range s.Groups(t) {
-		if strings.EqualFold(g.DisplayName, name) {
-			return g, true
+	return byName(s.Groups(t), name, func(g Group) string { return g.DisplayName })
+}
+
+// byName returns the resource whose name (nameOf) is name, without case.
+func byName[T any](all []T, name string, nameOf func(T) string) (T, bool) {
+	for _, r := range all {
+		if strings.EqualFold(nameOf(r), name) {
+			return r, true
 		}
 	}
-	return Group{}, false
+	var none T
+	return none, false
 }
 
 // list reads every resource of path, page by page (whatever the server's
