@@ -231,15 +231,33 @@ func TestSendTextOnly(t *testing.T) {
 	}
 }
 
+// sendCase is a send of testMessage to a test server run with server, by a
+// client with security and creds (untrusted: one that does not trust the
+// test certificate), and what should come of it.
+type sendCase struct {
+	server    serverOptions
+	security  string
+	creds     Credentials
+	untrusted bool
+	wantTLS   bool
+	wantErr   error
+	wantStage Stage
+	wantCode  int
+}
+
+// send starts the server and sends the message as tc says.
+func (tc sendCase) send(t *testing.T) (*testServer, error) {
+	t.Helper()
+	srv := startServer(t, tc.server)
+	var opts []Option
+	if tc.untrusted {
+		opts = append(opts, WithTLSConfig(&tls.Config{}))
+	}
+	return srv, newSender(t, srv.port, tc.security, tc.creds, opts...).Send(t.Context(), testMessage())
+}
+
 func TestSendSecurityModes(t *testing.T) {
-	tests := map[string]struct {
-		server   serverOptions
-		security string
-		// untrusted: the client does not trust the test certificate.
-		untrusted bool
-		wantTLS   bool
-		wantErr   error
-	}{
+	tests := map[string]sendCase{
 		"starttls with a server that offers it": {
 			server: serverOptions{startTLS: true}, security: config.SMTPSecuritySTARTTLS, wantTLS: true,
 		},
@@ -267,13 +285,7 @@ func TestSendSecurityModes(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			srv := startServer(t, tc.server)
-			var opts []Option
-			if tc.untrusted {
-				opts = append(opts, WithTLSConfig(&tls.Config{}))
-			}
-			s := newSender(t, srv.port, tc.security, nil, opts...)
-			err := s.Send(t.Context(), testMessage())
+			srv, err := tc.send(t)
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("Send = %v, want %v", err, tc.wantErr)
 			}
@@ -292,14 +304,7 @@ func TestSendSecurityModes(t *testing.T) {
 }
 
 func TestSendAuthentication(t *testing.T) {
-	tests := map[string]struct {
-		server    serverOptions
-		security  string
-		creds     Credentials
-		wantErr   error
-		wantStage Stage
-		wantCode  int
-	}{
+	tests := map[string]sendCase{
 		"PLAIN over STARTTLS": {
 			server:   serverOptions{startTLS: true, user: testUser, pass: testPass},
 			security: config.SMTPSecuritySTARTTLS, creds: staticCreds(testUser, testPass),
@@ -342,9 +347,7 @@ func TestSendAuthentication(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			srv := startServer(t, tc.server)
-			s := newSender(t, srv.port, tc.security, tc.creds)
-			err := s.Send(t.Context(), testMessage())
+			srv, err := tc.send(t)
 			if tc.wantErr == nil {
 				if err != nil {
 					t.Fatalf("Send: %v", err)
