@@ -294,41 +294,6 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 	return nil, false, errors.New("unexpected LOGIN step")
 }
 
-// rawServer accepts connections on 127.0.0.1 and hands each to handle; for
-// servers go-smtp cannot play (one that never answers, a refusing greeting).
-func rawServer(t testing.TB, handle func(net.Conn)) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { handle(c) })
-		}
-	})
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // freePort returns a port of 127.0.0.1 where nothing listens.
 func freePort(t testing.TB) int {
 	t.Helper()

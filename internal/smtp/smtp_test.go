@@ -22,6 +22,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
 )
 
 const (
@@ -548,7 +549,7 @@ func TestSendConnectionFailures(t *testing.T) {
 	})
 
 	t.Run("a server that never answers times out", func(t *testing.T) {
-		port := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+		port := peer.RawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }).Port
 		s := newSender(t, port, config.SMTPSecuritySTARTTLS, nil, withTimeout(300*time.Millisecond))
 		start := time.Now()
 		err := s.Send(t.Context(), testMessage())
@@ -561,7 +562,7 @@ func TestSendConnectionFailures(t *testing.T) {
 	})
 
 	t.Run("cancelling the context stops a stuck send at once", func(t *testing.T) {
-		port := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+		port := peer.RawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }).Port
 		s := newSender(t, port, config.SMTPSecuritySTARTTLS, nil, withTimeout(time.Minute))
 		ctx, cancel := context.WithCancel(t.Context())
 		time.AfterFunc(100*time.Millisecond, cancel)
@@ -576,10 +577,10 @@ func TestSendConnectionFailures(t *testing.T) {
 	})
 
 	t.Run("a 421 greeting", func(t *testing.T) {
-		port := rawServer(t, func(c net.Conn) {
+		port := peer.RawServer(t, func(c net.Conn) {
 			_, _ = io.WriteString(c, "421 4.3.2 mx.example.com Service not available, closing channel\r\n")
 			_ = c.Close()
-		})
+		}).Port
 		s := newSender(t, port, config.SMTPSecuritySTARTTLS, nil)
 		err := s.Send(t.Context(), testMessage())
 		var se *ReplyError
@@ -592,10 +593,10 @@ func TestSendConnectionFailures(t *testing.T) {
 	})
 
 	t.Run("a 554 greeting is not the recipient's fault", func(t *testing.T) {
-		port := rawServer(t, func(c net.Conn) {
+		port := peer.RawServer(t, func(c net.Conn) {
 			_, _ = io.WriteString(c, "554 No SMTP service here\r\n")
 			_ = c.Close()
-		})
+		}).Port
 		s := newSender(t, port, config.SMTPSecurityNone, nil)
 		if err := s.Send(t.Context(), testMessage()); !errors.Is(err, ErrTemporary) {
 			t.Fatalf("Send = %v, want ErrTemporary", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,8 +12,17 @@ import (
 
 	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/identity/ldap"
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
 	"github.com/partnerops/partnerops/internal/testpeers/slapd"
 )
+
+// startWithBackend starts a slapd for the test and returns it with a
+// backend on it (see backend).
+func startWithBackend(t *testing.T) (*slapd.Server, *ldap.Backend) {
+	t.Helper()
+	s := slapd.Start(t)
+	return s, backend(t, s)
+}
 
 // backend returns a Backend on s bound as the root DN, creating groups,
 // with changes applied by the options.
@@ -68,8 +76,7 @@ func wantIs(t *testing.T, err, target error) {
 }
 
 func TestEnsureUserCreatesMarkedUser(t *testing.T) {
-	s := slapd.Start(t)
-	b := backend(t, s)
+	s, b := startWithBackend(t)
 	ctx := t.Context()
 
 	_, err := b.FindUser(ctx, "zoe@partner.example")
@@ -232,8 +239,7 @@ func TestAddMemberConcurrently(t *testing.T) {
 }
 
 func TestNonASCIIEmailRejected(t *testing.T) {
-	s := slapd.Start(t)
-	b := backend(t, s)
+	_, b := startWithBackend(t)
 	// mail is an IA5String (ASCII) in the standard schema.
 	_, err := b.EnsureUser(t.Context(), identity.NewUser{Email: "zoë@exämple.com"})
 	wantIs(t, err, identity.ErrRejected)
@@ -310,8 +316,7 @@ func testHostileEmails(t *testing.T, opt func(*ldap.Config)) {
 }
 
 func TestMembership(t *testing.T) {
-	s := slapd.Start(t)
-	b := backend(t, s)
+	s, b := startWithBackend(t)
 	ctx := t.Context()
 	zoe := ensure(t, b, "zoe@partner.example")
 	max := ensure(t, b, "max@partner.example")
@@ -409,8 +414,7 @@ func TestAddMemberWithoutCreateGroups(t *testing.T) {
 }
 
 func TestAddMemberToNonGroup(t *testing.T) {
-	s := slapd.Start(t)
-	b := backend(t, s)
+	s, b := startWithBackend(t)
 	u := ensure(t, b, "zoe@partner.example")
 	// cn=taken is an organizationalRole: no member attribute allowed.
 	s.Add(t, slapd.LDIFEntry("cn=taken,"+slapd.GroupsDN, "objectClass", "organizationalRole", "cn", "taken"))
@@ -464,8 +468,7 @@ func TestPreExistingEntriesUntouched(t *testing.T) {
 }
 
 func TestRemoveLastMemberOfForeignGroup(t *testing.T) {
-	s := slapd.Start(t)
-	b := backend(t, s)
+	s, b := startWithBackend(t)
 	ctx := t.Context()
 	zoe := ensure(t, b, "zoe@partner.example")
 	// An administrator's group whose only member is partnerops's user.
@@ -577,8 +580,7 @@ func TestPasswordRotation(t *testing.T) {
 }
 
 func TestConnectionReused(t *testing.T) {
-	s := slapd.Start(t)
-	b := backend(t, s)
+	s, b := startWithBackend(t)
 	ctx := t.Context()
 	before := len(s.Log())
 	u := ensure(t, b, "zoe@partner.example")
@@ -593,8 +595,7 @@ func TestConnectionReused(t *testing.T) {
 }
 
 func TestServerStoppedAndRestarted(t *testing.T) {
-	s := slapd.Start(t)
-	b := backend(t, s)
+	s, b := startWithBackend(t)
 	ctx := t.Context()
 	u := ensure(t, b, "zoe@partner.example")
 
@@ -629,33 +630,9 @@ func TestServerStoppedAndRestarted(t *testing.T) {
 // A server that accepts connections and never answers: the call's
 // deadline ends it, as ErrUnavailable.
 func TestDeadline(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
+	addr := peer.RawServer(t, nil) // accepts, never answers
 	b, err := ldap.New(ldap.Config{
-		URL:         "ldap://" + l.Addr().String(),
+		URL:         "ldap://" + addr.String(),
 		BindDN:      slapd.RootDN,
 		Password:    func(context.Context) (string, error) { return "pw", nil },
 		UserBaseDN:  slapd.PeopleDN,

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"sync"
 	"testing"
 )
 
@@ -60,4 +62,44 @@ func Request(ctx context.Context, c *http.Client, who, method, url string, body 
 		return 0, nil, fmt.Errorf("%s: %s %s: %w", who, method, url, err)
 	}
 	return resp.StatusCode, bytes.TrimSpace(data), nil
+}
+
+// RawServer accepts TCP connections on a free 127.0.0.1 port and hands
+// each to handle (nil: holds it open, never answering), for servers no
+// real peer plays (one that never answers, a refusing greeting). When the
+// test ends it closes the listener and every connection, and waits for the
+// handlers to return. It returns the listener's address.
+func RawServer(t testing.TB, handle func(net.Conn)) *net.TCPAddr {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			if handle != nil {
+				wg.Go(func() { handle(c) })
+			}
+		}
+	})
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().(*net.TCPAddr)
 }
