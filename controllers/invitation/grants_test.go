@@ -23,10 +23,7 @@ import (
 func TestGrantsFollowTheInvitation(t *testing.T) {
 	h := start(t)
 	h.Account("globex")
-	h.Invite("mindy", "mindy@globex.example")
-	h.Accept("mindy")
-
-	inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	inv := h.grant("mindy", "mindy@globex.example")
 	want := []string{h.Group("editor", "editor"), h.Group("insights", "editor")}
 	for _, g := range want {
 		if got := h.Backend.Members(g); !slices.Equal(got, []string{"mindy@globex.example"}) {
@@ -72,9 +69,7 @@ func TestGrantsFollowTheInvitation(t *testing.T) {
 func TestUnknownRoleLeavesGrantsAlone(t *testing.T) {
 	h := start(t)
 	h.Account("globex")
-	h.Invite("mindy", "mindy@globex.example")
-	h.Accept("mindy")
-	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	h.grant("mindy", "mindy@globex.example")
 	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "superuser" })
 	inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonUnknownRole)
 	if c := condition(inv, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonUnknownRole {
@@ -94,9 +89,7 @@ func TestGrantsNeverTouchWhatPartneropsDidNotMake(t *testing.T) {
 	h.Backend.SeedGroup(h.Group("editor", "editor"), "mindy@globex.example")
 	h.Backend.SeedGroup("legacy", "mindy@globex.example")
 	h.Account("globex")
-	h.Invite("mindy", "mindy@globex.example")
-	h.Accept("mindy")
-	inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	inv := h.grant("mindy", "mindy@globex.example")
 	if ag := inv.Status.AppliedGrants; ag.UserCreated || !slices.Equal(ag.Groups, []string{h.Group("insights", "editor")}) {
 		t.Errorf("appliedGrants %+v: want only the membership partnerops added, and a user it did not create", ag)
 	}
@@ -157,7 +150,7 @@ func TestDeletingAnAccount(t *testing.T) {
 		h.Invite("mindy", "mindy@globex.example")
 		h.Invite("pending", "pending@globex.example")
 		h.Accept("mindy")
-		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+		h.waitGranted("mindy")
 
 		h.Backend.RemoveMemberFunc = func(context.Context, string, identity.User) error {
 			return fmt.Errorf("503 Service Unavailable: %w", identity.ErrUnavailable)
@@ -193,9 +186,7 @@ func TestDeletingAnAccount(t *testing.T) {
 	t.Run("Retain leaves the grants", func(t *testing.T) {
 		h := start(t)
 		h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
-		h.Invite("mindy", "mindy@globex.example")
-		h.Accept("mindy")
-		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+		h.grant("mindy", "mindy@globex.example")
 		acct := &v1alpha1.PartnerAccount{}
 		if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), acct); err != nil {
 			t.Fatal(err)
@@ -221,9 +212,7 @@ func TestDeletingAnAccount(t *testing.T) {
 func TestResyncRepairsDrift(t *testing.T) {
 	h := start(t)
 	h.Account("globex")
-	h.Invite("mindy", "mindy@globex.example")
-	h.Accept("mindy")
-	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	h.grant("mindy", "mindy@globex.example")
 	user, err := h.Backend.FindUser(context.Background(), "mindy@globex.example")
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,22 @@ func start(t *testing.T, opts ...managertest.Option) *harness {
 // same manager, clock, sender and backend.
 func (h *harness) in(ns string) *harness { return &harness{h.In(ns)} }
 
+// grant invites email as name, accepts it, waits for its grants to be
+// applied and returns it.
+func (h *harness) grant(name, email string) *v1alpha1.PartnerInvitation {
+	h.T.Helper()
+	h.Invite(name, email)
+	h.Accept(name)
+	return h.waitGranted(name)
+}
+
+// waitGranted waits until GrantsSynced says the grants of name are applied
+// (True/GrantsApplied), and returns it.
+func (h *harness) waitGranted(name string) *v1alpha1.PartnerInvitation {
+	h.T.Helper()
+	return h.WaitCondition(name, v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+}
+
 func condition(inv *v1alpha1.PartnerInvitation, t string) *metav1.Condition {
 	return meta.FindStatusCondition(inv.Status.Conditions, t)
 }

@@ -44,7 +44,7 @@ func TestForgedAcceptanceGrantsNothing(t *testing.T) {
 		h.WaitState(n, v1alpha1.InvitationPendingApproval)
 	}
 	h.Accept("carlos")
-	carlos := h.WaitCondition("carlos", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	carlos := h.waitGranted("carlos")
 	calls := h.Backend.Calls()
 
 	forge := func(proof *v1alpha1.AcceptanceProof, at time.Time) func(*v1alpha1.PartnerInvitation) {
@@ -86,9 +86,7 @@ func TestForgedAcceptanceGrantsNothing(t *testing.T) {
 func TestForeignGroupsInStatusAreLeftAlone(t *testing.T) {
 	h := start(t, managertest.WithNamespaces(1))
 	h.Account("globex")
-	h.Invite("mindy", mindy)
-	h.Accept("mindy")
-	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	h.grant("mindy", mindy)
 
 	foreign := []string{h.in(h.Others[0]).Group("editor", "editor"), "admins"}
 	for _, g := range foreign {
@@ -222,9 +220,7 @@ func TestOneLiveInvitationPerAddress(t *testing.T) {
 func TestMembershipWantedByAnotherStays(t *testing.T) {
 	h := start(t)
 	h.Account("globex")
-	h.Invite("first", mindy)
-	h.Accept("first")
-	h.WaitCondition("first", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	h.grant("first", mindy)
 	h.Invite("second", mindy, func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
 	h.WaitCondition("second", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonDuplicateInvitation)
 	h.WriteStatus("second", func(inv *v1alpha1.PartnerInvitation) {
@@ -232,7 +228,7 @@ func TestMembershipWantedByAnotherStays(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	h.WaitCondition("second", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	h.waitGranted("second")
 	id, _ := h.Backend.UserID(mindy)
 
 	h.EditInvitation("first", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
@@ -267,14 +263,12 @@ func TestUserSharedAcrossNamespaces(t *testing.T) {
 	o := h.in(h.Others[0])
 	for _, x := range []*harness{h, o} {
 		x.Account("globex")
-		x.Invite("mindy", mindy)
-		x.Accept("mindy")
-		x.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+		x.grant("mindy", mindy)
 	}
 	id, _ := h.Backend.UserID(mindy)
 
 	o.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = nil })
-	inv := o.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	inv := o.waitGranted("mindy")
 	if g := o.Backend.Members(o.Group("insights", "editor")); g != nil {
 		t.Errorf("with no system left, %s still holds %v", o.Group("insights", "editor"), g)
 	}
@@ -313,9 +307,7 @@ func TestUserSharedAcrossNamespaces(t *testing.T) {
 func TestDomainRemovedEndsMembership(t *testing.T) {
 	h := start(t)
 	h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.AllowedDomains = []v1alpha1.DomainName{"globex.example"} })
-	h.Invite("mindy", mindy)
-	h.Accept("mindy")
-	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	h.grant("mindy", mindy)
 
 	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.AllowedDomains = []v1alpha1.DomainName{"initech.example"} })
 	inv := h.WaitCondition("mindy", v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonDomainNotAllowed)
@@ -403,7 +395,7 @@ func TestKeyRotationKeepsMembers(t *testing.T) {
 	h.Account("globex")
 	h.Invite("mindy", mindy)
 	h.Accept("mindy")
-	old := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied).Status.AcceptanceProof
+	old := h.waitGranted("mindy").Status.AcceptanceProof
 
 	kid, key, err := token.GenerateKeyData()
 	if err != nil {
@@ -418,7 +410,7 @@ func TestKeyRotationKeepsMembers(t *testing.T) {
 	managertest.Update(t, env.Client, keys, &corev1.Secret{}, func(s *corev1.Secret) { delete(s.Data, old.KeyID) })
 	h.Clock.Step(h.Config.IdentityBackend.ResyncInterval.Duration + time.Second)
 	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
-	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsApplied)
+	h.waitGranted("mindy")
 	if got := h.Backend.Members(h.Group("editor", "editor")); got != nil {
 		t.Errorf("after the old key went, an edit was not applied: %v", got)
 	}
