@@ -55,6 +55,7 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -502,30 +503,26 @@ func TestTestdataObjects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var conds []condition
+			var obj any
+			var tm *metav1.TypeMeta
+			var conds *[]metav1.Condition
 			switch kind {
 			case "PartnerInvitation":
-				var o v1alpha1.PartnerInvitation
-				err = yaml.UnmarshalStrict(raw, &o)
-				for _, c := range o.Status.Conditions {
-					conds = append(conds, condition{c.Type, c.Reason})
-				}
-				checkTypeMeta(t, path, o.APIVersion, o.Kind, kind)
+				o := &v1alpha1.PartnerInvitation{}
+				obj, tm, conds = o, &o.TypeMeta, &o.Status.Conditions
 			case "PartnerAccount":
-				var o v1alpha1.PartnerAccount
-				err = yaml.UnmarshalStrict(raw, &o)
-				for _, c := range o.Status.Conditions {
-					conds = append(conds, condition{c.Type, c.Reason})
-				}
-				checkTypeMeta(t, path, o.APIVersion, o.Kind, kind)
+				o := &v1alpha1.PartnerAccount{}
+				obj, tm, conds = o, &o.TypeMeta, &o.Status.Conditions
 			}
+			err = yaml.UnmarshalStrict(raw, obj)
+			checkTypeMeta(t, path, tm.APIVersion, tm.Kind, kind)
 			if err != nil {
 				t.Errorf("%s: %v", path, err)
 			}
 			if strings.HasPrefix(filepath.Base(path), "unknown-") {
 				continue
 			}
-			for _, c := range conds {
+			for _, c := range *conds {
 				if !types[c.Type] {
 					t.Errorf("%s: condition type %q is not declared in api/v1alpha1/conditions.go", path, c.Type)
 				}
@@ -536,8 +533,6 @@ func TestTestdataObjects(t *testing.T) {
 		}
 	}
 }
-
-type condition struct{ Type, Reason string }
 
 func checkTypeMeta(t *testing.T, path, apiVersion, kind, want string) {
 	t.Helper()
