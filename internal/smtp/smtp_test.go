@@ -577,10 +577,7 @@ func TestSendConnectionFailures(t *testing.T) {
 	})
 
 	t.Run("a 421 greeting", func(t *testing.T) {
-		port := peer.RawServer(t, func(c net.Conn) {
-			_, _ = io.WriteString(c, "421 4.3.2 mx.example.com Service not available, closing channel\r\n")
-			_ = c.Close()
-		}).Port
+		port := greetingServer(t, "421 4.3.2 mx.example.com Service not available, closing channel")
 		s := newSender(t, port, config.SMTPSecuritySTARTTLS, nil)
 		err := s.Send(t.Context(), testMessage())
 		var se *ReplyError
@@ -593,15 +590,21 @@ func TestSendConnectionFailures(t *testing.T) {
 	})
 
 	t.Run("a 554 greeting is not the recipient's fault", func(t *testing.T) {
-		port := peer.RawServer(t, func(c net.Conn) {
-			_, _ = io.WriteString(c, "554 No SMTP service here\r\n")
-			_ = c.Close()
-		}).Port
+		port := greetingServer(t, "554 No SMTP service here")
 		s := newSender(t, port, config.SMTPSecurityNone, nil)
 		if err := s.Send(t.Context(), testMessage()); !errors.Is(err, ErrTemporary) {
 			t.Fatalf("Send = %v, want ErrTemporary", err)
 		}
 	})
+}
+
+// greetingServer is a server that greets with greeting and hangs up; it
+// returns its port.
+func greetingServer(t *testing.T, greeting string) int {
+	return peer.RawServer(t, func(c net.Conn) {
+		_, _ = io.WriteString(c, greeting+"\r\n")
+		_ = c.Close()
+	}).Port
 }
 
 func TestSendRefusesHeaderInjection(t *testing.T) {
