@@ -1,0 +1,148 @@
+package account
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+)
+
+// This file decides the account's Ready condition, a pure function of what
+// one reconcile found, and writes its messages (which name the users and
+// invitations in question, a few at most).
+
+// readyInput is what the account's Ready condition is decided from.
+type readyInput struct {
+	// users is how many entries spec.users lists.
+	users int
+	// deleting is true while the account waits for its grants to go.
+	deleting bool
+	policy   v1alpha1.DeletionPolicy
+	// holders are the invitations still holding grants (when deleting).
+	holders []*v1alpha1.PartnerInvitation
+	plan    plan
+	// invalid are the account's invitations in state Invalid.
+	invalid []*v1alpha1.PartnerInvitation
+}
+
+// readiness decides the account's Ready condition. The first that applies
+// wins: Deleting, DuplicateUser, InvalidInvitations, InvitationsPending,
+// else Reconciled.
+func readiness(in readyInput) (ok bool, reason, message string) {
+	switch {
+	case in.deleting:
+		return false, v1alpha1.ReasonDeleting, deletingMessage(in.policy, in.holders)
+	case len(in.plan.conflicts) > 0:
+		return false, v1alpha1.ReasonDuplicateUser, conflictMessage(in.plan.conflicts)
+	case len(in.invalid) > 0:
+		return false, v1alpha1.ReasonInvalidInvitations, invalidMessage(in.invalid)
+	case in.plan.pending():
+		return false, v1alpha1.ReasonInvitationsPending, pendingMessage(&in.plan)
+	}
+	msg := "Every user in spec.users has an up-to-date invitation and no invitation of the account is invalid"
+	if in.users == 0 {
+		msg = "spec.users lists nobody, and no invitation of the account is invalid"
+	}
+	if d := in.plan.declined; len(d) > 0 {
+		var names []string
+		for _, inv := range d {
+			names = append(names, fmt.Sprintf("%s (PartnerInvitation %s)", inv.Spec.Email, inv.Name))
+		}
+		msg += fmt.Sprintf("; declined or withdrawn, so not invited again: %s. To invite again, delete that invitation (the account creates a new one) or remove the entry and add it back",
+			list(names))
+	}
+	return true, v1alpha1.ReasonReconciled, msg
+}
+
+func deletingMessage(policy v1alpha1.DeletionPolicy, holders []*v1alpha1.PartnerInvitation) string {
+	if len(holders) == 0 {
+		return "The account is being deleted; no grants are left to revoke"
+	}
+	users := plural(len(holders), "user", "users")
+	msg := fmt.Sprintf("The account is being deleted: revoking the identity backend grants of %s (%s) before it goes", users, invitationNames(holders))
+	if policy == v1alpha1.DeletionPolicyRetain {
+		msg = fmt.Sprintf("The account is being deleted: deletionPolicy is Retain, so the identity backend grants of %s (%s) are kept; releasing them before it goes",
+			users, invitationNames(holders))
+	}
+	for _, inv := range holders {
+		c := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionGrantsSynced)
+		if c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonBackendUnavailable {
+			msg += fmt.Sprintf(". The identity backend is unreachable (PartnerInvitation %s: %s); partnerops keeps retrying", inv.Name, c.Message)
+			break
+		}
+	}
+	return msg
+}
+
+func conflictMessage(cs []conflict) string {
+	var parts []string
+	for _, c := range cs {
+		if c.NameTaken {
+			parts = append(parts, fmt.Sprintf("%s: the name PartnerInvitation %s that this account would use is taken by an invitation it does not own", c.Email, c.Other))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s is already invited by PartnerInvitation %s, which this account does not own", c.Email, c.Other))
+		}
+	}
+	return "Not inviting a user twice: " + list(parts) +
+		". Remove the entry from spec.users, or delete the other invitation and the account invites the user itself"
+}
+
+func invalidMessage(invs []*v1alpha1.PartnerInvitation) string {
+	var parts []string
+	for _, inv := range invs {
+		why := "invalid"
+		if c := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionFalse {
+			why = c.Reason + ": " + c.Message
+		}
+		parts = append(parts, fmt.Sprintf("PartnerInvitation %s for %s (%s)", inv.Name, inv.Spec.Email, why))
+	}
+	return fmt.Sprintf("%s cannot be sent: %s", plural(len(invs), "invitation", "invitations"), list(parts))
+}
+
+func pendingMessage(p *plan) string {
+	var parts []string
+	if n := len(p.create); n > 0 {
+		parts = append(parts, "creating "+plural(n, "invitation", "invitations"))
+	}
+	if n := len(p.update); n > 0 {
+		parts = append(parts, "updating the role or systems of "+plural(n, "invitation", "invitations"))
+	}
+	if n := len(p.remove) + len(p.removing); n > 0 {
+		var names []string
+		for _, inv := range append(slices.Clone(p.remove), p.removing...) {
+			names = append(names, string(inv.Spec.Email))
+		}
+		parts = append(parts, fmt.Sprintf("removing %s (%s), whose grants are revoked first", plural(n, "user", "users"), list(names)))
+	}
+	if n := len(p.waiting); n > 0 {
+		parts = append(parts, fmt.Sprintf("waiting for the previous invitation of %s to be deleted before inviting again", list(p.waiting)))
+	}
+	return "Applying spec.users: " + strings.Join(parts, "; ")
+}
+
+func invitationNames(invs []*v1alpha1.PartnerInvitation) string {
+	names := make([]string, len(invs))
+	for i, inv := range invs {
+		names[i] = string(inv.Spec.Email)
+	}
+	return list(names)
+}
+
+// list joins at most maxListed items and says how many more there are.
+func list(items []string) string {
+	if len(items) <= maxListed {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:maxListed], ", "), len(items)-maxListed)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
