@@ -298,14 +298,4 @@ func TestAccountDeletedAfterTheEmailWentOut(t *testing.T) {
 }
 
 // recordedEvents drains the events recorded so far.
-func (p *apiPage) recordedEvents() []string {
-	var out []string
-	for {
-		select {
-		case ev := <-p.events.Events:
-			out = append(out, ev)
-		default:
-			return out
-		}
-	}
-}
+func (p *apiPage) recordedEvents() []string { return drainEvents(p.events) }

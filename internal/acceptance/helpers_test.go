@@ -414,11 +414,14 @@ func (e *env) invitationNow(name string) *v1alpha1.PartnerInvitation {
 }
 
 // recordedEvents drains the events recorded so far.
-func (e *env) recordedEvents() []string {
+func (e *env) recordedEvents() []string { return drainEvents(e.events) }
+
+// drainEvents drains the events r recorded so far.
+func drainEvents(r *events.FakeRecorder) []string {
 	var out []string
 	for {
 		select {
-		case ev := <-e.events.Events:
+		case ev := <-r.Events:
 			out = append(out, ev)
 		default:
 			return out
