@@ -44,15 +44,6 @@ func TestAcceptanceProof(t *testing.T) {
 		t.Errorf("the same acceptance spelled differently: %v", err)
 	}
 
-	flip := func(s string) string {
-		b := []byte(s)
-		if b[3] == 'A' {
-			b[3] = 'B'
-		} else {
-			b[3] = 'A'
-		}
-		return string(b)
-	}
 	bad := map[string]struct {
 		a Acceptance
 		p Proof
@@ -61,7 +52,7 @@ func TestAcceptanceProof(t *testing.T) {
 		"another generation":       {acceptance(func(a *Acceptance) { a.Resend = 3 }), p},
 		"another address":          {acceptance(func(a *Acceptance) { a.Email = "mallory@example.com" }), p},
 		"another moment":           {acceptance(func(a *Acceptance) { a.AcceptedAt = a.AcceptedAt.Add(time.Second) }), p},
-		"altered MAC":              {acceptance(), Proof{KeyID: p.KeyID, MAC: flip(p.MAC)}},
+		"altered MAC":              {acceptance(), Proof{KeyID: p.KeyID, MAC: flipAt(p.MAC, 3)}},
 		"MAC of the wrong length":  {acceptance(), Proof{KeyID: p.KeyID, MAC: p.MAC[:20]}},
 		"not base64url":            {acceptance(), Proof{KeyID: p.KeyID, MAC: strings.Repeat("!", 43)}},
 		"another listed key's id":  {acceptance(), Proof{KeyID: "k1", MAC: p.MAC}},

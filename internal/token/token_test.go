@@ -245,12 +245,15 @@ func badTokens(t testing.TB) []badToken {
 }
 
 // flip changes the first character of s to another base64url character.
-func flip(s string) string {
+func flip(s string) string { return flipAt(s, 0) }
+
+// flipAt changes the character i of s to another base64url character.
+func flipAt(s string, i int) string {
 	b := []byte(s)
-	if b[0] == 'A' {
-		b[0] = 'B'
+	if b[i] == 'A' {
+		b[i] = 'B'
 	} else {
-		b[0] = 'A'
+		b[i] = 'A'
 	}
 	return string(b)
 }
