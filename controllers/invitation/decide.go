@@ -146,8 +146,10 @@ func (d *decision) lifecycle(inv *v1alpha1.PartnerInvitation, in input) {
 		st.State = v1alpha1.InvitationInvalid
 		return
 	}
-	if st.State == v1alpha1.InvitationInvalid {
-		st.State = "" // recovered: what follows sets the state
+	if st.State == v1alpha1.InvitationInvalid || st.State == v1alpha1.InvitationAccepted {
+		// Recovered, or a state of Accepted with no acceptance recorded
+		// (a status written by hand): what follows sets the state.
+		st.State = ""
 	}
 	if sendWanted(inv) {
 		d.sending = true

@@ -60,8 +60,12 @@ func setExpired(inv *v1alpha1.PartnerInvitation, now time.Time) {
 	st := &inv.Status
 	switch {
 	case st.State == v1alpha1.InvitationExpired:
+		at := ""
+		if st.ExpiresAt != nil { // always set by the controller; a status written by hand may lack it
+			at = " at " + st.ExpiresAt.UTC().Format(time.RFC3339)
+		}
 		set(inv, v1alpha1.ConditionExpired, metav1.ConditionTrue, v1alpha1.ReasonExpired,
-			fmt.Sprintf("The link expired at %s; raise spec.resend to send a fresh one", st.ExpiresAt.UTC().Format(time.RFC3339)), now)
+			fmt.Sprintf("The link expired%s; raise spec.resend to send a fresh one", at), now)
 	case st.ExpiresAt != nil:
 		set(inv, v1alpha1.ConditionExpired, metav1.ConditionFalse, v1alpha1.ReasonNotExpired,
 			"The link is valid until "+st.ExpiresAt.UTC().Format(time.RFC3339), now)

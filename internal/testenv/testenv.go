@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,6 +112,12 @@ func (e *Env) Stop() error { return e.env.Stop() }
 // stores it in *env, runs setup (objects every test needs), runs the tests
 // and stops it.
 func Main(m *testing.M, env **Env, setup ...func(*Env) error) {
+	if fuzzing() {
+		// A fuzz target is a pure function: its workers (each a copy of
+		// this binary) need no control plane, and starting one per worker
+		// would only make them wait on each other.
+		os.Exit(m.Run())
+	}
 	e, err := Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -129,6 +136,19 @@ func Main(m *testing.M, env **Env, setup ...func(*Env) error) {
 		fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)
 	}
 	os.Exit(code)
+}
+
+// fuzzing reports whether the test binary runs a fuzz target (-test.fuzz),
+// as the coordinator or as one of its workers.
+func fuzzing() bool {
+	if !flag.Parsed() {
+		flag.Parse() // TestMain runs before testing parses its flags
+	}
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		return true
+	}
+	f := flag.Lookup("test.fuzz")
+	return f != nil && f.Value.String() != ""
 }
 
 // Namespace creates a namespace with a generated name for one test and
