@@ -62,12 +62,12 @@ func testConfig(mods ...func(*config.Config)) *config.Config {
 	cfg := &config.Config{
 		Catalogue: config.Catalogue{
 			Roles: []config.CatalogueEntry{
-				{Key: "editor", DisplayName: config.LocalizedText{EN: "Editor", FR: "Éditeur", ES: "Editor"}},
-				{Key: "viewer", DisplayName: config.LocalizedText{EN: "Viewer", FR: "Lecteur", ES: "Lector"}},
+				{Key: "editor", DisplayName: config.LocalizedText{"en": "Editor", "fr": "Éditeur", "es": "Editor"}},
+				{Key: "viewer", DisplayName: config.LocalizedText{"en": "Viewer", "fr": "Lecteur", "es": "Lector"}},
 			},
 			Systems: []config.CatalogueEntry{
-				{Key: "store", DisplayName: config.LocalizedText{EN: "Online store", FR: "Boutique en ligne", ES: "Tienda en línea"}},
-				{Key: "insights", DisplayName: config.LocalizedText{EN: "Insights", FR: "Analyses", ES: "Análisis"}},
+				{Key: "store", DisplayName: config.LocalizedText{"en": "Online store", "fr": "Boutique en ligne", "es": "Tienda en línea"}},
+				{Key: "insights", DisplayName: config.LocalizedText{"en": "Insights", "fr": "Analyses", "es": "Análisis"}},
 			},
 		},
 		Acceptance: config.Acceptance{

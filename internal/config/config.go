@@ -17,6 +17,8 @@ import (
 
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
 // APIVersion and Kind identify the configuration file's format.
@@ -76,23 +78,17 @@ type CatalogueEntry struct {
 	DisplayName LocalizedText `json:"displayName"`
 }
 
-// LocalizedText is a text in English (required) and optionally French and
-// Spanish; a missing translation falls back to English.
-type LocalizedText struct {
-	EN string `json:"en"`
-	FR string `json:"fr,omitempty"`
-	ES string `json:"es,omitempty"`
-}
+// LocalizedText is a text per locale, keyed by the API's locale codes
+// (v1alpha1.Locales: en, fr, es): English is required, a missing
+// translation falls back to English. A new language needs no change here.
+type LocalizedText map[string]string
 
 // For returns the text in locale, falling back to English.
 func (t LocalizedText) For(locale string) string {
-	switch {
-	case locale == "fr" && t.FR != "":
-		return t.FR
-	case locale == "es" && t.ES != "":
-		return t.ES
+	if s := t[locale]; s != "" {
+		return s
 	}
-	return t.EN
+	return t[string(v1alpha1.LocaleEnglish)]
 }
 
 // Acceptance configures the acceptance page server.

@@ -301,7 +301,7 @@ func TestParseRejectsBadDocuments(t *testing.T) {
 		{name: "unknown key in a list element", doc: validDoc().set("catalogue.roles[1].displayname", "Viewer"),
 			wantPath: "catalogue.roles[1].displayname", wantMsg: "unknown field"},
 		{name: "unsupported locale", doc: validDoc().set("catalogue.systems[0].displayName.de", "Einblicke"),
-			wantPath: "catalogue.systems[0].displayName.de", wantMsg: "unknown field"},
+			wantPath: "catalogue.systems[0].displayName.de", wantMsg: `Unsupported value: "de": supported values: "en", "fr", "es"`},
 		{name: "duplicate nested key", doc: validDoc(), raw: insertAfter("smtp:\n", "  host: other.acme.example\n"),
 			wantPath: "smtp.host", wantMsg: "key given twice"},
 		{name: "duplicate top-level key", doc: validDoc(), raw: insertAfter("kind: OperatorConfig\n", "kind: OperatorConfig\n"),
@@ -648,7 +648,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		var keys []string
 		for _, e := range c.entries {
 			keys = append(keys, e.Key)
-			if e.DisplayName.FR == "" || e.DisplayName.ES == "" {
+			if e.DisplayName["fr"] == "" || e.DisplayName["es"] == "" {
 				t.Errorf("example %s %q lacks a French or Spanish name: %+v", c.kind, e.Key, e.DisplayName)
 			}
 		}
@@ -725,8 +725,8 @@ func yamlPaths(t reflect.Type, prefix string) []string {
 }
 
 func TestLocalizedTextFor(t *testing.T) {
-	full := config.LocalizedText{EN: "Viewer", FR: "Lecteur", ES: "Lector"}
-	englishOnly := config.LocalizedText{EN: "Viewer"}
+	full := config.LocalizedText{"en": "Viewer", "fr": "Lecteur", "es": "Lector"}
+	englishOnly := config.LocalizedText{"en": "Viewer"}
 	tests := map[string]struct {
 		text   config.LocalizedText
 		locale string

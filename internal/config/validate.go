@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
 // This file holds the validation of a defaulted Config: Validate and one
@@ -72,17 +75,35 @@ func validateCatalogue(p *field.Path, entries []CatalogueEntry) field.ErrorList 
 			errs = append(errs, field.Duplicate(ip.Child("key"), e.Key))
 		}
 		seen.Insert(e.Key)
-		dp := ip.Child("displayName")
-		if strings.TrimSpace(e.DisplayName.EN) == "" {
-			errs = append(errs, field.Required(dp.Child("en"), "every entry needs an English name for people"))
-		}
-		for _, t := range []struct{ lang, s string }{{"en", e.DisplayName.EN}, {"fr", e.DisplayName.FR}, {"es", e.DisplayName.ES}} {
-			if len(t.s) > 128 {
-				errs = append(errs, field.TooLong(dp.Child(t.lang), t.s, 128))
-			}
-			if strings.ContainsFunc(t.s, isControl) {
-				errs = append(errs, field.Invalid(dp.Child(t.lang), t.s, "must not contain control characters"))
-			}
+		errs = append(errs, validateLocalizedText(ip.Child("displayName"), e.DisplayName)...)
+	}
+	return errs
+}
+
+// validateLocalizedText wants an English text, and texts only in the API's
+// locales, each at most 128 characters without control characters.
+func validateLocalizedText(p *field.Path, t LocalizedText) field.ErrorList {
+	var errs field.ErrorList
+	if strings.TrimSpace(t[string(v1alpha1.LocaleEnglish)]) == "" {
+		errs = append(errs, field.Required(p.Child(string(v1alpha1.LocaleEnglish)), "every entry needs an English name for people"))
+	}
+	known := make([]string, len(v1alpha1.Locales))
+	for i, l := range v1alpha1.Locales {
+		known[i] = string(l)
+	}
+	// The API's order first (en, fr, es), then any other key, sorted: errors
+	// come out in a stable order.
+	langs := slices.DeleteFunc(slices.Clone(known), func(l string) bool { _, ok := t[l]; return !ok })
+	langs = append(langs, sets.List(sets.KeySet(t).Delete(known...))...)
+	for _, lang := range langs {
+		s := t[lang]
+		switch {
+		case !slices.Contains(known, lang):
+			errs = append(errs, field.NotSupported(p.Child(lang), lang, known))
+		case len(s) > 128:
+			errs = append(errs, field.TooLong(p.Child(lang), s, 128))
+		case strings.ContainsFunc(s, isControl):
+			errs = append(errs, field.Invalid(p.Child(lang), s, "must not contain control characters"))
 		}
 	}
 	return errs
