@@ -101,6 +101,10 @@ const (
 	ReasonDeclined = "Declined"
 	// ReasonAccountDeleted surfaces when the invitation's account was deleted.
 	ReasonAccountDeleted = "AccountDeleted"
+	// ReasonRemoved surfaces on Accepted=False when an accepted user's
+	// invitation is being deleted (removed from the account's spec.users,
+	// or deleted by hand) while their access is revoked.
+	ReasonRemoved = "Removed"
 	// ReasonResendNotAllowed surfaces when spec.resend was raised on an
 	// Accepted or Revoked invitation; nothing is sent.
 	ReasonResendNotAllowed = "ResendNotAllowed"

@@ -148,10 +148,12 @@ func decideRows() map[string]struct {
 		"accepted without a proof that verifies": {decideIn(acceptedIn, func(in *input) { in.proof = fmt.Errorf("%w: no proof", token.ErrProofInvalid) }),
 			want{v1alpha1.InvitationAccepted, c(gr, "False/AcceptanceUnverified", ready, "False/AcceptanceUnverified"), false}},
 		"withdrawn member, grants revoked": {decideIn(acceptedIn, withGrants, func(in *input) { in.inv.Spec.Revoked = true }, backend(nil, nil)),
-			want{v1alpha1.InvitationRevoked, c(gr, "True/GrantsRevoked", ready, "True/Withdrawn"), false}},
+			want{v1alpha1.InvitationRevoked, c(gr, "True/GrantsRevoked", ready, "True/Withdrawn", acc, "False/Withdrawn"), false}},
+		"a member's invitation deleted (removed from spec.users)": {decideIn(acceptedIn, withGrants, func(in *input) { in.inv.DeletionTimestamp = &past }, backend(nil, nil)),
+			want{v1alpha1.InvitationAccepted, c(gr, "True/GrantsRevoked", acc, "False/Removed"), false}},
 		"account deleted with Retain": {decideIn(acceptedIn, withGrants, func(in *input) {
 			in.account.DeletionTimestamp, in.account.Spec.DeletionPolicy = &past, v1alpha1.DeletionPolicyRetain
-		}), want{v1alpha1.InvitationRevoked, c(gr, "True/GrantsRetained", ready, "True/AccountDeleted"), false}},
+		}), want{v1alpha1.InvitationRevoked, c(gr, "True/GrantsRetained", ready, "True/AccountDeleted", acc, "False/AccountDeleted"), false}},
 		"backend down": {decideIn(acceptedIn, withGrants, backend(someRecord, fmt.Errorf("%w: refused", identity.ErrUnavailable))),
 			want{v1alpha1.InvitationAccepted, c(gr, "False/BackendUnavailable", ready, "False/BackendUnavailable"), false}},
 		"backend refuses": {decideIn(acceptedIn, withGrants, backend(someRecord, fmt.Errorf("%w: no group", identity.ErrGroupNotFound))),

@@ -2,6 +2,7 @@ package invitation
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -34,10 +35,25 @@ func setEmailSent(inv *v1alpha1.PartnerInvitation, ok bool, reason, msg string, 
 	set(inv, v1alpha1.ConditionEmailSent, boolStatus(ok), reason, msg, now)
 }
 
+// setAccepted says whether the partner is a member now: True once they
+// accepted, and False again once they are gone (withdrawn, removed, their
+// account deleted), so that `kubectl wait --for=condition=Accepted` never
+// returns for someone who is no longer a member.
 func setAccepted(inv *v1alpha1.PartnerInvitation, now time.Time) {
-	if accepted(&inv.Status) {
-		set(inv, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted,
-			v1alpha1.AcceptedAtMessage(inv.Status.AcceptedAt.Time), now)
+	st := &inv.Status
+	if accepted(st) {
+		switch {
+		case !inv.DeletionTimestamp.IsZero():
+			set(inv, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonRemoved,
+				"The partner had accepted; the invitation is being deleted (removed from the account), and their access with it", now)
+		case st.State == v1alpha1.InvitationRevoked:
+			reason := revokedReason(inv)
+			set(inv, v1alpha1.ConditionAccepted, metav1.ConditionFalse, reason,
+				"The partner had accepted; "+lowerFirst(revokedMessage(inv))+", and their access is revoked", now)
+		default:
+			set(inv, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted,
+				v1alpha1.AcceptedAtMessage(st.AcceptedAt.Time), now)
+		}
 		return
 	}
 	if inv.Status.State == v1alpha1.InvitationRevoked && revokedReason(inv) == v1alpha1.ReasonDeclined {
@@ -141,6 +157,13 @@ func revokedReason(inv *v1alpha1.PartnerInvitation) string {
 
 func revokedMessage(inv *v1alpha1.PartnerInvitation) string {
 	return v1alpha1.RevokedMessage(v1alpha1.RevokedReason(revokedReason(inv)))
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }
 
 func boolStatus(b bool) metav1.ConditionStatus {

@@ -2,6 +2,7 @@ package invitation_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -18,6 +19,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	opconfig "github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/testenv"
 	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/token"
@@ -414,4 +416,32 @@ func TestKeyRotationKeepsMembers(t *testing.T) {
 	if got := h.Backend.Members(h.Group("editor", "editor")); got != nil {
 		t.Errorf("after the old key went, an edit was not applied: %v", got)
 	}
+}
+
+// TestAcceptedGoesFalseWhenTheMemberGoes: `kubectl wait
+// --for=condition=Accepted` must never return for someone who is gone:
+// withdrawing an accepted user turns Accepted False (Withdrawn), and so does
+// deleting their invitation (Removed) while their grants are revoked.
+func TestAcceptedGoesFalseWhenTheMemberGoes(t *testing.T) {
+	h := start(t)
+	h.Account("globex")
+	h.grant("mindy", mindy)
+	h.grant("carlos", "carlos@globex.example")
+
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	h.WaitCondition("mindy", v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonWithdrawn)
+
+	// The backend down holds the deletion while its grants wait to go.
+	h.Backend.SetDown(fmt.Errorf("%w: connection refused", identity.ErrUnavailable))
+	if err := env.Client.Delete(context.Background(), h.Invitation("carlos")); err != nil {
+		t.Fatal(err)
+	}
+	inv := h.WaitCondition("carlos", v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonRemoved)
+	if inv.Status.AcceptedAt == nil {
+		t.Error("the record of the acceptance went with the removal")
+	}
+	h.Backend.SetDown(nil)
+	h.EventuallyStepping("carlos's invitation gone once its grants are revoked", 2*time.Second, func() bool {
+		return !h.Exists(&v1alpha1.PartnerInvitation{}, "carlos")
+	})
 }
