@@ -13,6 +13,11 @@ const (
 	// shown in emails and pages; without it the namespace name is shown.
 	DisplayNameAnnotation = "partnerops.dev/display-name"
 
+	// ConfirmDeletionAnnotation set to "true" on a PartnerAccount lets it be
+	// deleted while it has members: without it, the ValidatingAdmissionPolicy
+	// of config/admission refuses the DELETE.
+	ConfirmDeletionAnnotation = "partnerops.dev/confirm-deletion"
+
 	// GrantsFinalizer is present only while the identity backend holds
 	// grants that partnerops must revoke before the object goes.
 	GrantsFinalizer = "partnerops.dev/grants"

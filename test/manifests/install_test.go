@@ -27,9 +27,10 @@ import (
 
 // TestDefaultRendersEverything: `kubectl apply -k config/default` installs
 // the namespace, the CRDs, the manager's service account and RBAC, its
-// configuration, the Deployment and both Services, all namespaced objects in
-// partnerops-system, and nothing else (the Prometheus and NetworkPolicy
-// extras are Components, not part of it).
+// configuration, the Deployment, both Services and the confirm-deletion
+// admission policy with its binding, all namespaced objects in
+// partnerops-system (the cluster-scoped ones in none), and nothing else
+// (the Prometheus and NetworkPolicy extras are Components, not part of it).
 func TestDefaultRendersEverything(t *testing.T) {
 	objs := render(t, "config/default")
 	want := []string{
@@ -50,6 +51,8 @@ func TestDefaultRendersEverything(t *testing.T) {
 		"Service/partnerops-acceptance",
 		"Service/partnerops-metrics",
 		"Deployment/partnerops-controller-manager",
+		"ValidatingAdmissionPolicy/partnerops-confirm-deletion",
+		"ValidatingAdmissionPolicyBinding/partnerops-confirm-deletion",
 	}
 	var got []string
 	for _, o := range objs {
@@ -58,9 +61,12 @@ func TestDefaultRendersEverything(t *testing.T) {
 			id = "ConfigMap/partnerops-manager-config-*" // the name ends with a hash of the content
 		}
 		got = append(got, id)
-		clusterScoped := slices.Contains([]string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}, o.GetKind())
+		clusterScoped := slices.Contains([]string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}, o.GetKind())
 		if !clusterScoped && o.GetNamespace() != namespace {
 			t.Errorf("%s is in namespace %q, want %s", id, o.GetNamespace(), namespace)
+		}
+		if clusterScoped && o.GetNamespace() != "" {
+			t.Errorf("%s is cluster-scoped but has namespace %q", id, o.GetNamespace())
 		}
 	}
 	slices.Sort(got)

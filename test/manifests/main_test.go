@@ -18,6 +18,11 @@
 //     actions (Secrets of other namespaces, deleting accounts, Pods, RBAC,
 //     other Leases, …), and a rules review as the service account finds
 //     nothing beyond what is declared.
+//   - The confirm-deletion ValidatingAdmissionPolicy and its binding are
+//     applied for real: kubectl delete of an account with members is
+//     refused with the command that confirms, allowed once annotated; an
+//     account without members needs nothing; the manager's finalizer
+//     removal (an update) is never refused.
 //   - The NetworkPolicy Component is applied (dry run) and checked against
 //     the Deployment's ports and the shipped configuration's SMTP and SCIM
 //     ports; docs/install.md's overlays are rendered as the guide shows
