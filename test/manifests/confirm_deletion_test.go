@@ -9,6 +9,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/partnerops/partnerops/api/v1alpha1"
@@ -106,12 +107,29 @@ func TestConfirmDeletionPolicy(t *testing.T) {
 		}
 	})
 
-	// A delete collection (what the namespace controller sends when a
-	// namespace is deleted) is checked object by object.
+	// A delete collection by anyone else is checked object by object.
 	t.Run("a delete collection is refused too", func(t *testing.T) {
 		err := env.Client.DeleteAllOf(ctx, &v1alpha1.PartnerAccount{}, client.InNamespace(ns))
 		if !apierrors.IsForbidden(err) || gone("globex") {
 			t.Errorf("deleting every account of the namespace: %v, want refused with globex left", err)
+		}
+	})
+
+	// Deleting the namespace is a deliberate act of its own: the namespace
+	// controller's cleanup is not held up (a namespace stuck in
+	// Terminating). The test API server runs no namespace controller, so
+	// the delete is sent as its service account.
+	t.Run("the namespace controller's cleanup is not refused", func(t *testing.T) {
+		a := newAccount(t, ns, "wayne", 3)
+		cfg := rest.CopyConfig(env.Config)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:kube-system:namespace-controller",
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"}}
+		c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, a); err != nil || !gone("wayne") {
+			t.Errorf("the namespace controller deleting an account with members: %v", err)
 		}
 	})
 
