@@ -210,6 +210,26 @@ func TestStateFollowsInvitations(t *testing.T) {
 	}
 }
 
+// TestMembersWithoutSystems: an account whose only accepted member holds no
+// system is NoUsersOrSystems (a member without a system has nothing to
+// work on), and Active once that member is given one.
+func TestMembersWithoutSystems(t *testing.T) {
+	h := start(t)
+	h.account("globex", user("mindy@globex.example", "editor"))
+	mindy := account.InvitationName("globex", "mindy@globex.example")
+	h.accept(mindy)
+	a := h.WaitAccount("globex", "NoUsersOrSystems with one member", func(a *v1alpha1.PartnerAccount) bool {
+		return a.Status.State == v1alpha1.AccountNoUsersOrSystems && len(a.Status.Members) == 1
+	})
+	if a.Status.Invitations.Accepted != 1 {
+		t.Errorf("counts %+v, want one accepted", a.Status.Invitations)
+	}
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Systems = []v1alpha1.CatalogueKey{"insights"} })
+	h.WaitAccount("globex", "Active once the member holds a system", func(a *v1alpha1.PartnerAccount) bool {
+		return a.Status.State == v1alpha1.AccountActive
+	})
+}
+
 // TestDeclinedInvitationIsLeftAlone: an owned invitation that ended
 // Revoked stays as it is while its entry is listed (no new email); deleting
 // it invites again.

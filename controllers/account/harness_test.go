@@ -1,9 +1,7 @@
 package account_test
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 
@@ -27,16 +25,9 @@ var env *testenv.Env
 // t0 is when every test starts, on the fake clock.
 var t0 = managertest.T0
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
-		// Fuzzing the pure name function (go test -run '^$' -fuzz
-		// FuzzInvitationName) needs no control plane: each fuzz worker
-		// would start one.
-		os.Exit(m.Run())
-	}
-	managertest.Main(m, &env)
-}
+// TestMain starts the control plane (none for a fuzz run: testenv.Main
+// knows).
+func TestMain(m *testing.M) { managertest.Main(m, &env) }
 
 // errDown is what the backend answers while a test takes it down.
 var errDown = fmt.Errorf("dial tcp 127.0.0.1:8091: connect: connection refused: %w", identity.ErrUnavailable)
