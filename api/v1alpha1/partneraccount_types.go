@@ -30,7 +30,9 @@ const (
 	DeletionPolicyRetain DeletionPolicy = "Retain"
 )
 
-// PartnerUser is one partner user to invite through the account.
+// PartnerUser is one partner user to invite through the account: a full
+// invitation, followed by the PartnerInvitation the account owns for it.
+// +kubebuilder:validation:XValidation:rule="(has(self.resend) ? self.resend : 0) >= (has(oldSelf.resend) ? oldSelf.resend : 0)",message="resend can only be raised: set it to a higher number to send that user a fresh invitation"
 type PartnerUser struct {
 	// email is the user's address; the invitation is sent there. Unique
 	// within the account, compared case-insensitively.
@@ -48,6 +50,35 @@ type PartnerUser struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
 	Systems []CatalogueKey `json:"systems,omitempty"`
+
+	// locale is the language of the user's email and acceptance page: en,
+	// fr or es. Defaults to the account's defaultLocale (itself en unless
+	// set).
+	// +optional
+	Locale Locale `json:"locale,omitempty"`
+
+	// message is an optional personal note to this user, shown in the
+	// email and on the acceptance page as plain text (never as HTML).
+	// Defaults to the account's defaultMessage. At most 2000 characters;
+	// line breaks and tabs are kept, other control characters are refused.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2000
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[\\\\x00-\\\\x08\\\\x0b\\\\x0c\\\\x0e-\\\\x1f\\\\x7f]')",message="must not contain control characters other than line breaks and tabs"
+	Message string `json:"message,omitempty"`
+
+	// ttl is how long the user's link stays valid after each send, from 1h
+	// to 720h. Defaults to the account's invitationTTL.
+	// +optional
+	TTL TTL `json:"ttl,omitempty"`
+
+	// resend asks for a fresh email to this user: each increase sends one
+	// new email with a new link and a new expiry, and the previous link
+	// stops working. Honoured while the user's invitation is
+	// PendingApproval or Expired. Starts at 0 and can only be raised.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	Resend int32 `json:"resend,omitempty"`
 }
 
 // PartnerAccountSpec is what an admin asks for a partner company.
@@ -76,13 +107,29 @@ type PartnerAccountSpec struct {
 	// users is the declarative way to invite many users at once. The account
 	// owns one PartnerInvitation per entry (labelled
 	// partnerops.dev/account=<account name>); editing an entry's role or
-	// systems edits the user's grants, removing an entry removes the user.
+	// systems edits the user's grants, raising its resend sends that user a
+	// fresh link, removing an entry removes the user.
 	// At most 150 entries; invite more with standalone PartnerInvitations.
 	// +optional
 	// +listType=map
 	// +listMapKey=email
 	// +kubebuilder:validation:MaxItems=150
 	Users []PartnerUser `json:"users,omitempty"`
+
+	// defaultLocale is the language of the emails and acceptance pages of
+	// the entries of users that set no locale: en (the default), fr or es.
+	// +optional
+	// +kubebuilder:default=en
+	DefaultLocale Locale `json:"defaultLocale,omitempty"`
+
+	// defaultMessage is the personal note shown to the entries of users that
+	// set no message, as plain text (never as HTML). Empty means no note.
+	// At most 2000 characters; line breaks and tabs are kept, other control
+	// characters are refused.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2000
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[\\\\x00-\\\\x08\\\\x0b\\\\x0c\\\\x0e-\\\\x1f\\\\x7f]')",message="must not contain control characters other than line breaks and tabs"
+	DefaultMessage string `json:"defaultMessage,omitempty"`
 
 	// invitationTTL is how long an invitation of this account stays valid
 	// after it is sent, unless the invitation sets its own ttl. A duration

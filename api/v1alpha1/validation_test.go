@@ -142,6 +142,15 @@ func TestAdmissionRefusesBadObjects(t *testing.T) {
 		{"invitationTTL under an hour", "PartnerAccount", "", `invitationTTL: 30m`, `must be between 1h and 720h (30 days)`},
 		{"invitationTTL over 30 days", "PartnerAccount", "", `invitationTTL: 721h`, `must be between 1h and 720h (30 days)`},
 		{"unknown deletionPolicy", "PartnerAccount", "", `deletionPolicy: Delete`, `spec.deletionPolicy: Unsupported value: "Delete": supported values: "Revoke", "Retain"`},
+		{"user with an unsupported locale", "PartnerAccount", "", "users: [{email: hank@globex.example, role: admin, locale: de}]", `spec.users[0].locale: Unsupported value: "de": supported values: "en", "fr", "es"`},
+		{"user message too long", "PartnerAccount", "", "users: [{email: hank@globex.example, role: admin, message: " + long(2001) + "}]", `spec.users[0].message: Too long: may not be more than 2000`},
+		{"user message with an escape character", "PartnerAccount", "", "users: [{email: hank@globex.example, role: admin, message: \"hello \\u001b[31m\"}]", `must not contain control characters other than line breaks and tabs`},
+		{"user ttl in days", "PartnerAccount", "", "users: [{email: hank@globex.example, role: admin, ttl: 7d}]", `must be a duration such as 168h, 72h or 90m`},
+		{"user ttl over 30 days", "PartnerAccount", "", "users: [{email: hank@globex.example, role: admin, ttl: 721h}]", `must be between 1h and 720h (30 days)`},
+		{"user negative resend", "PartnerAccount", "", "users: [{email: hank@globex.example, role: admin, resend: -1}]", `spec.users[0].resend: Invalid value: -1: spec.users[0].resend in body should be greater than or equal to 0`},
+		{"unsupported defaultLocale", "PartnerAccount", "", `defaultLocale: de`, `spec.defaultLocale: Unsupported value: "de": supported values: "en", "fr", "es"`},
+		{"defaultMessage too long", "PartnerAccount", "", `defaultMessage: ` + long(2001), `spec.defaultMessage: Too long: may not be more than 2000`},
+		{"defaultMessage with a NUL", "PartnerAccount", "", `defaultMessage: "hello\u0000"`, `must not contain control characters other than line breaks and tabs`},
 		{"unknown account field", "PartnerAccount", "", `displayname: typo`, `unknown field "spec.displayname"`},
 		{"account name too long for a label", "PartnerAccount", long(64), ``, `metadata.name must be at most 63 lowercase letters, digits or '-' (it is used as a label value)`},
 		// PartnerInvitation
@@ -199,6 +208,10 @@ func TestAdmissionRefusesBadUpdates(t *testing.T) {
 		{"email changed in case only", "PartnerInvitation", ``, `email: Mindy@globex.example`, `email is immutable`},
 		{"duplicate user added", "PartnerAccount", ``, "users: [{email: a@globex.example, role: admin}, {email: A@globex.example, role: admin}]", `users must not list the same email twice`},
 		{"bad ttl set later", "PartnerAccount", ``, `invitationTTL: 1000h`, `must be between 1h and 720h`},
+		{"user resend lowered", "PartnerAccount", "users: [{email: hank@globex.example, role: admin, resend: 3}, {email: mindy@globex.example, role: editor}]",
+			"users: [{email: hank@globex.example, role: admin, resend: 2}, {email: mindy@globex.example, role: editor, resend: 1}]",
+			`spec.users[0]: Invalid value: resend can only be raised: set it to a higher number to send that user a fresh invitation`},
+		{"user resend removed", "PartnerAccount", "users: [{email: hank@globex.example, role: admin, resend: 3}]", "users: [{email: hank@globex.example, role: admin}]", `resend can only be raised: set it to a higher number to send that user a fresh invitation`},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,6 +231,12 @@ func TestAdmissionAllowsLegalUpdates(t *testing.T) {
 		{"locale, message and ttl edited", "PartnerInvitation", ``, "{locale: es, message: \"Hola,\\n\\tbienvenida\", ttl: 720h}", ``},
 		{"user added and policy set", "PartnerAccount", ``, "{deletionPolicy: Retain, users: [{email: hank@globex.example, role: admin}, {email: Mindy@Globex.example, role: editor, systems: [editor]}]}", ``},
 		{"all users removed", "PartnerAccount", ``, `users: null`, ``},
+		{"one user's resend raised, another's locale and message set", "PartnerAccount",
+			"users: [{email: hank@globex.example, role: admin, resend: 1}, {email: mindy@globex.example, role: editor}]",
+			"{defaultLocale: es, defaultMessage: \"Bienvenidos\\n\", users: [{email: hank@globex.example, role: admin, resend: 2, ttl: 72h}, {email: mindy@globex.example, role: editor, locale: fr, message: \"Bonjour,\\n\\tbienvenue\"}]}", ``},
+		{"user resend 0 left out", "PartnerAccount", "users: [{email: hank@globex.example, role: admin, resend: 0}]", "users: [{email: hank@globex.example, role: admin}]", ``},
+		{"user added with a resend", "PartnerAccount", ``, "users: [{email: hank@globex.example, role: admin}, {email: mindy@globex.example, role: editor, resend: 4}]", ``},
+		{"user with a resend removed", "PartnerAccount", "users: [{email: hank@globex.example, role: admin, resend: 3}, {email: mindy@globex.example, role: editor}]", "users: [{email: mindy@globex.example, role: editor}]", ``},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -265,9 +284,17 @@ func TestDefaults(t *testing.T) {
 			t.Fatalf("creating %s: %v", o.GetKind(), err)
 		}
 	}
-	for path, want := range map[string]string{"invitationTTL": "168h", "deletionPolicy": "Revoke"} {
+	for path, want := range map[string]string{"invitationTTL": "168h", "deletionPolicy": "Revoke", "defaultLocale": "en"} {
 		if got, _, _ := unstructured.NestedString(acct.Object, "spec", path); got != want {
 			t.Errorf("PartnerAccount spec.%s defaults to %q, want %q", path, got, want)
+		}
+	}
+	users, _, _ := unstructured.NestedSlice(acct.Object, "spec", "users")
+	for _, u := range users {
+		for _, f := range []string{"locale", "message", "ttl", "resend"} {
+			if v, ok := u.(map[string]any)[f]; ok {
+				t.Errorf("PartnerAccount spec.users[].%s defaults to %v: it must stay unset so the account's default applies", f, v)
+			}
 		}
 	}
 	if got, _, _ := unstructured.NestedString(inv.Object, "spec", "locale"); got != "en" {

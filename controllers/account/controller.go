@@ -316,13 +316,18 @@ func (r *Reconciler) createInvitation(ctx context.Context, acct *v1alpha1.Partne
 	return true, nil
 }
 
-// updateInvitation patches the role, systems and label of an owned
-// invitation, and nothing else (the user may have raised resend or set
-// revoked on it).
+// updateInvitation patches the role, systems, locale, message, ttl, resend
+// and label of an owned invitation, and nothing else (the user may have set
+// revoked on it). resend only ever goes up: an invitation whose own resend
+// is higher than the entry's (raised with kubectl partners resend) keeps it.
 func (r *Reconciler) updateInvitation(ctx context.Context, acct *v1alpha1.PartnerAccount, u update) error {
 	inv := u.current.DeepCopy()
 	inv.Spec.Role = u.desired.Spec.Role
 	inv.Spec.Systems = u.desired.Spec.Systems
+	inv.Spec.Locale = u.desired.Spec.Locale
+	inv.Spec.Message = u.desired.Spec.Message
+	inv.Spec.TTL = u.desired.Spec.TTL
+	inv.Spec.Resend = max(inv.Spec.Resend, u.desired.Spec.Resend)
 	if inv.Labels == nil {
 		inv.Labels = map[string]string{}
 	}
@@ -336,7 +341,7 @@ func (r *Reconciler) updateInvitation(ctx context.Context, acct *v1alpha1.Partne
 	}
 	log.FromContext(ctx).Info("Updated an invitation", "invitation", klog.KObj(inv), "account", klog.KObj(acct))
 	r.event(acct, inv, corev1.EventTypeNormal, eventInvitationUpdated, "Update",
-		fmt.Sprintf("Updated PartnerInvitation %s for %s: role %s, systems [%s]", inv.Name, inv.Spec.Email, inv.Spec.Role, joinKeys(inv.Spec.Systems)))
+		fmt.Sprintf("Updated PartnerInvitation %s for %s: role %s, systems [%s], locale %s, resend %d", inv.Name, inv.Spec.Email, inv.Spec.Role, joinKeys(inv.Spec.Systems), inv.Spec.Locale, inv.Spec.Resend))
 	return nil
 }
 

@@ -23,9 +23,22 @@ const maxMembers = 2000
 const maxListed = 5
 
 // desiredInvitation is the invitation the account owns for one entry of
-// spec.users. ttl stays empty (the invitation controller applies the
-// account's invitationTTL) and locale takes its default.
+// spec.users: the entry's role, systems, ttl and resend; its locale, else
+// the account's defaultLocale, else en; its message, else the account's
+// defaultMessage. An entry without ttl leaves it empty (the invitation
+// controller applies the account's invitationTTL).
 func desiredInvitation(acct *v1alpha1.PartnerAccount, u v1alpha1.PartnerUser) *v1alpha1.PartnerInvitation {
+	locale := u.Locale
+	if locale == "" {
+		locale = acct.Spec.DefaultLocale
+	}
+	if locale == "" {
+		locale = v1alpha1.LocaleEnglish
+	}
+	message := u.Message
+	if message == "" {
+		message = acct.Spec.DefaultMessage
+	}
 	return &v1alpha1.PartnerInvitation{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:       acct.Namespace,
@@ -38,6 +51,10 @@ func desiredInvitation(acct *v1alpha1.PartnerAccount, u v1alpha1.PartnerUser) *v
 			Email:   u.Email,
 			Role:    u.Role,
 			Systems: slices.Clone(u.Systems),
+			Locale:  locale,
+			Message: message,
+			TTL:     u.TTL,
+			Resend:  u.Resend,
 		},
 	}
 }
@@ -48,10 +65,16 @@ func isOwned(inv *v1alpha1.PartnerInvitation, acct *v1alpha1.PartnerAccount) boo
 }
 
 // upToDate reports whether an owned invitation asks what desired asks:
-// the same role, the same systems (as a set) and the account label.
+// the same role, systems (as a set), locale, message, ttl and account
+// label, and a resend at least the entry's (a user may have raised the
+// invitation's own, with kubectl partners resend: it is never lowered).
 func upToDate(cur, desired *v1alpha1.PartnerInvitation) bool {
 	return cur.Spec.Role == desired.Spec.Role &&
 		sameSet(cur.Spec.Systems, desired.Spec.Systems) &&
+		cur.Spec.Locale == desired.Spec.Locale &&
+		cur.Spec.Message == desired.Spec.Message &&
+		cur.Spec.TTL == desired.Spec.TTL &&
+		cur.Spec.Resend >= desired.Spec.Resend &&
 		cur.Labels[v1alpha1.AccountLabel] == desired.Labels[v1alpha1.AccountLabel]
 }
 
@@ -79,7 +102,8 @@ type conflict struct {
 	NameTaken bool
 }
 
-// update is an owned invitation whose role, systems or label must change.
+// update is an owned invitation whose role, systems, locale, message, ttl,
+// resend or label must change.
 type update struct {
 	current, desired *v1alpha1.PartnerInvitation
 }

@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/controllers/account"
 	"github.com/partnerops/partnerops/internal/testenv"
 	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
@@ -22,7 +25,9 @@ import (
 // applied, owned invitations created), the objects the user applied from
 // config/samples/ are still exactly what was applied: no spec write (their
 // generation is still 1) and no difference for `kubectl diff`, client-side
-// or server-side.
+// or server-side. Then a changed file (one entry's resend raised, another
+// entry's locale changed) is applied the same way: exactly that user gets
+// one more email, and the account again stays exactly as applied.
 func TestAppliedObjectsStayAsApplied(t *testing.T) {
 	kubectl := os.Getenv("TEST_ASSET_KUBECTL")
 	if kubectl == "" {
@@ -82,5 +87,65 @@ func TestAppliedObjectsStayAsApplied(t *testing.T) {
 	}
 	if out := run(0, "diff", "-f", samples); out != "" {
 		t.Errorf("kubectl diff shows a difference:\n%s", out)
+	}
+
+	// A commit changes the file: one entry's resend raised (mindy), one
+	// entry's locale changed (hank). Applied as Argo CD would, the raised
+	// entry gets exactly one more email, hank's invitation follows, and the
+	// account again stays exactly as applied.
+	acctFile := filepath.Join(samples, "partners_v1alpha1_partneraccount.yaml")
+	src, err := os.ReadFile(acctFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := string(src)
+	for _, r := range [][2]string{
+		{"      systems: [editor]\n", "      systems: [editor]\n      resend: 1\n"},
+		{"      systems: [admin-center, insights]\n", "      systems: [admin-center, insights]\n      locale: fr\n"},
+	} {
+		if !strings.Contains(changed, r[0]) {
+			t.Fatalf("the sample account no longer holds %q", r[0])
+		}
+		changed = strings.Replace(changed, r[0], r[1], 1)
+	}
+	commit := filepath.Join(t.TempDir(), "partneraccount.yaml")
+	if err := os.WriteFile(commit, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := mp.Messages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(0, "apply", "--server-side", "--field-manager", "gitops", "-f", commit)
+	mindy, hank := account.InvitationName("globex", "mindy@globex.example"), account.InvitationName("globex", "hank.scorpio@globex.example")
+	h.Eventually("mindy's fresh link sent and hank's invitation in French", func() bool {
+		return h.Invitation(mindy).Status.ObservedResend == 1 && h.Invitation(hank).Spec.Locale == v1alpha1.LocaleFrench
+	})
+	h.Eventually("the account reconciled", func() bool {
+		a := h.GetAccount("globex")
+		return a.Generation == 2 && a.Status.ObservedGeneration == 2
+	})
+	h.Settle()
+	after, err := mp.Messages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fresh []string
+	for _, m := range after[len(before):] {
+		for _, r := range m.Recipients() {
+			fresh = append(fresh, r.Address)
+		}
+	}
+	if !slices.Equal(fresh, []string{"mindy@globex.example"}) {
+		t.Errorf("emails after the commit went to %v; want exactly one more, to mindy", fresh)
+	}
+	if g := h.GetAccount("globex").Generation; g != 2 {
+		t.Errorf("the account has generation %d after one apply: its spec was written", g)
+	}
+	if out := run(0, "diff", "--server-side", "--field-manager", "gitops", "-f", commit); out != "" {
+		t.Errorf("kubectl diff --server-side shows a difference after the commit:\n%s", out)
+	}
+	if out := run(0, "diff", "-f", commit); out != "" {
+		t.Errorf("kubectl diff shows a difference after the commit:\n%s", out)
 	}
 }
