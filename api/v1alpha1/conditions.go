@@ -45,6 +45,13 @@ const (
 	// ConditionGrantsSynced is True when the identity backend holds exactly
 	// the grants the invitation asks for.
 	ConditionGrantsSynced = "GrantsSynced"
+
+	// ConditionInvitationsNeedAttention, on a PartnerAccount, is True while
+	// some of its invitations expired or failed (Invalid, or refused by the
+	// mail server), with reason InvitationsFailed or InvitationsExpired and
+	// a message naming them; False (NoneNeedAttention) otherwise. While a
+	// member is Active it does not turn Ready False.
+	ConditionInvitationsNeedAttention = "InvitationsNeedAttention"
 )
 
 // Reasons for an invalid spec (Ready=False, state Invalid).
@@ -161,4 +168,20 @@ const (
 	ReasonDuplicateUser = "DuplicateUser"
 	// ReasonDeleting surfaces while the account's grants are being revoked before it goes.
 	ReasonDeleting = "Deleting"
+	// ReasonInvitationsExpired surfaces on an account's Ready=False (state
+	// ActionRequired) when nothing is active or waiting and some invitations
+	// expired unaccepted, and on InvitationsNeedAttention=True when some
+	// expired and none failed; the message names them and says to raise
+	// the entry's resend in spec.users (spec.resend for a standalone one).
+	ReasonInvitationsExpired = "InvitationsExpired"
+	// ReasonInvitationsFailed surfaces on an account's Ready=False (state
+	// ActionRequired) when nothing is active or waiting and some invitations
+	// failed: their email was refused by the mail server
+	// (RecipientRejected); and on InvitationsNeedAttention=True when some are
+	// Invalid or refused. The message names them with their cause and says
+	// to fix the address or that cause, then raise resend.
+	ReasonInvitationsFailed = "InvitationsFailed"
+	// ReasonNoneNeedAttention surfaces on InvitationsNeedAttention=False:
+	// no invitation of the account is expired, Invalid or refused.
+	ReasonNoneNeedAttention = "NoneNeedAttention"
 )

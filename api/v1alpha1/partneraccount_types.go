@@ -5,17 +5,23 @@ import (
 )
 
 // AccountState is the summary state of a PartnerAccount.
-// +kubebuilder:validation:Enum=PendingApproval;Active;NoUsersOrSystems
+// +kubebuilder:validation:Enum=PendingApproval;Active;NoUsersOrSystems;ActionRequired
 type AccountState string
 
 // The states of a PartnerAccount.
 const (
-	// AccountPendingApproval: invitations were sent and none is accepted yet.
+	// AccountPendingApproval: no user with a system accepted yet, and a
+	// link with a system is waiting for its partner (or about to be sent).
 	AccountPendingApproval AccountState = "PendingApproval"
 	// AccountActive: at least one user accepted and holds at least one system.
 	AccountActive AccountState = "Active"
 	// AccountNoUsersOrSystems: the account has no users, or its users have no systems.
 	AccountNoUsersOrSystems AccountState = "NoUsersOrSystems"
+	// AccountActionRequired: no user with a system accepted, no link is
+	// waiting, and some invitation expired or failed (Invalid, or its
+	// email refused by the mail server): the admin must resend it (raise
+	// the entry's resend) or fix it. Ready is False and names them.
+	AccountActionRequired AccountState = "ActionRequired"
 )
 
 // DeletionPolicy says what deleting a PartnerAccount does to the grants its
@@ -177,15 +183,21 @@ type Member struct {
 	Invitation string `json:"invitation"`
 }
 
-// InvitationCounts counts an account's invitations by state.
+// InvitationCounts counts an account's invitations by state. Each
+// invitation is counted once.
 type InvitationCounts struct {
-	// pending counts invitations waiting for the partner (PendingApproval).
+	// pending counts invitations waiting on a live link: PendingApproval
+	// with a link that has not expired, or about to be sent (not processed
+	// yet, being sent or retried, or a resend asked for). An invitation
+	// whose email the mail server refused is counted in rejected instead.
 	// +optional
 	Pending int32 `json:"pending,omitempty"`
 	// accepted counts accepted invitations, that is the account's members.
 	// +optional
 	Accepted int32 `json:"accepted,omitempty"`
-	// expired counts invitations that expired before being accepted.
+	// expired counts invitations that expired before being accepted
+	// (state Expired, or a PendingApproval link past its expiresAt) and
+	// were not asked to resend yet.
 	// +optional
 	Expired int32 `json:"expired,omitempty"`
 	// revoked counts withdrawn or declined invitations.
@@ -195,13 +207,24 @@ type InvitationCounts struct {
 	// system, domain not allowed, ...).
 	// +optional
 	Invalid int32 `json:"invalid,omitempty"`
+	// rejected counts invitations whose email the mail server refused for
+	// good (EmailSent=False, reason RecipientRejected): no link is out.
+	// +optional
+	Rejected int32 `json:"rejected,omitempty"`
+	// needAttention counts the invitations the admin must resend or fix:
+	// expired + invalid + rejected (the InvitationsNeedAttention condition
+	// names them).
+	// +optional
+	NeedAttention int32 `json:"needAttention,omitempty"`
 }
 
 // PartnerAccountStatus is what the operator observed of the account.
 type PartnerAccountStatus struct {
-	// state summarises the account: PendingApproval (invitations sent, none
-	// accepted), Active (a user accepted and holds systems) or
-	// NoUsersOrSystems (no users, or no user holds a system).
+	// state summarises the account: Active (a user accepted and holds
+	// systems), PendingApproval (a link is waiting for its partner),
+	// ActionRequired (nothing active, nothing waiting, and some invitation
+	// expired or failed: resend or fix it) or NoUsersOrSystems (no users,
+	// or no user holds a system).
 	// +optional
 	State AccountState `json:"state,omitempty"`
 
@@ -218,6 +241,10 @@ type PartnerAccountStatus struct {
 	// +listMapKey=email
 	// +kubebuilder:validation:MaxItems=2000
 	Members []Member `json:"members,omitempty"`
+
+	// memberCount is the number of entries of members (the MEMBERS column).
+	// +optional
+	MemberCount int32 `json:"memberCount,omitempty"`
 
 	// invitations counts the account's invitations by state.
 	// +optional
@@ -236,12 +263,13 @@ type PartnerAccountStatus struct {
 // +kubebuilder:resource:shortName=pa,categories=partners
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be at most 63 lowercase letters, digits or '-' (it is used as a label value)"
 // +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`,description="The partner company's name"
-// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`,description="PendingApproval, Active or NoUsersOrSystems"
-// +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.invitations.accepted`,description="Users who accepted"
-// +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.invitations.pending`,description="Invitations waiting for the partner"
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`,description="PendingApproval, Active, NoUsersOrSystems or ActionRequired"
+// +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.memberCount`,description="Users who accepted (the entries of status.members)"
+// +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.invitations.pending`,description="Invitations waiting on a live link"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,priority=1,description="Whether the account is fully reconciled"
 // +kubebuilder:printcolumn:name="Expired",type=integer,JSONPath=`.status.invitations.expired`,priority=1,description="Invitations that expired unaccepted"
+// +kubebuilder:printcolumn:name="Attention",type=integer,JSONPath=`.status.invitations.needAttention`,priority=1,description="Invitations to resend or fix (expired, invalid or refused by the mail server)"
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.deletionPolicy`,priority=1,description="What deleting the account does to grants"
 type PartnerAccount struct {
 	metav1.TypeMeta `json:",inline"`

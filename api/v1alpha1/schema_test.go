@@ -115,8 +115,10 @@ func TestPrinterColumns(t *testing.T) {
 	}
 	expires := metav1.NewTime(time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC))
 	setStatus(t, acct, map[string]any{
-		"state":       "PendingApproval",
-		"invitations": map[string]any{"pending": 2, "accepted": 1, "expired": 3},
+		"state": "PendingApproval",
+		// MEMBERS is memberCount (the entries of members), not the accepted count.
+		"memberCount": 1,
+		"invitations": map[string]any{"pending": 2, "accepted": 2, "expired": 3, "needAttention": 3},
 		"conditions": []any{map[string]any{"type": "Ready", "status": "False", "reason": "InvitationsPending",
 			"message": "2 invitations wait for the partner", "lastTransitionTime": "2026-11-23T10:00:00Z"}},
 	})
@@ -136,10 +138,10 @@ func TestPrinterColumns(t *testing.T) {
 	}{
 		{
 			resource: "partneraccounts", name: "globex",
-			columns:  []string{"Name", "Display Name", "State", "Members", "Pending", "Age", "Ready", "Expired", "Policy"},
-			priority: map[string]int32{"Ready": 1, "Expired": 1, "Policy": 1},
+			columns:  []string{"Name", "Display Name", "State", "Members", "Pending", "Age", "Ready", "Expired", "Attention", "Policy"},
+			priority: map[string]int32{"Ready": 1, "Expired": 1, "Attention": 1, "Policy": 1},
 			cells: map[string]any{"Display Name": "Globex Corporation", "State": "PendingApproval",
-				"Members": float64(1), "Pending": float64(2), "Ready": "False", "Expired": float64(3), "Policy": "Revoke"},
+				"Members": float64(1), "Pending": float64(2), "Ready": "False", "Expired": float64(3), "Attention": float64(3), "Policy": "Revoke"},
 		},
 		{
 			resource: "partnerinvitations", name: "mindy",

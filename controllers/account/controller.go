@@ -377,7 +377,7 @@ func (r *Reconciler) recordTransition(before, after *v1alpha1.PartnerAccount) {
 		return
 	}
 	switch a.Reason {
-	case v1alpha1.ReasonDuplicateUser, v1alpha1.ReasonInvalidInvitations:
+	case v1alpha1.ReasonDuplicateUser, v1alpha1.ReasonInvalidInvitations, v1alpha1.ReasonInvitationsExpired, v1alpha1.ReasonInvitationsFailed:
 		r.event(after, nil, corev1.EventTypeWarning, a.Reason, "Reconcile", a.Message)
 	case v1alpha1.ReasonDeleting:
 		r.event(after, nil, corev1.EventTypeNormal, a.Reason, "Delete", a.Message)
@@ -390,6 +390,8 @@ func stateNote(s v1alpha1.AccountState) string {
 		return "A partner user accepted and holds at least one system"
 	case v1alpha1.AccountPendingApproval:
 		return "Invitations are out; no user with a system has accepted yet"
+	case v1alpha1.AccountActionRequired:
+		return "No user is active and no link is waiting: some invitations expired or failed; resend or fix them (see the Ready condition)"
 	}
 	return "The account has no users, or its users have no systems"
 }

@@ -3,6 +3,7 @@ package account
 import (
 	"slices"
 	"sort"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -207,60 +208,147 @@ func planChildren(acct *v1alpha1.PartnerAccount, invs []v1alpha1.PartnerInvitati
 }
 
 // live reports whether an invitation counts towards the account's state:
-// PendingApproval, Accepted, Expired or Invalid. An invitation the
-// invitation controller has not processed yet (no state) is about to be
-// sent, so it counts as PendingApproval.
+// any state but Revoked.
 func live(inv *v1alpha1.PartnerInvitation) bool {
 	return inv.Status.State != v1alpha1.InvitationRevoked
 }
 
-// pendingState reports whether an invitation waits for the partner.
-func pendingState(s v1alpha1.InvitationState) bool {
-	return s == v1alpha1.InvitationPendingApproval || s == ""
+// resendAsked reports whether spec.resend asks for an email the
+// invitation controller has not sent yet: the invitation is about to get a
+// fresh link.
+func resendAsked(inv *v1alpha1.PartnerInvitation) bool {
+	return inv.Spec.Resend > inv.Status.ObservedResend
+}
+
+// rejected reports whether the mail server refused the invitation's email
+// for good (PendingApproval, EmailSent=False/RecipientRejected): no link
+// is out, and none will be until the admin acts.
+func rejected(inv *v1alpha1.PartnerInvitation) bool {
+	if inv.Status.State != v1alpha1.InvitationPendingApproval || resendAsked(inv) {
+		return false
+	}
+	c := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionEmailSent)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonRecipientRejected
+}
+
+// waiting reports whether an invitation waits on a live link: not
+// processed yet (no state: about to be sent), or PendingApproval whose link
+// has not expired (or is being sent or retried), or Expired with a resend
+// asked for. An email the mail server refused is not waiting.
+func waiting(inv *v1alpha1.PartnerInvitation, now time.Time) bool {
+	switch inv.Status.State {
+	case "":
+		return true
+	case v1alpha1.InvitationExpired:
+		return resendAsked(inv)
+	case v1alpha1.InvitationPendingApproval:
+		if resendAsked(inv) {
+			return true
+		}
+		return !rejected(inv) && !pastExpiry(inv, now)
+	}
+	return false
+}
+
+// pastExpiry reports whether the invitation's link has run out.
+func pastExpiry(inv *v1alpha1.PartnerInvitation, now time.Time) bool {
+	return inv.Status.ExpiresAt != nil && !now.Before(inv.Status.ExpiresAt.Time)
+}
+
+// expired reports whether an invitation expired unaccepted and no resend
+// is asked for: state Expired, or a PendingApproval link past its expiry
+// (the invitation controller is about to say Expired).
+func expired(inv *v1alpha1.PartnerInvitation, now time.Time) bool {
+	switch inv.Status.State {
+	case v1alpha1.InvitationExpired:
+		return !resendAsked(inv)
+	case v1alpha1.InvitationPendingApproval:
+		return !resendAsked(inv) && !rejected(inv) && pastExpiry(inv, now)
+	}
+	return false
+}
+
+// failed reports whether an invitation failed: Invalid, or its email
+// refused by the mail server.
+func failed(inv *v1alpha1.PartnerInvitation) bool {
+	return inv.Status.State == v1alpha1.InvitationInvalid || rejected(inv)
 }
 
 // accountState is the account's summary state (accepted users make it
-// Active; no users, or no systems, is a state of its own, not a fault):
-// NoUsersOrSystems when no invitation is PendingApproval, Accepted, Expired
-// or Invalid, or none of those has a system; else Active when an accepted
-// user holds a system; else PendingApproval.
-func accountState(invs []v1alpha1.PartnerInvitation) v1alpha1.AccountState {
-	anySystems := false
+// Active; no users, or no systems, is a state of its own, not a fault).
+// The first that applies wins: Active when an accepted user holds a
+// system; PendingApproval when an invitation with a system is waiting on a
+// live link; ActionRequired when no invitation at all is waiting and some
+// expired or failed (with or without systems: the admin must resend or fix
+// it either way); else NoUsersOrSystems.
+func accountState(invs []v1alpha1.PartnerInvitation, now time.Time) v1alpha1.AccountState {
+	anyWaiting, waitingSystems, attention := false, false, false
 	for i := range invs {
 		inv := &invs[i]
-		if !live(inv) || len(inv.Spec.Systems) == 0 {
+		if !live(inv) {
 			continue
 		}
-		if inv.Status.State == v1alpha1.InvitationAccepted {
-			return v1alpha1.AccountActive
+		sys := len(inv.Spec.Systems) > 0
+		switch {
+		case inv.Status.State == v1alpha1.InvitationAccepted:
+			if sys {
+				return v1alpha1.AccountActive
+			}
+		case waiting(inv, now):
+			anyWaiting = true
+			waitingSystems = waitingSystems || sys
+		case expired(inv, now) || failed(inv):
+			attention = true
 		}
-		anySystems = true
 	}
-	if anySystems {
+	switch {
+	case waitingSystems:
 		return v1alpha1.AccountPendingApproval
+	case attention && !anyWaiting:
+		return v1alpha1.AccountActionRequired
 	}
 	return v1alpha1.AccountNoUsersOrSystems
 }
 
-// countInvitations counts invitations by state; one not processed yet
-// counts as pending.
-func countInvitations(invs []v1alpha1.PartnerInvitation) v1alpha1.InvitationCounts {
+// countInvitations counts invitations by state, each once: pending counts
+// only those waiting on a live link (or about to be sent), an expired link
+// counts as expired, an email refused by the mail server as rejected.
+func countInvitations(invs []v1alpha1.PartnerInvitation, now time.Time) v1alpha1.InvitationCounts {
 	var c v1alpha1.InvitationCounts
 	for i := range invs {
-		switch s := invs[i].Status.State; {
-		case pendingState(s):
+		inv := &invs[i]
+		switch s := inv.Status.State; {
+		case waiting(inv, now):
 			c.Pending++
 		case s == v1alpha1.InvitationAccepted:
 			c.Accepted++
-		case s == v1alpha1.InvitationExpired:
+		case expired(inv, now):
 			c.Expired++
 		case s == v1alpha1.InvitationRevoked:
 			c.Revoked++
 		case s == v1alpha1.InvitationInvalid:
 			c.Invalid++
+		case rejected(inv):
+			c.Rejected++
 		}
 	}
+	c.NeedAttention = c.Expired + c.Invalid + c.Rejected
 	return c
+}
+
+// needAttention are the invitations the admin must resend (expired) or fix
+// (failed: Invalid, or refused by the mail server).
+func needAttention(invs []v1alpha1.PartnerInvitation, now time.Time) (exp, fail []*v1alpha1.PartnerInvitation) {
+	for i := range invs {
+		inv := &invs[i]
+		switch {
+		case failed(inv):
+			fail = append(fail, inv)
+		case expired(inv, now):
+			exp = append(exp, inv)
+		}
+	}
+	return exp, fail
 }
 
 // members lists the accepted invitations as members, sorted by email. An

@@ -62,6 +62,26 @@ func deleting(i *v1alpha1.PartnerInvitation) {
 	i.DeletionTimestamp = &now
 }
 
+// now is the time the policy tests decide at.
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// sentUntil records a send whose link expires at until.
+func sentUntil(until time.Time) func(*v1alpha1.PartnerInvitation) {
+	return func(i *v1alpha1.PartnerInvitation) {
+		sent, exp := metav1.NewTime(until.Add(-168*time.Hour)), metav1.NewTime(until)
+		i.Status.SentAt, i.Status.ExpiresAt = &sent, &exp
+	}
+}
+
+// refused records the mail server's refusal of the email.
+func refused(i *v1alpha1.PartnerInvitation) {
+	i.Status.Conditions = append(i.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionEmailSent, Status: metav1.ConditionFalse,
+		Reason: v1alpha1.ReasonRecipientRejected, Message: "550 5.1.1 no such user"})
+}
+
+// resend raises spec.resend past what was sent.
+func resend(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = i.Status.ObservedResend + 1 }
+
 func acceptedAtTime(t time.Time) func(*v1alpha1.PartnerInvitation) {
 	return func(i *v1alpha1.PartnerInvitation) {
 		at := metav1.NewTime(t)
@@ -88,8 +108,19 @@ func TestAccountState(t *testing.T) {
 		"accepted without systems":               {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", accepted)}, v1alpha1.AccountNoUsersOrSystems},
 		"pending with systems":                   {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", pending, sys)}, v1alpha1.AccountPendingApproval},
 		"not processed yet, with systems":        {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", "", sys)}, v1alpha1.AccountPendingApproval},
-		"expired with systems":                   {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", expired, sys)}, v1alpha1.AccountPendingApproval},
-		"invalid with systems":                   {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", bad, sys)}, v1alpha1.AccountPendingApproval},
+		"expired with systems":                   {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", expired, sys)}, v1alpha1.AccountActionRequired},
+		"expired without systems":                {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", expired)}, v1alpha1.AccountActionRequired},
+		"invalid with systems":                   {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", bad, sys)}, v1alpha1.AccountActionRequired},
+		"refused by the mail server":             {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", pending, sys, refused)}, v1alpha1.AccountActionRequired},
+		"refused, resend asked":                  {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", pending, sys, refused, resend)}, v1alpha1.AccountPendingApproval},
+		"expired, resend asked":                  {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", expired, sys, resend)}, v1alpha1.AccountPendingApproval},
+		"pending, link live":                     {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", pending, sys, sentUntil(now.Add(time.Hour)))}, v1alpha1.AccountPendingApproval},
+		"pending, link past its expiry":          {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", pending, sys, sentUntil(now))}, v1alpha1.AccountActionRequired},
+		"expired and one waiting":                {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", expired, sys), inv("b", "b@x.example", pending, sys)}, v1alpha1.AccountPendingApproval},
+		"expired, one waiting without systems":   {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", expired, sys), inv("b", "b@x.example", pending)}, v1alpha1.AccountNoUsersOrSystems},
+		"accepted without systems, one expired":  {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", accepted), inv("b", "b@x.example", expired, sys)}, v1alpha1.AccountActionRequired},
+		"accepted with systems, one expired":     {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", accepted, sys), inv("b", "b@x.example", expired, sys)}, v1alpha1.AccountActive},
+		"only revoked and expired":               {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", revoked, sys), inv("b", "b@x.example", expired)}, v1alpha1.AccountActionRequired},
 		"accepted with systems":                  {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", accepted, sys)}, v1alpha1.AccountActive},
 		"accepted without, pending with":         {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", accepted), inv("b", "b@x.example", pending, sys)}, v1alpha1.AccountPendingApproval},
 		"accepted with, among others":            {[]v1alpha1.PartnerInvitation{inv("a", "a@x.example", pending), inv("b", "b@x.example", revoked, sys), inv("c", "c@x.example", accepted, sys)}, v1alpha1.AccountActive},
@@ -97,7 +128,7 @@ func TestAccountState(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := accountState(tc.invs); got != tc.want {
+			if got := accountState(tc.invs, now); got != tc.want {
 				t.Errorf("accountState = %s, want %s", got, tc.want)
 			}
 		})
@@ -118,9 +149,14 @@ func TestCountsAndMembers(t *testing.T) {
 		inv("i", "u@x.example", v1alpha1.InvitationAccepted, func(i *v1alpha1.PartnerInvitation) { // no acceptedAt recorded
 			i.CreationTimestamp = metav1.NewTime(t2)
 		}),
+		inv("j", "v@x.example", v1alpha1.InvitationPendingApproval, sentUntil(now.Add(time.Hour))),
+		inv("k", "w@x.example", v1alpha1.InvitationPendingApproval, sentUntil(now)),   // the link ran out: expired
+		inv("l", "y@x.example", v1alpha1.InvitationPendingApproval, refused),          // refused: failed, not pending
+		inv("m", "z@x.example", v1alpha1.InvitationExpired, resend),                   // about to be sent again
+		inv("n", "z2@x.example", v1alpha1.InvitationPendingApproval, refused, resend), // about to be sent again
 	}
-	want := v1alpha1.InvitationCounts{Pending: 2, Accepted: 4, Expired: 1, Revoked: 1, Invalid: 1}
-	if got := countInvitations(invs); got != want {
+	want := v1alpha1.InvitationCounts{Pending: 5, Accepted: 4, Expired: 2, Revoked: 1, Invalid: 1, Rejected: 1, NeedAttention: 4}
+	if got := countInvitations(invs, now); got != want {
 		t.Errorf("counts %+v, want %+v", got, want)
 	}
 	ms := members(invs)
@@ -312,6 +348,9 @@ func TestReadiness(t *testing.T) {
 	hank := inv("globex-hank", "hank@x.example", v1alpha1.InvitationAccepted, applied)
 	bad := inv("bad", "bad@x.example", v1alpha1.InvitationInvalid, invalidRole)
 	decl := inv("globex-zed", "zed@x.example", v1alpha1.InvitationRevoked)
+	old := inv("globex-old", "old@x.example", v1alpha1.InvitationExpired)
+	gone := inv("globex-gone", "gone@x.example", v1alpha1.InvitationPendingApproval, refused)
+	act := v1alpha1.AccountActionRequired
 	cases := map[string]struct {
 		in     readyInput
 		ok     bool
@@ -340,6 +379,13 @@ func TestReadiness(t *testing.T) {
 			plan: plan{conflicts: []conflict{{Email: "x"}}}}, false, v1alpha1.ReasonDeleting,
 			[]string{"revoking the identity backend grants of 2 users (hank@x.example, mindy@x.example)",
 				"The identity backend is unreachable (PartnerInvitation globex-mindy: identity backend unavailable: connection refused)"}},
+		"action required, expired": {readyInput{state: act, expired: []*v1alpha1.PartnerInvitation{&old}}, false, v1alpha1.ReasonInvitationsExpired,
+			[]string{"No user is active and no invitation is waiting", "1 invitation expired unaccepted: old@x.example", "Raise the entry's resend in spec.users (spec.resend for a standalone invitation)"}},
+		"action required, refused and expired": {readyInput{state: act, expired: []*v1alpha1.PartnerInvitation{&old}, failed: []*v1alpha1.PartnerInvitation{&gone}}, false, v1alpha1.ReasonInvitationsFailed,
+			[]string{"1 invitation failed: gone@x.example (PartnerInvitation globex-gone, refused by the mail server: 550 5.1.1 no such user)",
+				"Fix the address in spec.users", "old@x.example"}},
+		"action required, but a user is being invited": {readyInput{state: act, expired: []*v1alpha1.PartnerInvitation{&old}, plan: plan{create: []*v1alpha1.PartnerInvitation{&hank}}}, false, v1alpha1.ReasonInvitationsPending, nil},
+		"active with an expired invitation":            {readyInput{users: 1, state: v1alpha1.AccountActive, expired: []*v1alpha1.PartnerInvitation{&old}}, true, v1alpha1.ReasonReconciled, nil},
 		"deleting, retaining": {readyInput{deleting: true, policy: v1alpha1.DeletionPolicyRetain, holders: []*v1alpha1.PartnerInvitation{&hank}}, false, v1alpha1.ReasonDeleting,
 			[]string{"deletionPolicy is Retain", "grants of 1 user (hank@x.example) are kept"}},
 	}
@@ -358,6 +404,60 @@ func TestReadiness(t *testing.T) {
 				t.Errorf("message %q speaks of an unreachable backend nobody reported", msg)
 			}
 		})
+	}
+}
+
+func TestAttention(t *testing.T) {
+	var many []*v1alpha1.PartnerInvitation
+	for _, n := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		i := inv("globex-"+n, n+"@x.example", v1alpha1.InvitationExpired)
+		many = append(many, &i)
+	}
+	bad := inv("bad", "bad@x.example", v1alpha1.InvitationInvalid, func(i *v1alpha1.PartnerInvitation) {
+		i.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonUnknownRole, Message: "role wizard"}}
+	})
+	cases := map[string]struct {
+		expired, failed []*v1alpha1.PartnerInvitation
+		needed          bool
+		reason          string
+		says            []string
+	}{
+		"none":    {nil, nil, false, v1alpha1.ReasonNoneNeedAttention, []string{"No invitation of the account is expired"}},
+		"expired": {many, nil, true, v1alpha1.ReasonInvitationsExpired, []string{"7 invitations expired unaccepted: a@x.example, b@x.example, c@x.example, d@x.example, e@x.example and 2 more", "resend"}},
+		"invalid": {many[:1], []*v1alpha1.PartnerInvitation{&bad}, true, v1alpha1.ReasonInvitationsFailed,
+			[]string{"1 invitation failed: bad@x.example (PartnerInvitation bad, Invalid, UnknownRole: role wizard)", "1 invitation expired unaccepted: a@x.example"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			needed, reason, msg := attention(tc.expired, tc.failed)
+			if needed != tc.needed || reason != tc.reason {
+				t.Errorf("attention = %v %s (%q), want %v %s", needed, reason, msg, tc.needed, tc.reason)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(msg, s) {
+					t.Errorf("message %q does not say %q", msg, s)
+				}
+			}
+		})
+	}
+	invs := []v1alpha1.PartnerInvitation{
+		inv("a", "a@x.example", v1alpha1.InvitationExpired), inv("b", "b@x.example", v1alpha1.InvitationInvalid),
+		inv("c", "c@x.example", v1alpha1.InvitationPendingApproval, refused), inv("d", "d@x.example", v1alpha1.InvitationPendingApproval, sentUntil(now)),
+		inv("e", "e@x.example", v1alpha1.InvitationPendingApproval, sentUntil(now.Add(time.Hour))), inv("f", "f@x.example", v1alpha1.InvitationExpired, resend),
+		inv("g", "g@x.example", v1alpha1.InvitationAccepted), inv("h", "h@x.example", v1alpha1.InvitationRevoked),
+	}
+	exp, fail := needAttention(invs, now)
+	names := func(is []*v1alpha1.PartnerInvitation) (out []string) {
+		for _, i := range is {
+			out = append(out, i.Name)
+		}
+		return out
+	}
+	if got := strings.Join(names(exp), " "); got != "a d" {
+		t.Errorf("expired %s, want a d", got)
+	}
+	if got := strings.Join(names(fail), " "); got != "b c" {
+		t.Errorf("failed %s, want b c", got)
 	}
 }
 

@@ -27,11 +27,17 @@ type readyInput struct {
 	plan    plan
 	// invalid are the account's invitations in state Invalid.
 	invalid []*v1alpha1.PartnerInvitation
+	// state is the account's state.
+	state v1alpha1.AccountState
+	// expired and failed are the invitations that need the admin: expired
+	// unaccepted, or failed (Invalid, or refused by the mail server).
+	expired, failed []*v1alpha1.PartnerInvitation
 }
 
 // readiness decides the account's Ready condition. The first that applies
 // wins: Deleting, DuplicateUser, InvalidInvitations, InvitationsPending,
-// else Reconciled.
+// then, in state ActionRequired, InvitationsFailed (some refused by the
+// mail server) or InvitationsExpired; else Reconciled.
 func readiness(in readyInput) (ok bool, reason, message string) {
 	switch {
 	case in.deleting:
@@ -42,6 +48,10 @@ func readiness(in readyInput) (ok bool, reason, message string) {
 		return false, v1alpha1.ReasonInvalidInvitations, invalidMessage(in.invalid)
 	case in.plan.pending():
 		return false, v1alpha1.ReasonInvitationsPending, pendingMessage(&in.plan)
+	case in.state == v1alpha1.AccountActionRequired && len(in.failed) > 0:
+		return false, v1alpha1.ReasonInvitationsFailed, "No user is active and no invitation is waiting: " + attentionMessage(in.expired, in.failed)
+	case in.state == v1alpha1.AccountActionRequired:
+		return false, v1alpha1.ReasonInvitationsExpired, "No user is active and no invitation is waiting: " + attentionMessage(in.expired, in.failed)
 	}
 	msg := "Every user in spec.users has an up-to-date invitation and no invitation of the account is invalid"
 	if in.users == 0 {
@@ -56,6 +66,51 @@ func readiness(in readyInput) (ok bool, reason, message string) {
 			list(names))
 	}
 	return true, v1alpha1.ReasonReconciled, msg
+}
+
+// attention decides the InvitationsNeedAttention condition: True with
+// InvitationsFailed when some invitation failed, else InvitationsExpired
+// when some expired, False/NoneNeedAttention otherwise.
+func attention(expired, failed []*v1alpha1.PartnerInvitation) (needed bool, reason, message string) {
+	switch {
+	case len(failed) > 0:
+		return true, v1alpha1.ReasonInvitationsFailed, attentionMessage(expired, failed)
+	case len(expired) > 0:
+		return true, v1alpha1.ReasonInvitationsExpired, attentionMessage(expired, failed)
+	}
+	return false, v1alpha1.ReasonNoneNeedAttention, "No invitation of the account is expired, invalid or refused by the mail server"
+}
+
+// attentionMessage names the failed invitations with their cause, then the
+// expired ones, and says what to do about each.
+func attentionMessage(expired, failed []*v1alpha1.PartnerInvitation) string {
+	var parts []string
+	if len(failed) > 0 {
+		var names []string
+		for _, inv := range failed {
+			names = append(names, fmt.Sprintf("%s (PartnerInvitation %s, %s)", inv.Spec.Email, inv.Name, failureCause(inv)))
+		}
+		parts = append(parts, fmt.Sprintf("%s failed: %s. Fix the address in spec.users (or the cause named on the PartnerInvitation), then raise the entry's resend (spec.resend for a standalone invitation) to send again",
+			plural(len(failed), "invitation", "invitations"), list(names)))
+	}
+	if len(expired) > 0 {
+		parts = append(parts, fmt.Sprintf("%s expired unaccepted: %s. Raise the entry's resend in spec.users (spec.resend for a standalone invitation) to send a fresh link",
+			plural(len(expired), "invitation", "invitations"), invitationNames(expired)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// failureCause is why an invitation failed: the mail server's refusal, or
+// its Ready reason when Invalid.
+func failureCause(inv *v1alpha1.PartnerInvitation) string {
+	if rejected(inv) {
+		c := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionEmailSent)
+		return "refused by the mail server: " + c.Message
+	}
+	if c := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionFalse {
+		return "Invalid, " + c.Reason + ": " + c.Message
+	}
+	return "Invalid"
 }
 
 func deletingMessage(policy v1alpha1.DeletionPolicy, holders []*v1alpha1.PartnerInvitation) string {

@@ -20,8 +20,11 @@ func setStatus(acct *v1alpha1.PartnerAccount, s *scope) {
 	st := &acct.Status
 	invs := append(slices.Clip(s.invs), s.created...)
 	st.Members = members(invs)
-	st.Invitations = countInvitations(invs)
-	st.State = accountState(invs)
+	st.MemberCount = int32(len(st.Members))
+	st.Invitations = countInvitations(invs, s.now)
+	st.State = accountState(invs, s.now)
+	exp, fail := needAttention(invs, s.now)
+	setAttention(acct, exp, fail, s.now)
 	setReady(acct, readyInput{
 		users:    len(acct.Spec.Users),
 		deleting: !acct.DeletionTimestamp.IsZero(),
@@ -29,6 +32,9 @@ func setStatus(acct *v1alpha1.PartnerAccount, s *scope) {
 		holders:  s.holders,
 		plan:     s.plan,
 		invalid:  invalid(invs),
+		state:    st.State,
+		expired:  exp,
+		failed:   fail,
 	}, s.now)
 	st.ObservedGeneration = acct.Generation
 }
@@ -41,6 +47,19 @@ func setReady(acct *v1alpha1.PartnerAccount, in readyInput, now time.Time) {
 	}
 	meta.SetStatusCondition(&acct.Status.Conditions, metav1.Condition{
 		Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg,
+		ObservedGeneration: acct.Generation, LastTransitionTime: metav1.NewTime(now),
+	})
+}
+
+// setAttention sets the InvitationsNeedAttention condition.
+func setAttention(acct *v1alpha1.PartnerAccount, expired, failed []*v1alpha1.PartnerInvitation, now time.Time) {
+	needed, reason, msg := attention(expired, failed)
+	status := metav1.ConditionFalse
+	if needed {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&acct.Status.Conditions, metav1.Condition{
+		Type: v1alpha1.ConditionInvitationsNeedAttention, Status: status, Reason: reason, Message: msg,
 		ObservedGeneration: acct.Generation, LastTransitionTime: metav1.NewTime(now),
 	})
 }

@@ -10,8 +10,11 @@
 -- Progressing: the controller has not seen this generation yet, it is
 -- creating, updating or removing the invitations of spec.users, or the
 -- account is being deleted.
--- Degraded: Ready=False for a reason that needs someone (invalid
--- invitations, a user invited twice), or every invitation expired.
+-- Degraded: ActionRequired (nothing active, nothing waiting, and some
+-- invitation expired or failed: the Ready message names them and says what
+-- to do), Ready=False for a reason that needs someone (invalid
+-- invitations, a user invited twice), or every invitation expired (the
+-- status of a partnerops from before ActionRequired).
 
 local function health(status, message)
   return {status = status, message = message}
@@ -62,6 +65,11 @@ end
 if ready.reason == "Deleting" or ready.reason == "InvitationsPending" then
   return health("Progressing", said(ready))
 end
+if status.state == "ActionRequired" then
+  -- Ready=False/InvitationsExpired or InvitationsFailed names the
+  -- invitations to resend or fix.
+  return health("Degraded", "ActionRequired: " .. said(ready))
+end
 if ready.status ~= "True" then
   -- InvalidInvitations, DuplicateUser, or any reason a newer partnerops
   -- adds: Ready=False says something needs attention.
@@ -70,7 +78,7 @@ end
 
 -- The invitations by state, as `kubectl get pa` counts them.
 local invitations = status.invitations or {}
-local members = invitations.accepted or 0
+local members = status.memberCount or invitations.accepted or 0
 local pending = invitations.pending or 0
 local expired = invitations.expired or 0
 local parts = {}
