@@ -57,9 +57,9 @@ func TestExpiredInvitationNeedsAction(t *testing.T) {
 	h.WaitEvent("globex", "Warning InvitationsExpired: ")
 	h.WaitEvent("globex", "Normal ActionRequired: ")
 
-	// A resend (here on the invitation itself, as for a standalone one)
-	// sends a fresh link: the account is waiting again.
-	h.EditInvitation(mindy, func(i *v1alpha1.PartnerInvitation) { i.Spec.Resend = 1 })
+	// Raising the entry's resend in Git, as the message says, sends a fresh
+	// link: the account is waiting again.
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Resend = 1 })
 	h.WaitState(mindy, v1alpha1.InvitationPendingApproval)
 	a = h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
 	a = h.WaitAccount("globex", "PendingApproval after the resend", func(a *v1alpha1.PartnerAccount) bool {
