@@ -324,13 +324,8 @@ func TestSMTPFailures(t *testing.T) {
 		}
 		// Nothing retries on its own: a later reconcile (the account changes)
 		// sends nothing.
-		a := &v1alpha1.PartnerAccount{}
-		_ = env.Client.Get(context.Background(), keyOf(h.NS, "globex"), a)
-		a.Spec.DisplayName = "Globex Corp."
-		if err := env.Client.Update(context.Background(), a); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(500 * time.Millisecond) // room for a wrong retry to happen
+		h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DisplayName = "Globex Corp." })
+		h.Settle() // room for a wrong retry to happen
 		if n := h.Sender.Attempts(); n != 1 {
 			t.Fatalf("a rejected recipient was retried: %d attempts", n)
 		}
