@@ -98,14 +98,9 @@ func TestInvalidSpecRecovers(t *testing.T) {
 			},
 			reason: v1alpha1.ReasonDomainNotAllowed, message: "mindy@globex.example is outside the domains PartnerAccount globex allows (initech.example)",
 			fix: func(h *harness) {
-				a := &v1alpha1.PartnerAccount{}
-				if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), a); err != nil {
-					h.T.Fatal(err)
-				}
-				a.Spec.AllowedDomains = append(a.Spec.AllowedDomains, "globex.example")
-				if err := env.Client.Update(context.Background(), a); err != nil {
-					h.T.Fatal(err)
-				}
+				h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) {
+					a.Spec.AllowedDomains = append(a.Spec.AllowedDomains, "globex.example")
+				})
 			},
 		},
 	}
