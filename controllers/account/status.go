@@ -41,25 +41,24 @@ func setStatus(acct *v1alpha1.PartnerAccount, s *scope) {
 
 func setReady(acct *v1alpha1.PartnerAccount, in readyInput, now time.Time) {
 	ok, reason, msg := readiness(in)
-	status := metav1.ConditionFalse
-	if ok {
-		status = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&acct.Status.Conditions, metav1.Condition{
-		Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg,
-		ObservedGeneration: acct.Generation, LastTransitionTime: metav1.NewTime(now),
-	})
+	setCondition(acct, v1alpha1.ConditionReady, ok, reason, msg, now)
 }
 
 // setAttention sets the InvitationsNeedAttention condition.
 func setAttention(acct *v1alpha1.PartnerAccount, expired, failed []*v1alpha1.PartnerInvitation, now time.Time) {
 	needed, reason, msg := attention(expired, failed)
+	setCondition(acct, v1alpha1.ConditionInvitationsNeedAttention, needed, reason, msg, now)
+}
+
+// setCondition sets one condition for the account's current generation;
+// lastTransitionTime moves only when its status moves.
+func setCondition(acct *v1alpha1.PartnerAccount, typ string, ok bool, reason, msg string, now time.Time) {
 	status := metav1.ConditionFalse
-	if needed {
+	if ok {
 		status = metav1.ConditionTrue
 	}
 	meta.SetStatusCondition(&acct.Status.Conditions, metav1.Condition{
-		Type: v1alpha1.ConditionInvitationsNeedAttention, Status: status, Reason: reason, Message: msg,
+		Type: typ, Status: status, Reason: reason, Message: msg,
 		ObservedGeneration: acct.Generation, LastTransitionTime: metav1.NewTime(now),
 	})
 }
