@@ -7,7 +7,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
@@ -85,8 +84,4 @@ func readyOf(a *v1alpha1.PartnerAccount) *metav1.Condition {
 
 func hasFinalizer(o client.Object) bool {
 	return slices.Contains(o.GetFinalizers(), v1alpha1.GrantsFinalizer)
-}
-
-func keyOf(ns, name string) types.NamespacedName {
-	return types.NamespacedName{Namespace: ns, Name: name}
 }

@@ -240,9 +240,6 @@ func (m *Manager) namespaces() map[string]cache.Config {
 	return out
 }
 
-// Stop stops the manager (the test's end does otherwise).
-func (m *Manager) Stop() { m.stop() }
-
 // Restart stops the manager and starts a new one over the same
 // namespaces, clock, sender and backend, with fresh request counts.
 func (m *Manager) Restart() {
