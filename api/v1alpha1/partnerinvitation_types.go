@@ -45,15 +45,19 @@ const (
 // PartnerInvitationSpec is one invitation of one partner user.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.resend) || (has(self.resend) && self.resend >= oldSelf.resend)",message="resend can only be raised: set it to a higher number to send a fresh invitation"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="revoked cannot be set back to false: a withdrawn invitation stays withdrawn, create a new invitation instead"
+// +kubebuilder:validation:XValidation:rule="has(self.account) == has(oldSelf.account)",message="account is immutable: it cannot be added or removed after creation, create a new invitation instead"
 type PartnerInvitationSpec struct {
 	// account is the name of the PartnerAccount, in the same namespace, that
-	// the user joins. Immutable.
-	// +required
+	// the user joins. Left out, the invitation joins the one account of the
+	// namespace whose allowedDomains covers the address (the most specific
+	// domain wins); status.account records the account chosen. Immutable,
+	// and cannot be added or removed after creation.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be the name of a PartnerAccount: lowercase letters, digits or '-', starting and ending with a letter or digit"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="account is immutable: create a new invitation for another account"
-	Account string `json:"account"`
+	Account string `json:"account,omitempty"`
 
 	// email is the recipient's address. Compared case-insensitively.
 	// Immutable.
@@ -181,6 +185,20 @@ type PartnerInvitationStatus struct {
 	// +optional
 	State InvitationState `json:"state,omitempty"`
 
+	// account is the name of the PartnerAccount the invitation belongs to:
+	// spec.account when set, else the account chosen by the address's
+	// domain. Set once and kept.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Account string `json:"account,omitempty"`
+
+	// accountUID is the UID of that account. An account deleted and
+	// recreated under the same name has another UID, and the invitation is
+	// then Revoked (AccountDeleted) rather than adopted by the new account.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AccountUID string `json:"accountUID,omitempty"`
+
 	// revokedReason says why a Revoked invitation is: Withdrawn (spec.revoked
 	// or deleted), Declined (by the partner, written by the acceptance page)
 	// or AccountDeleted.
@@ -235,7 +253,7 @@ type PartnerInvitationStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=pinv,categories=partners
 // +kubebuilder:printcolumn:name="Email",type=string,JSONPath=`.spec.email`,description="The invited address"
-// +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.account`,description="The PartnerAccount the user joins"
+// +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.status.account`,description="The PartnerAccount the user joins (spec.account, or the one chosen by the address's domain)"
 // +kubebuilder:printcolumn:name="Role",type=string,JSONPath=`.spec.role`,description="The user's role"
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`,description="PendingApproval, Accepted, Expired, Revoked or Invalid"
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`,description="When the current link stops working"
