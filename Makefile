@@ -13,6 +13,8 @@ GO    ?= go
 # Test flags: `make test TESTFLAGS='-run TestX -v'`.
 TESTFLAGS ?=
 BENCHFLAGS ?= -benchtime=2s
+# System benchmark flags: `make bench-system BENCHSYSTEMFLAGS='-n 10000 -profile-dir bin/bench'`.
+BENCHSYSTEMFLAGS ?=
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
@@ -68,6 +70,11 @@ test: verify-generated lint ## Run every test (builds the control plane and tool
 .PHONY: bench
 bench: ## Run the benchmarks.
 	$(with-control-plane) $(GO) test ./... -run '^$$' -bench . -benchmem $(BENCHFLAGS)
+
+.PHONY: bench-system
+bench-system: ## Benchmark the whole manager against the API server's and the mail server's own floor (hack/bench; -n 2000 invitations by default) and print one table.
+	$(GO) build -o $(BIN)/bench ./hack/bench
+	$(with-control-plane) $(BIN)/bench $(BENCHSYSTEMFLAGS)
 
 ##@ Build
 

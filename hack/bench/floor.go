@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/smtp"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/testenv"
+)
+
+// This file measures the floors: what the API server and the mail server
+// do for a plain client, with nothing of partnerops in between.
+
+// parallel runs f(i) for i in [0, n) on workers goroutines and returns the
+// first error.
+func parallel(n, workers int, f func(i int) error) error {
+	var next atomic.Int64
+	var first error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					next.Store(int64(n)) // stop the others
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// apiFloor creates n invitations and patches the status of each once (the
+// patch partnerops's send writes: PendingApproval, sentAt, expiresAt and
+// the conditions, with optimistic locking) from a plain client with
+// workers goroutines, in namespaces the manager does not serve, then
+// deletes them. It returns the time of the creates and patches.
+func apiFloor(ctx context.Context, c client.Client, namespaces []string, n, workers int) (time.Duration, error) {
+	start := time.Now()
+	err := parallel(n, workers, func(i int) error {
+		inv := newInvitation(namespaces[i%len(namespaces)], i)
+		if err := c.Create(ctx, inv); err != nil {
+			return fmt.Errorf("floor: creating %s: %w", inv.Name, err)
+		}
+		before := inv.DeepCopy()
+		now := metav1.Now()
+		exp := metav1.NewTime(now.Add(168 * time.Hour).Truncate(time.Second))
+		st := &inv.Status
+		st.State, st.SentAt, st.ExpiresAt, st.ObservedGeneration = v1alpha1.InvitationPendingApproval, &now, &exp, inv.Generation
+		for _, cond := range []struct{ typ, status, reason, msg string }{
+			{v1alpha1.ConditionReady, "True", "PendingApproval", "Waiting for the partner to accept; the link is valid until " + exp.UTC().Format(time.RFC3339)},
+			{v1alpha1.ConditionEmailSent, "True", "Sent", "Sent to " + string(inv.Spec.Email) + " at " + now.UTC().Format(time.RFC3339)},
+			{v1alpha1.ConditionAccepted, "False", "PendingApproval", "Waiting for the partner"},
+			{v1alpha1.ConditionExpired, "False", "Valid", "The link is valid until " + exp.UTC().Format(time.RFC3339)},
+		} {
+			meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: cond.typ, Status: metav1.ConditionStatus(cond.status),
+				Reason: cond.reason, Message: cond.msg, ObservedGeneration: inv.Generation, LastTransitionTime: now})
+		}
+		if err := c.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("floor: patching the status of %s: %w", inv.Name, err)
+		}
+		return nil
+	})
+	took := time.Since(start)
+	if err != nil {
+		return took, err
+	}
+	for _, ns := range namespaces {
+		if err := c.DeleteAllOf(ctx, &v1alpha1.PartnerInvitation{}, client.InNamespace(ns)); err != nil {
+			return took, fmt.Errorf("floor: deleting the invitations of %s: %w", ns, err)
+		}
+	}
+	return took, nil
+}
+
+// smtpFloor sends n messages of an invitation email's size to the mail
+// server over conns connections kept open (RSET between messages), and
+// returns the time it took.
+func smtpFloor(addr string, n, conns int) (time.Duration, error) {
+	body, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "internal", "i18n", "testdata", "en.golden"))
+	if err != nil {
+		return 0, err
+	}
+	clients := make([]*smtp.Client, conns)
+	for i := range clients {
+		conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		if clients[i], err = smtp.NewClient(conn, host); err != nil {
+			return 0, err
+		}
+		if err := clients[i].Hello("bench.localhost"); err != nil {
+			return 0, err
+		}
+	}
+	defer func() {
+		for _, c := range clients {
+			_ = c.Quit()
+		}
+	}()
+	var next atomic.Int64
+	start := time.Now()
+	errs := make([]error, conns)
+	var wg sync.WaitGroup
+	for w, c := range clients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := sendRaw(c, i, body); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return took, fmt.Errorf("SMTP floor: %w", err)
+		}
+	}
+	return took, nil
+}
+
+func sendRaw(c *smtp.Client, i int, body []byte) error {
+	to := "floor" + strconv.Itoa(i) + "@partner.example"
+	if err := c.Mail("partners@acme.example"); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	hdr := fmt.Sprintf("From: partners@acme.example\r\nTo: %s\r\nSubject: floor %d\r\nMessage-ID: <floor.%d@acme.example>\r\n"+
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n", to, i, i)
+	if _, err := w.Write([]byte(hdr)); err != nil {
+		return err
+	}
+	if _, err := w.Write(body); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Reset()
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/manager"
+	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/testpeers/peer"
+)
+
+// requests counts the manager's API requests by kind of write.
+type requests struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (r *requests) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		if req.Method != http.MethodGet {
+			k := writeKind(req.URL.Path)
+			r.mu.Lock()
+			r.counts[k]++
+			r.mu.Unlock()
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+// writeKind names a write by what it writes: "partnerinvitations/status",
+// "events", ...
+func writeKind(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for i, p := range parts {
+		if p == "namespaces" && i+2 < len(parts) {
+			rest := parts[i+2:]
+			if len(rest) >= 3 {
+				return rest[0] + "/" + rest[2]
+			}
+			return rest[0]
+		}
+	}
+	return path
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// snapshot returns the counts so far and resets them.
+func (r *requests) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.counts
+	r.counts = map[string]int{}
+	return out
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// running is one manager started in this process.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+	probe  string // base URL of the health probes
+}
+
+// startManager starts internal/manager as main.go does, with the
+// benchmark's clock and the API requests counted; it returns once the
+// cache has synced.
+func startManager(ctx context.Context, env *testenv.Env, cfg *config.Config, clk *followClock, reqs *requests) (*running, error) {
+	rc := rest.CopyConfig(env.Config)
+	rc.QPS, rc.Burst = -1, 0 // no client-side limit, as ctrl.GetConfig gives main.go
+	rc.WrapTransport = reqs.wrap
+	port, err := peer.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	probe := "127.0.0.1:" + strconv.Itoa(port)
+	ctx, cancel := context.WithCancel(ctx)
+	mgr, err := manager.New(ctx, rc, manager.Options{
+		Config: cfg,
+		Scheme: env.Scheme,
+		Clock:  clk,
+		Manager: ctrl.Options{
+			Metrics:                 metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress:  probe,
+			Controller:              crconfig.Controller{SkipNameValidation: ptr(true)},
+			GracefulShutdownTimeout: ptr(manager.GracefulShutdownTimeout),
+		},
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	r := &running{cancel: cancel, done: make(chan error, 1), probe: "http://" + probe}
+	go func() { r.done <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		r.stop()
+		return nil, fmt.Errorf("the manager's cache did not sync")
+	}
+	return r, nil
+}
+
+func (r *running) stop() error {
+	r.cancel()
+	return <-r.done
+}
+
+// waitReady polls the readiness probe until it answers 200.
+func (r *running) waitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.probe+"/readyz", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %s", timeout)
+}
+
+// metric sums the samples of a metric of controller-runtime's registry
+// whose labels include the given ones.
+func metric(name string, labels map[string]string) float64 {
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if !hasLabels(m, labels) {
+				continue
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func hasLabels(m *dto.Metric, labels map[string]string) bool {
+	for k, v := range labels {
+		found := false
+		for _, l := range m.GetLabel() {
+			if l.GetName() == k && l.GetValue() == v {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+var controllers = []string{"partnerinvitation", "partneraccount"}
+
+func reconciles(controller string) float64 {
+	return metric("controller_runtime_reconcile_total", map[string]string{"controller": controller})
+}
+
+// busy says whether a controller has work queued or in hand.
+func busy() bool {
+	for _, c := range controllers {
+		if metric("workqueue_depth", map[string]string{"name": c}) > 0 ||
+			metric("controller_runtime_active_workers", map[string]string{"controller": c}) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// waitIdle polls until no controller has had work for quiet.
+func waitIdle(ctx context.Context, quiet, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	idleSince := time.Time{}
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if busy() {
+			idleSince = time.Time{}
+		} else if idleSince.IsZero() {
+			idleSince = time.Now()
+		} else if time.Since(idleSince) >= quiet {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("the controllers were still busy after %s", timeout)
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// results are one run's figures.
+type results struct {
+	o                        options
+	workers, namespaces      int
+	cpus                     int
+	load0, load1             string
+	apiFloor, smtpFloor      time.Duration
+	send                     time.Duration
+	sendLat                  []time.Duration
+	sendWrites               map[string]int
+	sendEvents               int64
+	emails                   int
+	heap0, heap1, rss0, rss1 uint64
+	restartReady             time.Duration
+	restartSettled           time.Duration
+	restartWrites            int
+	restartEmails            int
+	expiryLag                []time.Duration
+	expiryWrites             map[string]int
+	getLat, postLat          []time.Duration
+	grantLat                 []time.Duration
+	acceptWrites             map[string]int
+	acceptEvents             int64
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+func sec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func ms(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+}
+
+func perItem(m map[string]int, n int) string {
+	if n == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, float64(m[k])/float64(n)))
+	}
+	return fmt.Sprintf("**%.2f** (%s)", float64(total(m))/float64(n), strings.Join(parts, ", "))
+}
+
+func perObject(before, after uint64, n int) string {
+	if after < before {
+		return fmt.Sprintf("%.1f MiB → %.1f MiB", mib(before), mib(after))
+	}
+	return fmt.Sprintf("**%.2f KiB** (%.1f → %.1f MiB)", float64(after-before)/1024/float64(n), mib(before), mib(after))
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+func (r *results) table() string {
+	n := r.o.n
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	p("")
+	p("| measure (N = %d, %d namespaces, one run) | partnerops | floor, same run | ratio | target |", n, r.namespaces)
+	p("| --- | --- | --- | --- | --- |")
+	ratio := r.send.Seconds() / r.apiFloor.Seconds()
+	p("| create → all `EmailSent` | %s; per invitation p50 %s, p99 %s | API: %s for %d creates + %d status patches by a plain client, %d workers | **%.2f×** | ≤ 1.5× |",
+		sec(r.send), sec(quantile(r.sendLat, .5)), sec(quantile(r.sendLat, .99)), sec(r.apiFloor), n, n, r.workers, ratio)
+	p("| emails received by Mailpit | %d | SMTP: %s for %d messages over %d kept-open connections | %.2f× | |",
+		r.emails, sec(r.smtpFloor), n, r.o.smtpConns, r.send.Seconds()/r.smtpFloor.Seconds())
+	p("| API writes per invitation to `PendingApproval` | %s; watch events %.2f | 2 (create + status patch) | | 1 status write |",
+		perItem(r.sendWrites, n), float64(r.sendEvents)/float64(n))
+	p("| heap in use per cached invitation | %s | | | ≤ 4 KiB |", perObject(r.heap0, r.heap1, n))
+	p("| RSS per cached invitation (whole benchmark process) | %s | | | |", perObject(r.rss0, r.rss1, n))
+	p("| restart over N settled | ready in %s, all reconciled in %s; %d writes, %d emails | | | 0 writes, 0 emails |",
+		sec(r.restartReady), sec(r.restartSettled), r.restartWrites, r.restartEmails)
+	if len(r.expiryLag) > 0 {
+		p("| %d links due at the same instant: lag to `Expired` | p50 %s, p99 %s, max %s; writes per link %s | | | p99 ≤ 1 s |",
+			len(r.expiryLag), ms(quantile(r.expiryLag, .5)), ms(quantile(r.expiryLag, .99)), ms(quantile(r.expiryLag, 1)),
+			perItem(r.expiryWrites, len(r.expiryLag)))
+	}
+	if len(r.getLat) > 0 {
+		p("| acceptance page, %d clients, %d invitations: GET | p50 %s, p99 %s | | | p99 ≤ 5 ms |",
+			r.o.clients, len(r.getLat), ms(quantile(r.getLat, .5)), ms(quantile(r.getLat, .99)))
+		p("| acceptance page: POST accept (303) | p50 %s, p99 %s | | | p99 ≤ 25 ms |",
+			ms(quantile(r.postLat, .5)), ms(quantile(r.postLat, .99)))
+		p("| accept → `GrantsSynced` (SCIM server) | p50 %s, p99 %s; writes per acceptance %s; watch events %.2f | | | |",
+			ms(quantile(r.grantLat, .5)), ms(quantile(r.grantLat, .99)), perItem(r.acceptWrites, len(r.postLat)),
+			float64(r.acceptEvents)/float64(len(r.postLat)))
+	}
+	p("")
+	p("Machine: %d CPUs (GOMAXPROCS %d), %s, %s/%s; load average (1, 5, 15 min) %s at the start, %s at the end; invitation workers %d.",
+		r.cpus, runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, r.load0, r.load1, r.workers)
+	return b.String()
+}
