@@ -9,6 +9,8 @@
 #            bin/tools/mailpit/<version>/mailpit (once per version, ~1-2 min).
 #   chromium Debian's chromium, for the acceptance page in a real browser,
 #            installed with apt-get when missing (~30 s; needs root or sudo).
+#   scim, oidc  node servers of hack/scim-server and hack/oidc-provider,
+#            installed with npm ci into bin/tools/<name>/<hash>/ (seconds).
 #
 # Safe to run concurrently: a build goes to a temporary name beside its
 # target and is renamed into place (atomic on one file system).
@@ -105,21 +107,21 @@ install_slapd() {
 	echo "SLAPD=$slapd"
 }
 
-# install_scim: the SCIM 2.0 server of hack/scim-server (SCIMMY's Express
-# routers over an in-memory store, exact versions in its package-lock.json),
-# for internal/testpeers/scim. `npm ci` installs it into
-# bin/tools/scim-server/<hash>/, <hash> being that of its package.json,
-# package-lock.json and server.js: a change to any of them installs anew (from
-# npm's cache when it can), an installed one is used as is, offline. Needs
-# node (>= 18) and npm, installed with apt-get when missing.
-install_scim() {
-	local src="$root/hack/scim-server" hash dir tmp
+# install_node_peer <dir> <VAR> [after.sh]: the node server of hack/<dir>,
+# for internal/testpeers. `npm ci` installs it into bin/tools/<dir>/<hash>/,
+# <hash> being that of its package.json, package-lock.json and server.js
+# (internal/testpeers/peer.NodeScript computes the same): a change to any of
+# them installs anew (from npm's cache when it can), an installed one is used
+# as is, offline. Prints <VAR>=<abs path of server.js>. Needs node and npm,
+# installed with apt-get when missing.
+install_node_peer() {
+	local name=$1 var=$2 src="$root/hack/$1" hash dir tmp
 	hash=$(cat "$src/package.json" "$src/package-lock.json" "$src/server.js" | sha256sum | cut -c1-16)
-	dir="$root/bin/tools/scim-server/$hash"
+	dir="$root/bin/tools/$name/$hash"
 	if [ ! -d "$dir" ]; then
 		apt_install node nodejs
 		apt_install npm npm
-		echo ">> installing hack/scim-server with npm ci into ${dir#"$root"/} (once per change; seconds)" >&2
+		echo ">> installing hack/$name with npm ci into ${dir#"$root"/} (once per change; seconds)" >&2
 		mkdir -p "$(dirname "$dir")"
 		tmp=$(mktemp -d "$dir.tmp.XXXXXX")
 		tmps+=("$tmp")
@@ -128,8 +130,19 @@ install_scim() {
 		# A concurrent run may have put the same files in place first.
 		mv -T "$tmp" "$dir" 2>/dev/null || [ -d "$dir" ]
 	fi
-	echo "SCIM_SERVER=$dir/server.js"
+	echo "$var=$dir/server.js"
 }
+
+# install_scim: the SCIM 2.0 server of hack/scim-server (SCIMMY's Express
+# routers over an in-memory store, exact versions in its package-lock.json),
+# for internal/testpeers/scim. Node >= 18.
+install_scim() { install_node_peer scim-server SCIM_SERVER; }
+
+# install_oidc: the OpenID Provider of hack/oidc-provider (the npm package
+# oidc-provider, OpenID Certified, pinned exactly in its package.json and
+# package-lock.json), for internal/testpeers/oidc and `make dev
+# SIGNIN=oidc`. Node >= 20.19 (it warns below 22, and works).
+install_oidc() { install_node_peer oidc-provider OIDC_PROVIDER; }
 
 # Later peers follow the same shape, e.g.
 #   install_slapd()    { apt_install slapd slapd ldap-utils; echo "SLAPD=$(command -v slapd)"; }
@@ -138,3 +151,4 @@ install_mailpit
 install_chromium
 install_slapd
 install_scim
+install_oidc

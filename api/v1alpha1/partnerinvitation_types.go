@@ -179,6 +179,25 @@ type AcceptanceProof struct {
 	MAC string `json:"mac"`
 }
 
+// SignedInIdentity is the identity a partner signed in with before
+// accepting: the ID token's issuer and subject, which together name one
+// person at the identity provider for good (an address can be reassigned,
+// a subject is not).
+type SignedInIdentity struct {
+	// issuer is the ID token's iss: the identity provider's issuer URL.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Issuer string `json:"issuer"`
+
+	// subject is the ID token's sub: the person's identifier at that
+	// issuer.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Subject string `json:"subject"`
+}
+
 // PartnerInvitationStatus is what the operator observed of the invitation.
 type PartnerInvitationStatus struct {
 	// state is PendingApproval, Accepted, Expired, Revoked or Invalid.
@@ -227,11 +246,19 @@ type PartnerInvitationStatus struct {
 
 	// acceptanceProof is written by the acceptance page with acceptedAt:
 	// an HMAC, with the link-signing keys, over the invitation's UID, the
-	// accepted resend generation (observedResend), the address and
-	// acceptedAt. Grants are applied only when it verifies, so status
-	// written by anyone else grants nothing.
+	// accepted resend generation (observedResend), the address,
+	// acceptedAt and, when the partner signed in, signedInAs. Grants are
+	// applied only when it verifies, so status written by anyone else
+	// grants nothing.
 	// +optional
 	AcceptanceProof *AcceptanceProof `json:"acceptanceProof,omitempty"`
+
+	// signedInAs is who signed in with the identity provider before
+	// accepting (acceptance.signIn: oidc in the operator's configuration),
+	// written by the acceptance page with acceptedAt and covered by
+	// acceptanceProof. Absent when no sign-in was asked for.
+	// +optional
+	SignedInAs *SignedInIdentity `json:"signedInAs,omitempty"`
 
 	// observedResend is the spec.resend value the current link was sent for.
 	// +optional

@@ -62,6 +62,9 @@ func acceptanceOf(inv *v1alpha1.PartnerInvitation) token.Acceptance {
 	if st.AcceptedAt != nil {
 		a.AcceptedAt = st.AcceptedAt.Time
 	}
+	if st.SignedInAs != nil {
+		a.Issuer, a.Subject = st.SignedInAs.Issuer, st.SignedInAs.Subject
+	}
 	return a
 }
 

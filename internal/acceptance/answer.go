@@ -51,14 +51,34 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, kind answerKind
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
+	if kind == accept && h.signIn != nil {
+		// The partner signs in first (signin.go): the form holds the
+		// link's token to start, or the ticket of a finished sign-in.
+		if _, ok := form["ticket"]; ok {
+			h.acceptSignedIn(ctx, w, r, form["ticket"])
+			return
+		}
+	}
 	res, ok := h.resolve(ctx, w, r, form["token"])
 	if !ok {
 		return
 	}
+	if kind == accept && h.signIn != nil && res.verdict == verdictPending {
+		h.startSignIn(ctx, w, r, res)
+		return
+	}
+	h.conclude(ctx, w, r, res, kind, nil)
+}
+
+// conclude records the answer to a pending invitation (one status write,
+// retried on conflict on fresh data) and answers with the page of any
+// other verdict. id is who signed in before accepting, nil without a
+// sign-in.
+func (h *handler) conclude(ctx context.Context, w http.ResponseWriter, r *http.Request, res resolution, kind answerKind, id *token.Identity) {
 	for attempt := 0; ; attempt++ {
 		switch res.verdict {
 		case verdictPending:
-			err := h.record(ctx, res.inv, kind)
+			err := h.record(ctx, res.inv, kind, id)
 			if err == nil {
 				if kind == accept {
 					h.toHub(w, res.inv)
@@ -136,7 +156,7 @@ var errNoProof = errors.New("cannot prove the acceptance")
 // locking, then an Event. An acceptance carries its proof in the same
 // write; when the proof cannot be made, record writes nothing and returns
 // an error wrapping errNoProof.
-func (h *handler) record(ctx context.Context, inv *v1alpha1.PartnerInvitation, kind answerKind) error {
+func (h *handler) record(ctx context.Context, inv *v1alpha1.PartnerInvitation, kind answerKind, id *token.Identity) error {
 	now := h.clock.Now()
 	before := inv.DeepCopy()
 	reason, action, note, msg := v1alpha1.ReasonAccepted, "Accept", "The partner accepted the invitation", "Invitation accepted"
@@ -144,13 +164,18 @@ func (h *handler) record(ctx context.Context, inv *v1alpha1.PartnerInvitation, k
 		at := acceptanceTime(now)
 		// The generation accepted is the observed one: assess refused any
 		// link whose generation differs from it.
-		proof, err := h.prover.ProveAcceptance(ctx, token.Acceptance{
+		a := token.Acceptance{
 			UID: string(inv.UID), Resend: inv.Status.ObservedResend, Email: string(inv.Spec.Email), AcceptedAt: at,
-		})
+		}
+		if id != nil {
+			a.Issuer, a.Subject = id.Issuer, id.Subject
+			note = "The partner signed in and accepted the invitation"
+		}
+		proof, err := h.prover.ProveAcceptance(ctx, a)
 		if err != nil {
 			return fmt.Errorf("%w of invitation %s: %w", errNoProof, klog.KObj(inv), err)
 		}
-		markAccepted(inv, at, proof)
+		markAccepted(inv, at, proof, id)
 	} else {
 		markDeclined(inv, now)
 		reason, action, note, msg = v1alpha1.ReasonDeclined, "Decline", msgDeclined, "Invitation declined"

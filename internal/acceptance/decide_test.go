@@ -119,7 +119,7 @@ func TestMarkAcceptedMatchesTheController(t *testing.T) {
 	// invitation (controllers/invitation/status.go): writing the same ones
 	// spares it a second write.
 	inv := invitation("jane")
-	markAccepted(inv, t0.Add(30*time.Minute+500*time.Millisecond), proofOf(inv, t0.Add(30*time.Minute)))
+	markAccepted(inv, t0.Add(30*time.Minute+500*time.Millisecond), proofOf(inv, t0.Add(30*time.Minute)), nil)
 	if got := inv.Status.AcceptedAt.Time; !got.Equal(t0.Add(30 * time.Minute)) {
 		t.Errorf("acceptedAt %v, want whole seconds", got)
 	}

@@ -34,6 +34,9 @@ const (
 	pathAccept  = "/invitations/accept"
 	pathDecline = "/invitations/decline"
 	pathHealthz = "/healthz"
+	// pathSignedIn is where the identity provider sends the partner back
+	// (acceptance.signIn: oidc; see signin.go).
+	pathSignedIn = "/invitations/signed-in"
 )
 
 // Verifier checks an invitation link's token (internal/token.Signer). It
@@ -75,6 +78,13 @@ type Options struct {
 	// EnableHTTP2 lets the server speak HTTP/2 (--enable-http2); off, it
 	// speaks HTTP/1.1 only. See internal/httpserver for why.
 	EnableHTTP2 bool
+	// SignIn is the OpenID Provider partners sign in with before
+	// accepting (internal/signin.Provider); required when
+	// Config.Acceptance.SignIn is oidc, unused otherwise.
+	SignIn SignInProvider
+	// SignIns signs and checks the sign-in's state and ticket
+	// (internal/token.Signer, with the links' keys); required with SignIn.
+	SignIns SignInSigner
 }
 
 // handler serves the routes.
@@ -94,6 +104,11 @@ type handler struct {
 	// retryDelays are the waits before each retry of a status write that
 	// conflicted; their number is the number of retries.
 	retryDelays []time.Duration
+	// signIn and signIns are set when partners sign in before accepting
+	// (signin.go); secureCookies when the page's public URL is https.
+	signIn        SignInProvider
+	signIns       SignInSigner
+	secureCookies bool
 }
 
 // NewHandler returns the page's routes with all their middleware: access
@@ -132,20 +147,29 @@ func newHandler(o Options) (*handler, error) {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
+	if o.Config.Acceptance.SignIn.Enabled() && (o.SignIn == nil || o.SignIns == nil) {
+		return nil, errors.New("acceptance page: acceptance.signIn is oidc but no identity provider or sign-in signer was given")
+	}
+	if !o.Config.Acceptance.SignIn.Enabled() {
+		o.SignIn, o.SignIns = nil, nil
+	}
 	return &handler{
-		client:      o.Client,
-		verifier:    o.Verifier,
-		prover:      o.Prover,
-		clock:       clk,
-		recorder:    o.Recorder,
-		log:         o.Log,
-		config:      o.Config,
-		pages:       pages,
-		hub:         hub,
-		csp:         contentSecurityPolicy(hub),
-		limiter:     newClientLimiter(o.Config.RateLimits.AcceptRequestsPerMinute),
-		trusted:     o.Config.Acceptance.TrustedProxyPrefixes(),
-		retryDelays: []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond},
+		signIn:        o.SignIn,
+		signIns:       o.SignIns,
+		secureCookies: strings.HasPrefix(o.Config.Acceptance.PublicURL, "https:"),
+		client:        o.Client,
+		verifier:      o.Verifier,
+		prover:        o.Prover,
+		clock:         clk,
+		recorder:      o.Recorder,
+		log:           o.Log,
+		config:        o.Config,
+		pages:         pages,
+		hub:           hub,
+		csp:           contentSecurityPolicy(hub),
+		limiter:       newClientLimiter(o.Config.RateLimits.AcceptRequestsPerMinute),
+		trusted:       o.Config.Acceptance.TrustedProxyPrefixes(),
+		retryDelays:   []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond},
 	}, nil
 }
 
@@ -174,6 +198,15 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) {
 			h.answer(w, r, accept)
 		default:
 			h.methodNotAllowed(w, r, "GET, HEAD, POST")
+		}
+	case pathSignedIn:
+		switch {
+		case h.signIn == nil:
+			h.fail(w, r, http.StatusNotFound, errNotFound)
+		case r.Method != http.MethodGet:
+			h.methodNotAllowed(w, r, "GET")
+		default:
+			h.signedIn(w, r)
 		}
 	case pathDecline:
 		if r.Method != http.MethodPost {
@@ -207,6 +240,11 @@ func (h *handler) show(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	h.showResolution(w, r, res)
+}
+
+// showResolution answers with the page of what a link leads to.
+func (h *handler) showResolution(w http.ResponseWriter, r *http.Request, res resolution) {
 	switch res.verdict {
 	case verdictPending:
 		h.invitationPage(w, r, http.StatusOK, pageInvitation, res)
@@ -299,7 +337,7 @@ func (h *handler) load(ctx context.Context, l link) (resolution, error) {
 // (a mangled link may carry its token in the path).
 func routeName(p string) string {
 	switch p {
-	case pathAccept, pathDecline, pathHealthz:
+	case pathAccept, pathDecline, pathHealthz, pathSignedIn:
 		return p
 	}
 	if strings.HasPrefix(p, "/invitations/") {

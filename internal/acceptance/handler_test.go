@@ -434,7 +434,7 @@ func TestConcurrentWrites(t *testing.T) {
 	}, {
 		name: "another click accepted it",
 		meanwhile: func(inv *v1alpha1.PartnerInvitation) bool {
-			markAccepted(inv, t0.Add(-time.Minute), proofOf(inv, t0.Add(-time.Minute)))
+			markAccepted(inv, t0.Add(-time.Minute), proofOf(inv, t0.Add(-time.Minute)), nil)
 			return true
 		},
 		wantStatus:  http.StatusSeeOther,

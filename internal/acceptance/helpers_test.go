@@ -162,7 +162,7 @@ func resend(spec, observed int32) func(*v1alpha1.PartnerInvitation) {
 // acceptedAt is an acceptance the page recorded at at, with its proof by
 // the test keys.
 func acceptedAt(at time.Time) func(*v1alpha1.PartnerInvitation) {
-	return func(inv *v1alpha1.PartnerInvitation) { markAccepted(inv, at, proofOf(inv, at)) }
+	return func(inv *v1alpha1.PartnerInvitation) { markAccepted(inv, at, proofOf(inv, at), nil) }
 }
 
 // proofOf is the proof, by the test keys, of inv's acceptance at at.
@@ -249,6 +249,8 @@ type envSetup struct {
 	verifier Verifier
 	prover   Prover
 	quiet    bool
+	// signIn, when set, makes the env's page ask for a sign-in (signin_test.go).
+	signIn func(e *env, cfg *config.Config) SignInProvider
 }
 
 func withConfig(mods ...func(*config.Config)) envOption {
@@ -292,10 +294,14 @@ func newEnv(t testing.TB, objs []client.Object, opts ...envOption) *env {
 	if setup.quiet {
 		log = logr.Discard()
 	}
-	h, err := newHandler(Options{
+	o := Options{
 		Config: setup.cfg, Client: counting, Verifier: setup.verifier, Prover: setup.prover, Clock: e.clock,
 		Recorder: e.events, Log: log,
-	})
+	}
+	if setup.signIn != nil {
+		o.SignIn, o.SignIns = setup.signIn(e, setup.cfg), e.signer
+	}
+	h, err := newHandler(o)
 	if err != nil {
 		t.Fatalf("newHandler: %v", err)
 	}

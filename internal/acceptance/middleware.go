@@ -17,12 +17,13 @@ import (
 // (by hash: no inline script, no external resource of any kind), forms
 // posted to the page itself and the redirect that follows to the Partner
 // Hub (Chromium applies form-action to redirects after a submission), and
-// no framing.
-func contentSecurityPolicy(hub *url.URL) string {
+// no framing. The invitation page adds the identity provider's origins
+// when accepting starts a sign-in there; no other page does.
+func contentSecurityPolicy(hub *url.URL, also ...string) string {
 	return strings.Join([]string{
 		"default-src 'none'",
 		"style-src " + styleHash(),
-		"form-action 'self' " + hub.Scheme + "://" + hub.Host,
+		strings.Join(append([]string{"form-action 'self'", hub.Scheme + "://" + hub.Host}, also...), " "),
 		"frame-ancestors 'none'",
 		"base-uri 'none'",
 	}, "; ")

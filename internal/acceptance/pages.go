@@ -14,6 +14,7 @@ const (
 	pageDeclined   = i18n.PageDeclined   // the partner declined
 	pageDead       = i18n.PageDead       // 404: the one generic page for a dead link
 	pageError      = i18n.PageError      // other errors, by kind
+	pageSignIn     = i18n.PageSignIn     // the sign-in's outcome, by kind
 )
 
 // Kinds of the error page.

@@ -33,6 +33,12 @@ func (h *handler) invitationPage(w http.ResponseWriter, r *http.Request, status 
 	}
 	if file == pageInvitation {
 		d.Token = res.link.raw
+		if h.signIn != nil {
+			// Accepting leads to the identity provider: the form may go
+			// there (Chromium applies form-action to the redirect).
+			d.SignIn = true
+			w.Header().Set("Content-Security-Policy", contentSecurityPolicy(h.hub, h.signIn.Origins()...))
+		}
 	}
 	h.write(w, r, status, file, d)
 }

@@ -26,13 +26,18 @@ const (
 func acceptanceTime(now time.Time) time.Time { return now.UTC().Truncate(time.Second) }
 
 // markAccepted records the acceptance at now with its proof: state
-// Accepted, acceptedAt, acceptanceProof, Accepted=True and Ready=True, both
-// with reason Accepted. proof must be made over acceptanceTime(now).
-func markAccepted(inv *v1alpha1.PartnerInvitation, now time.Time, proof token.Proof) {
+// Accepted, acceptedAt, acceptanceProof, signedInAs when id is who signed
+// in, Accepted=True and Ready=True, both with reason Accepted. proof must
+// be made over acceptanceTime(now) and id.
+func markAccepted(inv *v1alpha1.PartnerInvitation, now time.Time, proof token.Proof, id *token.Identity) {
 	at := metav1.NewTime(acceptanceTime(now))
 	inv.Status.State = v1alpha1.InvitationAccepted
 	inv.Status.AcceptedAt = &at
 	inv.Status.AcceptanceProof = &v1alpha1.AcceptanceProof{KeyID: proof.KeyID, MAC: proof.MAC}
+	inv.Status.SignedInAs = nil
+	if id != nil {
+		inv.Status.SignedInAs = &v1alpha1.SignedInIdentity{Issuer: id.Issuer, Subject: id.Subject}
+	}
 	setCondition(inv, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted,
 		v1alpha1.AcceptedAtMessage(at.Time), now)
 	setCondition(inv, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAccepted, msgReadyAccepted, now)

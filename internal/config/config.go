@@ -101,6 +101,9 @@ type Acceptance struct {
 	// whose X-Forwarded-For header the page believes when it rate limits
 	// per client.
 	TrustedProxies []string `json:"trustedProxies,omitempty"`
+	// SignIn says whether the partner must sign in with an identity
+	// provider before accepting (see signin.go).
+	SignIn SignIn `json:"signIn,omitempty"`
 }
 
 // TrustedProxyPrefixes returns TrustedProxies parsed (they are valid once

@@ -27,6 +27,7 @@ func (c *Config) Default() {
 	if c.Acceptance.BindAddress == "" {
 		c.Acceptance.BindAddress = DefaultAcceptanceBindAddress
 	}
+	c.Acceptance.SignIn.defaults()
 	if c.SMTP.Security == "" {
 		c.SMTP.Security = SMTPSecuritySTARTTLS
 	}

@@ -133,6 +133,7 @@ func (a *Acceptance) validate(p *field.Path) field.ErrorList {
 				"must be a CIDR such as 10.0.0.0/8 or fd00::/8 (a single address is 10.1.2.3/32)"))
 		}
 	}
+	errs = append(errs, a.SignIn.validate(p.Child("signIn"))...)
 	return errs
 }
 

@@ -31,9 +31,10 @@ const (
 	PageDeclined   = "declined.html"   // the partner declined
 	PageDead       = "invalid.html"    // 404: the one generic page for a dead link
 	PageError      = "error.html"      // other errors, by kind
+	PageSignIn     = "signin.html"     // the sign-in's outcome, by kind (acceptance.signIn: oidc)
 )
 
-var pageFiles = []string{PageInvitation, PageAccepted, PageExpired, PageDeclined, PageDead, PageError}
+var pageFiles = []string{PageInvitation, PageAccepted, PageExpired, PageDeclined, PageDead, PageError, PageSignIn}
 
 // Kinds of the error page (PageData.Kind).
 const (
@@ -45,6 +46,20 @@ const (
 	KindTooManyRequests  = "tooManyRequests"
 	KindUnavailable      = "unavailable"
 	KindInternal         = "internal"
+)
+
+// Kinds of the sign-in page (PageData.Kind).
+const (
+	// KindSignedIn: the partner signed in with the invited address; the
+	// page's form accepts.
+	KindSignedIn = "signedIn"
+	// KindWrongAddress: the partner signed in with another address.
+	KindWrongAddress = "wrongAddress"
+	// KindSignInFailed: the sign-in proves nothing (refused, replayed,
+	// from another browser, too late); start again from the link.
+	KindSignInFailed = "signInFailed"
+	// KindSignInUnavailable: the identity provider cannot be reached.
+	KindSignInUnavailable = "signInUnavailable"
 )
 
 // PagePrefix starts the keys of the acceptance page's templates, which
@@ -97,8 +112,17 @@ type PageData struct {
 	Token string
 	// HubURL is the Partner Hub, with the account as query parameters.
 	HubURL string
-	// Kind is the error page's kind (KindNotFound, ...).
+	// Kind is the error page's kind (KindNotFound, ...) or the sign-in
+	// page's (KindSignedIn, ...).
 	Kind string
+	// SignIn is true when accepting starts a sign-in with the identity
+	// provider (the invitation page says so).
+	SignIn bool
+	// SignedInEmail is the address the partner signed in with (sign-in
+	// page).
+	SignedInEmail string
+	// Ticket is the signed sign-in ticket, for the sign-in page's form.
+	Ticket string
 }
 
 // Pages holds every page of every locale, ready to execute. It is never

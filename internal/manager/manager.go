@@ -137,6 +137,10 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		return nil, fmt.Errorf("setting up the account controller: %w", err)
 	}
 
+	signInProvider, err := newSignIn(c, cfg, o.Clock)
+	if err != nil {
+		return nil, err
+	}
 	page, err := acceptance.NewServer(acceptance.Options{
 		Config:   cfg,
 		Client:   c,
@@ -148,6 +152,8 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		Recorder:    recorder,
 		Log:         mgr.GetLogger().WithName("acceptance"),
 		EnableHTTP2: o.EnableHTTP2,
+		SignIn:      signInProvider,
+		SignIns:     signer,
 	})
 	if err != nil {
 		return nil, err

@@ -22,11 +22,22 @@ import (
 // access the partner never accepted: the controller grants only to an
 // invitation whose proof verifies.
 //
+// When the partner signed in before accepting (acceptance.signIn: oidc),
+// the proof also binds who signed in (the ID token's issuer and subject),
+// so that the identity recorded in status.signedInAs cannot be edited
+// either.
+//
 // The MAC's input starts with its own label, so a proof can never be taken
-// for a link's signature or the other way round, though they share keys.
+// for a link's signature or the other way round, though they share keys;
+// a proof with a sign-in has another label than one without, so neither
+// verifies as the other.
 
-// proofLabel separates acceptance proofs from every other use of the keys.
-const proofLabel = "partnerops.dev/acceptance-proof/v1"
+// proofLabel separates acceptance proofs from every other use of the keys;
+// signedInProofLabel is that of proofs that bind a sign-in.
+const (
+	proofLabel         = "partnerops.dev/acceptance-proof/v1"
+	signedInProofLabel = "partnerops.dev/acceptance-proof/v2-signed-in"
+)
 
 // ErrProofInvalid means a proof does not verify: missing, altered, made for
 // another invitation, generation, address or moment, or made with a key
@@ -45,6 +56,9 @@ type Acceptance struct {
 	// AcceptedAt is when the partner accepted, at second precision (the
 	// precision of status.acceptedAt).
 	AcceptedAt time.Time
+	// Issuer and Subject are who signed in before accepting (the ID
+	// token's iss and sub); both empty when no sign-in was asked for.
+	Issuer, Subject string
 }
 
 // Proof is a MAC and the id of the key that made it.
@@ -107,6 +121,8 @@ func checkAcceptance(a Acceptance) error {
 		return errors.New("no acceptance time")
 	case a.Resend < 0:
 		return errors.New("negative resend generation")
+	case (a.Issuer == "") != (a.Subject == ""):
+		return errors.New("a sign-in needs both its issuer and its subject")
 	}
 	return nil
 }
@@ -114,15 +130,27 @@ func checkAcceptance(a Acceptance) error {
 // proofMAC is the HMAC of a's fields, one per line after the label. No
 // field can hold a line break (a UID, a number, an address validated at
 // admission, a timestamp), so the encoding is unambiguous.
+//
+// A sign-in's issuer and subject may hold any character, so they come
+// base64url-encoded, after the other fields, under the other label.
 func proofMAC(key []byte, a Acceptance) []byte {
 	m := hmac.New(sha256.New, key)
-	for _, f := range []string{
-		proofLabel,
+	label := proofLabel
+	if a.Issuer != "" {
+		label = signedInProofLabel
+	}
+	fields := []string{
+		label,
 		a.UID,
 		strconv.FormatInt(int64(a.Resend), 10),
 		strings.ToLower(strings.TrimSpace(a.Email)),
 		a.AcceptedAt.UTC().Truncate(time.Second).Format(time.RFC3339),
-	} {
+	}
+	if a.Issuer != "" {
+		fields = append(fields, base64.RawURLEncoding.EncodeToString([]byte(a.Issuer)),
+			base64.RawURLEncoding.EncodeToString([]byte(a.Subject)))
+	}
+	for _, f := range fields {
 		m.Write([]byte(f))
 		m.Write([]byte{'\n'})
 	}

@@ -178,17 +178,7 @@ func (s *Signer) Verify(ctx context.Context, raw string) (Claims, error) {
 	}
 
 	var jc jwtClaims
-	_, err = s.parser.ParseWithClaims(raw, &jc, func(t *jwt.Token) (any, error) {
-		kid, ok := t.Header["kid"].(string)
-		if !ok {
-			return nil, errors.New("no kid header")
-		}
-		key, ok := keys.lookup(kid)
-		if !ok {
-			return nil, errors.New("unknown kid")
-		}
-		return key, nil
-	})
+	_, err = s.parser.ParseWithClaims(raw, &jc, keys.keyFunc)
 	switch {
 	case err == nil:
 		c, err := toClaims(&jc)
@@ -207,6 +197,19 @@ func (s *Signer) Verify(ctx context.Context, raw string) (Claims, error) {
 	default:
 		return Claims{}, invalid("%s", describe(err))
 	}
+}
+
+// keyFunc gives the jwt parser the key a token's kid header names.
+func (k *Keys) keyFunc(t *jwt.Token) (any, error) {
+	kid, ok := t.Header["kid"].(string)
+	if !ok {
+		return nil, errors.New("no kid header")
+	}
+	key, ok := k.lookup(kid)
+	if !ok {
+		return nil, errors.New("unknown kid")
+	}
+	return key, nil
 }
 
 // invalid returns ErrInvalid with a detail for logs. Details are built from

@@ -15,15 +15,12 @@
 package scim
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -141,7 +138,7 @@ func Run(ctx context.Context, o Options) (*Server, error) {
 	}
 	cmd.Stderr = out
 	ready := make(chan string, 1)
-	cmd.Stdout = &readyWriter{log: out, ready: ready}
+	cmd.Stdout = &peer.ReadyWriter{Log: out, Prefix: readyPrefix, Ready: ready}
 	p, err := peer.Start(cmd, nil)
 	if err != nil {
 		return nil, fmt.Errorf("starting the SCIM server: %w", err)
@@ -193,61 +190,10 @@ func (s *Server) waitReady(ctx context.Context, ready <-chan string, timeout tim
 
 // Script returns server.js's path: $SCIM_SERVER when set (make test sets
 // it), else the one hack/install-peers.sh installs for the current
-// hack/scim-server under bin/tools/scim-server/.
+// hack/scim-server under bin/tools/scim-server/ (install_scim's <hash>:
+// sha256 of package.json, package-lock.json and server.js).
 func Script() (string, error) {
-	if p, ok, err := peer.FromEnv(EnvVar); ok {
-		return p, err
-	}
-	root, err := peer.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	// The same <hash> as install_scim in hack/install-peers.sh: sha256 of
-	// package.json, package-lock.json and server.js, first 16 hex digits.
-	h := sha256.New()
-	for _, f := range []string{"package.json", "package-lock.json", "server.js"} {
-		b, err := os.ReadFile(filepath.Join(root, "hack", "scim-server", f))
-		if err != nil {
-			return "", err
-		}
-		h.Write(b)
-	}
-	p := filepath.Join(root, "bin", "tools", "scim-server", hex.EncodeToString(h.Sum(nil))[:16], "server.js")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("no SCIM test server at %s: run hack/install-peers.sh (or `make test`) to install it, or set $%s", p, EnvVar)
-	}
-	return p, nil
-}
-
-// readyWriter copies the server's output to the log and sends the base URL
-// of the ready line on ready, once.
-type readyWriter struct {
-	log   io.Writer
-	ready chan string
-	line  []byte
-	sent  bool
-}
-
-func (w *readyWriter) Write(p []byte) (int, error) {
-	_, _ = w.log.Write(p)
-	if w.sent {
-		return len(p), nil
-	}
-	w.line = append(w.line, p...)
-	for {
-		i := bytes.IndexByte(w.line, '\n')
-		if i < 0 {
-			break
-		}
-		line := strings.TrimSpace(string(w.line[:i]))
-		w.line = w.line[i+1:]
-		if u, ok := strings.CutPrefix(line, readyPrefix); ok {
-			w.ready <- u
-			w.sent, w.line = true, nil
-			break
-		}
-	}
-	return len(p), nil
+	return peer.NodeScript(EnvVar, "scim-server", "package.json", "package-lock.json", "server.js")
 }
 
 // Stop stops the server now (Start's cleanup does it otherwise, and
