@@ -137,7 +137,7 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		return nil, fmt.Errorf("setting up the account controller: %w", err)
 	}
 
-	signInProvider, err := newSignIn(c, cfg, o.Clock)
+	signInProvider, err := newSignIn(c, cfg)
 	if err != nil {
 		return nil, err
 	}

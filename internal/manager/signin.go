@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/partnerops/partnerops/internal/acceptance"
@@ -16,7 +15,7 @@ import (
 // accepting (acceptance.signIn: oidc), nil when none is configured. The
 // client secret is read from its Secret at each code exchange, so rotating
 // it needs no restart.
-func newSignIn(c client.Reader, cfg *config.Config, clk clock.PassiveClock) (acceptance.SignInProvider, error) {
+func newSignIn(c client.Reader, cfg *config.Config) (acceptance.SignInProvider, error) {
 	s := cfg.Acceptance.SignIn
 	if !s.Enabled() {
 		return nil, nil
@@ -24,7 +23,8 @@ func newSignIn(c client.Reader, cfg *config.Config, clk clock.PassiveClock) (acc
 	o := signin.Options{
 		Config:      s.OIDC,
 		RedirectURL: strings.TrimSuffix(cfg.Acceptance.PublicURL, "/") + acceptance.SignedInPath,
-		Clock:       clk,
+		// ID tokens carry the provider's wall-clock times: they are checked
+		// against the wall clock, whatever clock the controllers run on.
 	}
 	if s.OIDC.ClientSecret != nil {
 		o.ClientSecret = secretValue(c, cfg.SecretNamespace, s.OIDC.ClientSecret.Name, "clientSecret")

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -124,6 +125,26 @@ func (p *Provider) discover(ctx context.Context) (*oidc.Provider, error) {
 	}
 }
 
+// probe reads the discovery document again, to know the provider is up.
+func (p *Provider) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, httpTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.o.Config.IssuerURL, "/")+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: its discovery document answered %d", ErrUnavailable, resp.StatusCode)
+	}
+	return nil
+}
+
 // oauth2Config is the client for one request.
 func (p *Provider) oauth2Config(pr *oidc.Provider, secret string) *oauth2.Config {
 	return &oauth2.Config{
@@ -138,9 +159,16 @@ func (p *Provider) oauth2Config(pr *oidc.Provider, secret string) *oauth2.Config
 // AuthURL returns where to send the partner: the provider's authorization
 // endpoint with the page's state, the nonce and the PKCE challenge of
 // verifier.
+//
+// The provider must answer its discovery document now, even when it was
+// read before: a partner sent to a provider that is down would get the
+// browser's error page instead of the acceptance page's explanation.
 func (p *Provider) AuthURL(ctx context.Context, state, nonce, verifier string) (string, error) {
 	pr, err := p.discover(ctx)
 	if err != nil {
+		return "", err
+	}
+	if err := p.probe(ctx); err != nil {
 		return "", err
 	}
 	return p.oauth2Config(pr, "").AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
