@@ -12,6 +12,7 @@ import (
 	"log"
 	"math/big"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,6 +103,9 @@ type serverOptions struct {
 	// loginChallenge, for AUTH LOGIN, is a third challenge sent after the
 	// client gave the password, where a server should have answered.
 	loginChallenge string
+	// maxPerConn, when set, answers MAIL FROM with 421 once a connection
+	// has delivered that many messages, as relays that cap them do.
+	maxPerConn int
 }
 
 // testServer is a running SMTP server and what it received.
@@ -110,9 +114,25 @@ type testServer struct {
 	port    int
 	accepts atomic.Int32
 
+	// rsets counts the RSET commands clients sent (plain connections
+	// only: a TLS connection's commands are not readable here).
+	rsets atomic.Int32
+
 	mu       sync.Mutex
 	messages []received
 	logins   []string
+	conns    []net.Conn
+}
+
+// dropConnections closes every connection the server accepted, as a
+// server that restarts or times idle clients out does.
+func (s *testServer) dropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+	s.conns = nil
 }
 
 func (s *testServer) Received() []received {
@@ -152,7 +172,7 @@ func startServer(t testing.TB, opts serverOptions) *testServer {
 		t.Fatal(err)
 	}
 	ts.port = l.Addr().(*net.TCPAddr).Port
-	var ln net.Listener = &countingListener{Listener: l, n: &ts.accepts}
+	var ln net.Listener = &countingListener{Listener: l, srv: ts}
 	if opts.implicitTLS {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
@@ -169,25 +189,56 @@ func startServer(t testing.TB, opts serverOptions) *testServer {
 	return ts
 }
 
+// countingListener counts the connections, keeps them for
+// dropConnections, and counts the RSET commands read from them.
 type countingListener struct {
 	net.Listener
-	n *atomic.Int32
+	srv *testServer
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	l.srv.accepts.Add(1)
+	l.srv.mu.Lock()
+	l.srv.conns = append(l.srv.conns, c)
+	l.srv.mu.Unlock()
+	return &commandConn{Conn: c, srv: l.srv}, nil
+}
+
+// commandConn reads the client's lines as they pass, to count RSETs.
+type commandConn struct {
+	net.Conn
+	srv  *testServer
+	line []byte
+}
+
+func (c *commandConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	for _, b := range p[:n] {
+		if b != '\n' {
+			if len(c.line) < 16 {
+				c.line = append(c.line, b)
+			}
+			continue
+		}
+		if strings.EqualFold(strings.TrimSpace(string(c.line)), "RSET") {
+			c.srv.rsets.Add(1)
+		}
+		c.line = c.line[:0]
+	}
+	return n, err
 }
 
 type testSession struct {
-	srv  *testServer
-	conn *smtpd.Conn
-	user string
-	from string
-	to   []string
+	srv       *testServer
+	conn      *smtpd.Conn
+	user      string
+	from      string
+	to        []string
+	delivered int
 }
 
 var _ smtpd.AuthSession = (*testSession)(nil)
@@ -230,6 +281,9 @@ func (s *testSession) Mail(from string, _ *smtpd.MailOptions) error {
 	if f := s.srv.opts.failMail; f != nil {
 		return f
 	}
+	if m := s.srv.opts.maxPerConn; m > 0 && s.delivered >= m {
+		return &smtpd.SMTPError{Code: 421, EnhancedCode: smtpd.EnhancedCode{4, 7, 0}, Message: "Too many messages for this session"}
+	}
 	s.from = from
 	return nil
 }
@@ -254,6 +308,7 @@ func (s *testSession) Data(r io.Reader) error {
 	s.srv.mu.Lock()
 	defer s.srv.mu.Unlock()
 	s.srv.messages = append(s.srv.messages, received{From: s.from, To: s.to, Data: data, AuthUser: s.user, TLS: isTLS})
+	s.delivered++
 	return nil
 }
 

@@ -43,10 +43,11 @@ type Sender interface {
 type Credentials func(ctx context.Context) (username, password string, err error)
 
 // Client sends messages through one SMTP server with github.com/wneessen/go-mail.
-// It is safe for concurrent use: each Send opens its own connection, reads
-// the credentials afresh, sends one message and quits. Invitations are few
-// and rate-limited, so a connection pool would buy nothing but stale
-// connections and credentials.
+// It is safe for concurrent use: each Send reads the credentials afresh and
+// sends its message on a session kept open from an earlier message with
+// the same credentials (RSET first), else on a new one (session.go), so a
+// burst of invitations costs one connection, TLS handshake and login per
+// many messages instead of per message.
 type Client struct {
 	host     string
 	port     int
@@ -55,6 +56,10 @@ type Client struct {
 	creds    Credentials
 	tls      *tls.Config
 	clock    clock.PassiveClock
+
+	mu     sync.Mutex
+	idle   []*session // kept open for the next message (session.go)
+	closed bool
 }
 
 var _ Sender = (*Client)(nil)
@@ -143,10 +148,13 @@ func New(cfg config.SMTP, creds Credentials, opts ...Option) (*Client, error) {
 	return s, nil
 }
 
-// Send delivers m in one SMTP session. ctx bounds the whole session: when it
-// ends, the connection is closed at once. Each step also has the configured
+// Send delivers m on a session kept open from an earlier message (RSET
+// first), else on a new one. ctx bounds this Send: when it ends, the
+// connection in use is closed at once. Each step also has the configured
 // timeout: one for connecting, TLS and AUTH together, one for the mail
-// transaction.
+// transaction. A kept session that breaks before the server accepted a
+// sender is replaced by a new one for the same message; once the server
+// took the message, Send never sends it again.
 //
 // A 5xx reply to RCPT TO gives ErrRecipientRejected, unless the reply says
 // the fault is ours rather than the address's (see recipientAtFault). Every
@@ -181,16 +189,24 @@ func (s *Client) Send(ctx context.Context, m *Message) error {
 		sec = newSecrets(user, pass)
 	}
 
-	conns := &connTracker{}
-	defer conns.close()
-	stop := context.AfterFunc(ctx, conns.close)
-	defer stop()
-
-	client, err := gomail.NewClient(s.host, s.clientOptions(conns, auth)...)
-	if err != nil {
-		return fmt.Errorf("%w: configuring the SMTP client: %w", ErrTemporary, err)
+	// A session kept open from an earlier message first: RSET clears it
+	// and proves it alive; one that fails there lost nothing and is
+	// dropped for the next, or for a new session.
+	for ss := s.take(loginKey(auth)); ss != nil; ss = s.take(loginKey(auth)) {
+		if err := s.reset(ctx, ss); err != nil {
+			ss.conns.close()
+			continue
+		}
+		retry, err := s.deliver(ctx, ss, msg, m, sec)
+		if !retry {
+			return err
+		}
+		break // the kept session broke before the server took anything: a new one
 	}
-	session, err := client.DialToSMTPClientWithContext(ctx)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrTemporary, context.Cause(ctx))
+	}
+	ss, err := s.dial(ctx, auth)
 	if err != nil {
 		stage := StageConnect
 		if auth != nil && auth.started {
@@ -198,18 +214,8 @@ func (s *Client) Send(ctx context.Context, m *Message) error {
 		}
 		return s.sessionError(ctx, stage, err, sec)
 	}
-	defer func() { _ = client.CloseWithSMTPClient(session) }()
-
-	err = client.SendWithSMTPClient(session, msg)
-	if msg.IsDelivered() {
-		// The server took the message (250 after DATA): whatever happens
-		// next (QUIT failing, say) must not make the caller send it again.
-		return nil
-	}
-	if err == nil {
-		return fmt.Errorf("%w: the server did not confirm the message", ErrTemporary)
-	}
-	return s.sendError(ctx, err, m, sec)
+	_, err = s.deliver(ctx, ss, msg, m, sec)
+	return err
 }
 
 func (s *Client) clientOptions(conns *connTracker, auth *plainOrLogin) []gomail.Option {
@@ -218,8 +224,8 @@ func (s *Client) clientOptions(conns *connTracker, auth *plainOrLogin) []gomail.
 		gomail.WithTimeout(s.timeout),
 		gomail.WithTLSConfig(s.tls),
 		gomail.WithDialContextFunc(s.dialer(conns)),
-		gomail.WithoutNoop(), // a fresh connection needs no liveness check
-		gomail.WithoutRset(), // one message per connection: QUIT follows
+		gomail.WithoutNoop(), // a kept session is checked with RSET before its next message
+		gomail.WithoutRset(), // RSET comes before the next message, not after each
 	}
 	switch s.security {
 	case config.SMTPSecurityTLS:

@@ -63,6 +63,7 @@ func newSender(t testing.TB, port int, security string, creds Credentials, opts 
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(s.Close)
 	return s
 }
 

@@ -1,0 +1,169 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"sync"
+	"testing"
+
+	smtpd "github.com/emersion/go-smtp"
+
+	"github.com/partnerops/partnerops/internal/config"
+)
+
+// These tests hold the sessions kept open between messages (session.go):
+// one connection and login for many messages with RSET between them, a new
+// session when a kept one broke or its credentials were rotated, and never
+// a second copy of a message the server took.
+
+// sendN sends n messages with distinct Message-IDs and fails the test on
+// any error.
+func sendN(t *testing.T, s *Client, n int, prefix string) {
+	t.Helper()
+	for i := range n {
+		if err := s.Send(t.Context(), testMessage(func(m *Message) {
+			m.MessageID = fmt.Sprintf("<invitation.%s-%d.1@acme.example>", prefix, i)
+		})); err != nil {
+			t.Fatalf("Send %s-%d: %v", prefix, i, err)
+		}
+	}
+}
+
+// messageIDs are the Message-ID headers of what the server received, in
+// order.
+func messageIDs(t *testing.T, srv *testServer) []string {
+	t.Helper()
+	var ids []string
+	for _, r := range srv.Received() {
+		msg, err := mail.ReadMessage(bytes.NewReader(r.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, msg.Header.Get("Message-Id"))
+	}
+	return ids
+}
+
+func wantIDs(t *testing.T, srv *testServer, want ...string) {
+	t.Helper()
+	got := messageIDs(t, srv)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the server received %v, want each of %v exactly once, in order", got, want)
+	}
+}
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("<invitation.%s-%d.1@acme.example>", prefix, i)
+	}
+	return out
+}
+
+func TestSendKeepsOneSessionForManyMessages(t *testing.T) {
+	srv := startServer(t, serverOptions{insecureAuth: true, user: testUser, pass: testPass})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, staticCreds(testUser, testPass))
+	sendN(t, s, 5, "a")
+	if n := srv.accepts.Load(); n != 1 {
+		t.Errorf("5 messages opened %d connections, want 1", n)
+	}
+	if n := len(srv.Logins()); n != 1 {
+		t.Errorf("5 messages logged in %d times, want once", n)
+	}
+	// RSET before each message on the kept session: the 2nd to the 5th.
+	if n := srv.rsets.Load(); n != 4 {
+		t.Errorf("the client sent %d RSETs, want 4 (one before each message after the first)", n)
+	}
+	wantIDs(t, srv, ids("a", 5)...)
+}
+
+func TestSendStartsANewSessionAfterItsShare(t *testing.T) {
+	srv := startServer(t, serverOptions{})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, nil)
+	sendN(t, s, maxMessagesPerSession+1, "a")
+	if n := srv.accepts.Load(); n != 2 {
+		t.Errorf("%d messages opened %d connections, want 2 (%d a session)", maxMessagesPerSession+1, n, maxMessagesPerSession)
+	}
+	wantIDs(t, srv, ids("a", maxMessagesPerSession+1)...)
+}
+
+func TestSendRedialsWhenTheKeptSessionWasDropped(t *testing.T) {
+	srv := startServer(t, serverOptions{})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, nil)
+	sendN(t, s, 1, "a")
+	srv.dropConnections() // the server restarted, or timed the idle client out
+	sendN(t, s, 2, "b")
+	if n := srv.accepts.Load(); n != 2 {
+		t.Errorf("opened %d connections, want 2: the dropped session replaced once", n)
+	}
+	wantIDs(t, srv, "<invitation.a-0.1@acme.example>", "<invitation.b-0.1@acme.example>", "<invitation.b-1.1@acme.example>")
+}
+
+func TestSendRetriesOnANewSessionWhenAKeptOneRefusesTheSender(t *testing.T) {
+	// A relay that caps the messages of a connection says 421 at MAIL
+	// FROM: nothing was handed over, so the message goes at once on a
+	// new session, once.
+	srv := startServer(t, serverOptions{maxPerConn: 2})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, nil)
+	sendN(t, s, 3, "a")
+	if n := srv.accepts.Load(); n != 2 {
+		t.Errorf("opened %d connections, want 2", n)
+	}
+	wantIDs(t, srv, ids("a", 3)...)
+}
+
+func TestSendDoesNotRetryAFreshSession(t *testing.T) {
+	// On a new session a 421 at MAIL FROM is the server's answer, not a
+	// stale connection: ErrTemporary, for the caller's backoff.
+	srv := startServer(t, serverOptions{failMail: &smtpd.SMTPError{Code: 421, EnhancedCode: smtpd.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, nil)
+	if err := s.Send(t.Context(), testMessage()); !errors.Is(err, ErrTemporary) {
+		t.Fatalf("Send = %v, want ErrTemporary", err)
+	}
+	if n := srv.accepts.Load(); n != 1 {
+		t.Errorf("opened %d connections, want 1: no retry on a fresh session", n)
+	}
+}
+
+func TestSendLogsInAnewWhenTheCredentialsChange(t *testing.T) {
+	srv := startServer(t, serverOptions{insecureAuth: true, user: testUser, pass: testPass})
+	var mu sync.Mutex
+	pass := testPass
+	s := newSender(t, srv.port, config.SMTPSecurityNone, func(context.Context) (string, string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return testUser, pass, nil
+	})
+	sendN(t, s, 1, "a")
+	mu.Lock()
+	pass = "rotated-but-not-yet-on-the-server"
+	mu.Unlock()
+	// The kept session logged in with the old password: it is not used,
+	// and the new password is what the server sees (and refuses here).
+	if err := s.Send(t.Context(), testMessage()); !errors.Is(err, ErrTemporary) {
+		t.Fatalf("Send with the rotated password = %v, want ErrTemporary (AUTH refused)", err)
+	}
+	mu.Lock()
+	pass = testPass
+	mu.Unlock()
+	sendN(t, s, 1, "b")
+	if n := srv.accepts.Load(); n != 3 {
+		t.Errorf("opened %d connections, want 3: one per login", n)
+	}
+	wantIDs(t, srv, "<invitation.a-0.1@acme.example>", "<invitation.b-0.1@acme.example>")
+}
+
+func TestSendAfterClose(t *testing.T) {
+	srv := startServer(t, serverOptions{})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, nil)
+	sendN(t, s, 1, "a")
+	s.Close()
+	sendN(t, s, 1, "b")
+	if n := srv.accepts.Load(); n != 2 {
+		t.Errorf("opened %d connections, want 2: Close ended the kept session", n)
+	}
+	wantIDs(t, srv, "<invitation.a-0.1@acme.example>", "<invitation.b-0.1@acme.example>")
+}
