@@ -36,6 +36,10 @@ dev: build control-plane ## Run everything locally: control plane with the CRDs,
 		scim=$$(sed -n 's/^SCIM_SERVER=//p' <<<"$$peers") && \
 		exec $(BIN)/partnerops-dev --manager $(BIN)/partnerops --mailpit "$$mailpit" --scim-server "$$scim"
 
+.PHONY: screenshots
+screenshots: ## Take the pictures of README.md and docs/ again, into docs/images/: the README's walkthrough in headless Chromium.
+	$(with-control-plane) $(GO) test ./hack/dev/ -run '^TestWalkthrough$$' -count=1 -args -docs-images
+
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the Go markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." \
@@ -82,9 +86,15 @@ bench-system: ## Benchmark the whole manager against the API server's and the ma
 build: plugin ## Build the manager binary into bin/partnerops (and the kubectl plugin).
 	$(GO) build -o $(BIN)/partnerops .
 
+# What `kubectl partners version` prints besides VERSION (GoReleaser's names:
+# -X main.version, main.commit, main.date).
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
 .PHONY: plugin
-plugin: ## Build the kubectl plugin into bin/kubectl-partners (put it on PATH for `kubectl partners`).
-	$(GO) build -o $(BIN)/kubectl-partners ./cmd/kubectl-partners
+plugin: ## Build the kubectl plugin into bin/kubectl-partners, with bin/kubectl_complete-partners for kubectl's shell completion (put bin/ on PATH).
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)" -o $(BIN)/kubectl-partners ./cmd/kubectl-partners
+	ln -sf kubectl-partners $(BIN)/kubectl_complete-partners
 
 ##@ Deployment
 
@@ -138,5 +148,5 @@ $(CONTROLLER_GEN):
 	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 
 .PHONY: peers
-peers: ## Build the test peers (Mailpit) into bin/tools/ (once per version).
+peers: ## Install the test peers with hack/install-peers.sh: Mailpit with its web UI and the node servers into bin/tools/, Chromium and slapd with apt-get.
 	@hack/install-peers.sh >/dev/null

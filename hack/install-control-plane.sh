@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the kube-apiserver, kubectl and etcd that envtest and `make dev` run, from the
 # Go module proxy (no release downloads are reachable here), into
-#   bin/k8s/<kubernetes version>/kube-apiserver and kubectl (linked as bin/kubectl)
+#   bin/k8s/<kubernetes version>/kube-apiserver and kubectl (linked as bin/kubectl),
+#   and clusterrole-aggregation (kube-controller-manager's ClusterRole
+#   aggregation controller alone: envtest runs no controller-manager)
 #   bin/etcd/<etcd version>/etcd
 # A binary already there is reused: the first run on a new machine takes about
 # 8 minutes on 2 cores, later runs are instant. See DEVELOPERS.md.
@@ -37,6 +39,8 @@ build "$root/hack/tools/kube" k8s.io/kubernetes/cmd/kube-apiserver \
 build "$root/hack/tools/kube" k8s.io/kubernetes/cmd/kubectl \
 	"$root/bin/k8s/$k8s_version/kubectl" \
 	"-s -w -X $v.gitVersion=v$k8s_version -X $v.gitMajor=$major -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+build "$root/hack/tools/kube" ./clusterrole-aggregation \
+	"$root/bin/k8s/$k8s_version/clusterrole-aggregation" "-s -w"
 build "$root/hack/tools/etcd" go.etcd.io/etcd/server/v3 \
 	"$root/bin/etcd/$etcd_version/etcd" "-s -w"
 # bin/kubectl: a kubectl of the same version as the API server.
@@ -46,3 +50,4 @@ ln -sfn "k8s/$k8s_version/kubectl" "$root/bin/kubectl"
 echo "TEST_ASSET_KUBE_APISERVER=$root/bin/k8s/$k8s_version/kube-apiserver"
 echo "TEST_ASSET_ETCD=$root/bin/etcd/$etcd_version/etcd"
 echo "TEST_ASSET_KUBECTL=$root/bin/k8s/$k8s_version/kubectl"
+echo "TEST_ASSET_CLUSTERROLE_AGGREGATION=$root/bin/k8s/$k8s_version/clusterrole-aggregation"

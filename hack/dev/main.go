@@ -61,6 +61,11 @@ type options struct {
 	// node; it listens on scimAddr.
 	scimServer string
 	scimAddr   string
+	// signIn is none, or oidc to turn acceptance.signIn on over --config;
+	// oidcProvider is hack/oidc-provider's server.js as installed, run when
+	// the configuration asks for a sign-in (signin.go).
+	signIn       string
+	oidcProvider string
 }
 
 func main() {
@@ -105,6 +110,10 @@ func parseFlags(args []string) (*options, error) {
 		"Path of hack/scim-server's server.js as installed (hack/install-peers.sh prints it as SCIM_SERVER=): $SCIM_SERVER, else the copy for the current hack/scim-server under bin/tools/scim-server/. Run with the node on PATH.")
 	fs.StringVar(&o.scimAddr, "scim-address", "127.0.0.1:8091",
 		"Address of the SCIM server, the identity backend: where identityBackend.scim.baseURL of --config points (it listens on 127.0.0.1 only).")
+	fs.StringVar(&o.signIn, "signin", "none",
+		"none, or oidc to make partners sign in before accepting (make dev SIGNIN=oidc): --config with acceptance.signIn on, through an OpenID Provider dev runs at "+devIssuer+".")
+	fs.StringVar(&o.oidcProvider, "oidc-provider", defaultOIDCProvider(),
+		"Path of hack/oidc-provider's server.js as installed (hack/install-peers.sh prints it as OIDC_PROVIDER=), run when the configuration asks for a sign-in.")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -228,6 +237,16 @@ func run(args []string, con *console) (err error) {
 	}
 	con.logf("the SCIM server is up at %s; %s the Secret %s/%s with its token for this run (key %s)",
 		sc.baseURL, verb, cfg.SecretNamespace, secretName, scimTokenKey)
+	op, err := startSignIn(ctx, opts, state, cfg, cp, bins.node, con)
+	if err != nil {
+		if ctx.Err() != nil {
+			return stopRequested(ctx, con)
+		}
+		return err
+	}
+	if op != nil {
+		defer func() { err = errors.Join(err, op.stop(con, hurry)) }()
+	}
 
 	var hub *partnerHub
 	hubDone := make(<-chan struct{}) // never closed without a hub

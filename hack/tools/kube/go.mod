@@ -1,4 +1,6 @@
-// Builds kube-apiserver from the Go module proxy for envtest and `make dev`.
+// Builds kube-apiserver and kubectl from the Go module proxy for envtest and
+// `make dev`, and ./clusterrole-aggregation (kube-controller-manager's
+// ClusterRole aggregation controller alone, for the tenant-role tests).
 // k8s.io/kubernetes is not meant to be a dependency: its go.mod points every
 // k8s.io/* staging module at ./staging, so each is replaced here with the
 // published module of the matching version (v1.37.2 <-> v0.37.2).
@@ -9,6 +11,11 @@ go 1.26.0
 tool (
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kubectl
+)
+
+require (
+	k8s.io/client-go v0.37.2
+	k8s.io/kubernetes v1.37.2
 )
 
 require (
@@ -132,7 +139,6 @@ require (
 	k8s.io/apimachinery v0.37.2 // indirect
 	k8s.io/apiserver v0.37.2 // indirect
 	k8s.io/cli-runtime v0.37.2 // indirect
-	k8s.io/client-go v0.37.2 // indirect
 	k8s.io/cloud-provider v0.37.2 // indirect
 	k8s.io/cluster-bootstrap v0.0.0 // indirect
 	k8s.io/component-base v0.37.2 // indirect
@@ -151,7 +157,6 @@ require (
 	k8s.io/kube-scheduler v0.0.0 // indirect
 	k8s.io/kubectl v0.0.0 // indirect
 	k8s.io/kubelet v0.37.2 // indirect
-	k8s.io/kubernetes v1.37.2 // indirect
 	k8s.io/metrics v0.37.2 // indirect
 	k8s.io/mount-utils v0.0.0 // indirect
 	k8s.io/pod-security-admission v0.0.0 // indirect

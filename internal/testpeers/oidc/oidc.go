@@ -69,8 +69,10 @@ type Options struct {
 	// Port is its port on 127.0.0.1 (0: a free one). Its issuer is
 	// http://127.0.0.1:<port>.
 	Port int
-	// Script is server.js ("": Script()); Node is node ("": node on PATH).
+	// Script is server.js ("": Script()); Node is node ("": node on PATH),
+	// run with NodeArgs before the script.
 	Script, Node string
+	NodeArgs     []string
 	// Log receives its output too (one line per request).
 	Log io.Writer
 	// ReadyTimeout bounds the wait for it to answer (default 30s).
@@ -128,7 +130,8 @@ func Run(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{log: &peer.Buffer{}}
-	cmd := exec.Command(o.Node, o.Script, "--port", strconv.Itoa(o.Port))
+	argv := append(append(append([]string{}, o.NodeArgs...), o.Script), "--port", strconv.Itoa(o.Port))
+	cmd := exec.Command(o.Node, argv...)
 	cmd.Dir = filepath.Dir(o.Script)
 	// Passwords and secrets go by environment, not argv (ps shows argv).
 	cmd.Env = peer.Environ([]string{"NODE_OPTIONS=", "OIDC_PROVIDER_CONFIG="}, "OIDC_PROVIDER_CONFIG="+string(conf))
@@ -196,6 +199,12 @@ func (s *Server) Stop() { _ = s.proc.StopWithin(5 * time.Second) }
 // Shutdown stops the provider (SIGTERM) and waits for it to exit, killing
 // it when ctx ends first (then killed is true).
 func (s *Server) Shutdown(ctx context.Context) (killed bool, err error) { return s.proc.Shutdown(ctx) }
+
+// Pid is the provider's process ID (node's).
+func (s *Server) Pid() int { return s.proc.Pid() }
+
+// Status describes how the provider exited; call it once Done is closed.
+func (s *Server) Status() string { return s.proc.Status() }
 
 // Done is closed once the provider has exited.
 func (s *Server) Done() <-chan struct{} { return s.proc.Done() }
