@@ -27,10 +27,11 @@ import (
 
 // TestDefaultRendersEverything: `kubectl apply -k config/default` installs
 // the namespace, the CRDs, the manager's service account and RBAC, its
-// configuration, the Deployment, both Services and the confirm-deletion
-// admission policy with its binding, all namespaced objects in
-// partnerops-system (the cluster-scoped ones in none), and nothing else
-// (the Prometheus and NetworkPolicy extras are Components, not part of it).
+// configuration, the Deployment, both Services, the tenant roles and the
+// confirm-deletion admission policy with its binding, all namespaced
+// objects in partnerops-system (the cluster-scoped ones in none), and
+// nothing else (the Prometheus and NetworkPolicy extras are Components,
+// not part of it).
 func TestDefaultRendersEverything(t *testing.T) {
 	objs := render(t, "config/default")
 	want := []string{
@@ -53,6 +54,8 @@ func TestDefaultRendersEverything(t *testing.T) {
 		"Deployment/partnerops-controller-manager",
 		"ValidatingAdmissionPolicy/partnerops-confirm-deletion",
 		"ValidatingAdmissionPolicyBinding/partnerops-confirm-deletion",
+		"ClusterRole/partnerops-tenant-view",
+		"ClusterRole/partnerops-tenant-edit",
 	}
 	var got []string
 	for _, o := range objs {

@@ -23,6 +23,11 @@
 //     refused with the command that confirms, allowed once annotated; an
 //     account without members needs nothing; the manager's finalizer
 //     removal (an update) is never refused.
+//   - The tenant roles: users bound in one namespace to the built-in view,
+//     edit and admin, once kube-controller-manager's ClusterRole
+//     aggregation controller (run by the test: the test control plane has
+//     no controller-manager) has filled them, read or also write both
+//     kinds there, nothing elsewhere, never the status or the finalizers.
 //   - The NetworkPolicy Component is applied (dry run) and checked against
 //     the Deployment's ports and the shipped configuration's SMTP and SCIM
 //     ports; docs/install.md's overlays are rendered as the guide shows
@@ -43,11 +48,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/partnerops/partnerops/internal/testenv"
@@ -66,6 +74,10 @@ const (
 	// authenticates it.
 	managerUser = "system:serviceaccount:" + namespace + ":" + serviceAccount
 )
+
+// managerGroups are the groups the API server puts the manager's service
+// account in.
+var managerGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
 
 // root is the repository's root.
 var root = testenv.RepoRoot()
@@ -261,3 +273,29 @@ func managerDeployment(t *testing.T, objs objects) *appsv1.Deployment {
 }
 
 var ctx = context.Background()
+
+// impersonate is a client of the test API server acting as user in groups.
+func impersonate(t *testing.T, user string, groups ...string) client.Client {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// eventually polls cond until it holds, for at most 30 seconds: for what
+// the API server does asynchronously (a new admission policy comes into
+// effect once its informer has it).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -13,8 +13,6 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // The manager's RBAC is asked of the API server, after config/default's
@@ -172,7 +170,7 @@ func parseMarker(args string) (marker, error) {
 // p.
 func allowed(t *testing.T, p permission) (bool, string) {
 	t.Helper()
-	return allowedFor(t, managerUser, []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}, p)
+	return allowedFor(t, managerUser, managerGroups, p)
 }
 
 // allowedFor asks the API server whether user, in groups, may do p.
@@ -319,13 +317,7 @@ func ruleKey(verb, group, resource, subresource, name string) string {
 // them for that user, one key per verb, resource and name.
 func rulesOf(t *testing.T, user, ns string) sets.Set[string] {
 	t.Helper()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user,
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}}
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := impersonate(t, user, managerGroups...)
 	review := &authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns}}
 	if err := c.Create(ctx, review); err != nil {
 		t.Fatal(err)
