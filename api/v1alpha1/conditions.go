@@ -62,6 +62,21 @@ const (
 	ReasonUnknownSystem = "UnknownSystem"
 	// ReasonAccountNotFound surfaces when spec.account names no PartnerAccount in the namespace.
 	ReasonAccountNotFound = "AccountNotFound"
+	// ReasonNoAccountForDomain surfaces when an invitation without
+	// spec.account finds no PartnerAccount of its namespace whose
+	// allowedDomains covers its address (accounts being deleted, and
+	// accounts without allowedDomains, are never chosen by domain). The
+	// message names the accounts there are; the invitation proceeds by
+	// itself once an account covering the domain is created or the domain
+	// is added to one.
+	ReasonNoAccountForDomain = "NoAccountForDomain"
+	// ReasonAmbiguousAccount surfaces when an invitation without
+	// spec.account is covered equally by several PartnerAccounts of its
+	// namespace (their most specific allowedDomains entry covering the
+	// address is the same): the message names them; the invitation
+	// proceeds by itself once only one covers it most specifically, or is
+	// replaced by one that names its account in spec.account.
+	ReasonAmbiguousAccount = "AmbiguousAccount"
 	// ReasonDomainNotAllowed surfaces when the email's domain is outside
 	// the account's allowedDomains: before sending, or once an accepted
 	// member's domain is taken out of the list (their grants are revoked
@@ -111,7 +126,10 @@ const (
 	ReasonWithdrawn = "Withdrawn"
 	// ReasonDeclined surfaces when the partner declined the invitation.
 	ReasonDeclined = "Declined"
-	// ReasonAccountDeleted surfaces when the invitation's account was deleted.
+	// ReasonAccountDeleted surfaces when the invitation's account was
+	// deleted, or deleted and created again under the same name (another
+	// UID than status.accountUID): a new account never adopts the old
+	// invitations, its users must be invited again.
 	ReasonAccountDeleted = "AccountDeleted"
 	// ReasonRemoved surfaces on Accepted=False when an accepted user's
 	// invitation is being deleted (removed from the account's spec.users,

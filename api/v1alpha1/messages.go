@@ -1,6 +1,10 @@
 package v1alpha1
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Condition messages written by more than one writer of an invitation's
 // status (the acceptance page and the controller): one source, so that
@@ -34,4 +38,16 @@ func RevokedMessage(r RevokedReason) string {
 		return MessageAccountDeleted
 	}
 	return MessageWithdrawn
+}
+
+// MaxListed bounds how many items a condition message names.
+const MaxListed = 5
+
+// FirstFew joins at most MaxListed items and says how many more there
+// are: "a, b, c, d, e and 2 more".
+func FirstFew(items []string) string {
+	if len(items) <= MaxListed {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:MaxListed], ", "), len(items)-MaxListed)
 }

@@ -93,16 +93,40 @@ func DomainAllowed(email string, allowed []DomainName) bool {
 	if len(allowed) == 0 {
 		return true
 	}
+	_, ok := CoveringDomain(email, allowed)
+	return ok
+}
+
+// CoveringDomain is the most specific entry of allowed that covers email's
+// domain, by the rule of DomainAllowed: the domain itself, or a parent of
+// it (jane@eu.globex.example is covered by eu.globex.example and by
+// globex.example; eu.globex.example is the more specific). ok is false
+// when no entry covers it, and for an empty list: an account without
+// allowedDomains allows every domain but covers none, so it is never
+// chosen by domain.
+func CoveringDomain(email string, allowed []DomainName) (_ DomainName, ok bool) {
 	at := strings.LastIndexByte(email, '@')
 	if at < 0 {
-		return false
+		return "", false
 	}
 	domain := NormalizeEmail(email[at+1:])
+	var best DomainName
 	for _, a := range allowed {
 		d := strings.ToLower(string(a))
-		if domain == d || strings.HasSuffix(domain, "."+d) {
-			return true
+		if (domain == d || strings.HasSuffix(domain, "."+d)) && len(d) > len(best) {
+			best, ok = DomainName(d), true
 		}
 	}
-	return false
+	return best, ok
+}
+
+// AccountName is the name of the PartnerAccount the invitation belongs to:
+// spec.account when set (the admin's word; status.account then says the
+// same), else status.account, the account chosen by the address's domain
+// ("" until one is).
+func (in *PartnerInvitation) AccountName() string {
+	if in.Spec.Account != "" {
+		return in.Spec.Account
+	}
+	return in.Status.Account
 }

@@ -23,3 +23,26 @@ func TestDomainAllowed(t *testing.T) {
 		}
 	}
 }
+
+func TestCoveringDomain(t *testing.T) {
+	cases := []struct {
+		email   string
+		allowed []DomainName
+		want    DomainName
+	}{
+		{"a@globex.example", nil, ""},
+		{"a@globex.example", []DomainName{"globex.example"}, "globex.example"},
+		{"a@EU.Globex.example", []DomainName{"globex.example", "eu.globex.example"}, "eu.globex.example"},
+		{"a@eu.globex.example", []DomainName{"eu.globex.example", "globex.example"}, "eu.globex.example"},
+		{"a@de.eu.globex.example", []DomainName{"globex.example", "eu.globex.example"}, "eu.globex.example"},
+		{"a@globex.example", []DomainName{"eu.globex.example"}, ""},
+		{"a@evilglobex.example", []DomainName{"globex.example"}, ""},
+		{"a@example", []DomainName{"globex.example"}, ""},
+	}
+	for _, tc := range cases {
+		got, ok := CoveringDomain(tc.email, tc.allowed)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("CoveringDomain(%q, %v) = %q, %v, want %q", tc.email, tc.allowed, got, ok, tc.want)
+		}
+	}
+}

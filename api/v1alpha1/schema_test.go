@@ -107,7 +107,10 @@ func TestPrinterColumns(t *testing.T) {
 	ns := env.Namespace(t)
 	ctx := context.Background()
 	acct := object(t, "PartnerAccount", ns, "globex", ``)
+	// No spec.account: the ACCOUNT column is status.account, the account
+	// the controller chose by the address's domain.
 	inv := object(t, "PartnerInvitation", ns, "mindy", `systems: [editor, insights]`)
+	delete(inv.Object["spec"].(map[string]any), "account")
 	for _, o := range []*unstructured.Unstructured{acct, inv} {
 		if err := env.Client.Create(ctx, o, strict); err != nil {
 			t.Fatal(err)
@@ -124,6 +127,7 @@ func TestPrinterColumns(t *testing.T) {
 	})
 	setStatus(t, inv, map[string]any{
 		"state":     "PendingApproval",
+		"account":   "globex",
 		"expiresAt": expires.UTC().Format(time.RFC3339),
 		"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "AwaitingAcceptance",
 			"message": "Sent", "lastTransitionTime": "2026-11-23T10:00:00Z"}},

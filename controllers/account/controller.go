@@ -1,5 +1,6 @@
 // Package account is the PartnerAccount controller: it watches
-// PartnerAccounts and every PartnerInvitation naming one, creates, updates
+// PartnerAccounts and every PartnerInvitation of one (naming it in
+// spec.account, or joined by its address's domain), creates, updates
 // and deletes the invitations an account owns for its spec.users, keeps the
 // grants finalizer on the account while any of its users may hold grants,
 // and writes the account's status (members, counts, state, Ready). It never
@@ -77,17 +78,22 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 		Complete(r)
 }
 
-// accountsOfInvitation maps an invitation event to the account it names
-// (owned and standalone alike: both count in its status) and, when its
-// name is the one another account's child would take, to that account too
-// (so that account invites its user once the name is free again).
+// accountsOfInvitation maps an invitation event to the account it belongs
+// to (owned, standalone or joined by domain alike: all count in its
+// status; none while it belongs to no account yet) and, when its name is
+// the one another account's child would take, to that account too (so that
+// account invites its user once the name is free again).
 func accountsOfInvitation(_ context.Context, o client.Object) []reconcile.Request {
 	inv, ok := o.(*v1alpha1.PartnerInvitation)
 	if !ok {
 		return nil
 	}
-	reqs := []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: inv.Namespace, Name: inv.Spec.Account}}}
-	if a := accountOfName(inv.Name, string(inv.Spec.Email)); a != "" && a != inv.Spec.Account {
+	var reqs []reconcile.Request
+	acct := inv.AccountName()
+	if acct != "" {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: inv.Namespace, Name: acct}})
+	}
+	if a := accountOfName(inv.Name, string(inv.Spec.Email)); a != "" && a != acct {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: inv.Namespace, Name: a}})
 	}
 	return reqs
@@ -96,7 +102,8 @@ func accountsOfInvitation(_ context.Context, o client.Object) []reconcile.Reques
 // scope is one reconcile's working set.
 type scope struct {
 	acct *v1alpha1.PartnerAccount
-	// invs are the invitations naming the account, sorted by name.
+	// invs are the invitations of the account (named in spec.account or
+	// joined by domain), sorted by name.
 	invs []v1alpha1.PartnerInvitation
 	// plan is how spec.users and the owned invitations differ.
 	plan plan
@@ -162,14 +169,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{}, stepErr
 }
 
-// loadInvitations lists, from the cache, every invitation naming the
-// account.
+// loadInvitations lists, from the cache, every invitation of the account:
+// those naming it in spec.account and those joined by domain, but not
+// those of an earlier account of the same name (another
+// status.accountUID): a new account never adopts them.
 func (r *Reconciler) loadInvitations(ctx context.Context, s *scope) (bool, error) {
 	var list v1alpha1.PartnerInvitationList
 	if err := r.Client.List(ctx, &list, client.InNamespace(s.acct.Namespace), client.MatchingFields{index.InvitationAccount: s.acct.Name}); err != nil {
 		return false, fmt.Errorf("listing the invitations of the account: %w", err)
 	}
-	s.invs = list.Items
+	s.invs = slices.DeleteFunc(list.Items, func(inv v1alpha1.PartnerInvitation) bool {
+		return inv.Status.AccountUID != "" && inv.Status.AccountUID != string(s.acct.UID)
+	})
 	slices.SortFunc(s.invs, func(a, b v1alpha1.PartnerInvitation) int { return strings.Compare(a.Name, b.Name) })
 	return false, nil
 }

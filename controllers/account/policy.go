@@ -16,9 +16,6 @@ import (
 // the counts still count every accepted invitation.
 const maxMembers = 2000
 
-// maxListed bounds how many names a condition message lists.
-const maxListed = 5
-
 // desiredInvitation is the invitation the account owns for one entry of
 // spec.users: the entry's role, systems, ttl and resend; its locale, else
 // the account's defaultLocale, else en; its message, else the account's
@@ -171,7 +168,7 @@ func planChildren(acct *v1alpha1.PartnerAccount, invs []v1alpha1.PartnerInvitati
 			p.create = append(p.create, desired)
 			continue
 		case !isOwned(cur, acct):
-			same := cur.Spec.Account == acct.Name && v1alpha1.NormalizeEmail(string(cur.Spec.Email)) == email
+			same := cur.AccountName() == acct.Name && v1alpha1.NormalizeEmail(string(cur.Spec.Email)) == email
 			p.conflicts = append(p.conflicts, conflict{Email: string(u.Email), Other: cur.Name, NameTaken: !same})
 			continue
 		}

@@ -187,13 +187,9 @@ func invitationNames(invs []*v1alpha1.PartnerInvitation) string {
 	return list(names)
 }
 
-// list joins at most maxListed items and says how many more there are.
-func list(items []string) string {
-	if len(items) <= maxListed {
-		return strings.Join(items, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(items[:maxListed], ", "), len(items)-maxListed)
-}
+// list joins at most v1alpha1.MaxListed items and says how many more there
+// are.
+func list(items []string) string { return v1alpha1.FirstFew(items) }
 
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -1,10 +1,12 @@
 // Package invitation is the PartnerInvitation controller: it watches
-// PartnerInvitations (the PartnerAccounts they name, and the other
-// invitations of the same address) and changes their status and the
-// identity backend: it validates them against the catalogue and the
-// account, keeps one live invitation per address in a namespace, sends the
-// invitation email with a signed link, expires the link on time, honours
-// resend and withdraw, and keeps an accepted user's grants in the backend.
+// PartnerInvitations (the PartnerAccounts they belong to or may join, and
+// the other invitations of the same address) and changes their status and
+// the identity backend: it associates an invitation without spec.account
+// with the account its address's domain chooses, validates them against
+// the catalogue and the account, keeps one live invitation per address in
+// a namespace, sends the invitation email with a signed link, expires the
+// link on time, honours resend and withdraw, and keeps an accepted user's
+// grants in the backend.
 // Acceptance is recorded by the acceptance page (internal/acceptance), with
 // a proof the controller checks before granting anything.
 //
@@ -138,17 +140,25 @@ var accountChanged = predicate.Funcs{
 	},
 }
 
-// invitationsOfAccount maps an account event to its invitations, so that a
-// created account or a changed allowedDomains or invitationTTL is seen.
+// invitationsOfAccount maps an account event to its invitations (named in
+// spec.account or joined by domain), so that a created or deleted account
+// or a changed allowedDomains or invitationTTL is seen, and to the
+// invitations of the namespace that belong to no account yet, which a new
+// account, or changed allowedDomains, may take in (or untie).
 func (r *Reconciler) invitationsOfAccount(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.PartnerInvitationList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index.InvitationAccount: o.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "Listing the invitations of an account", "account", klog.KObj(o))
-		return nil
-	}
-	reqs := make([]reconcile.Request, len(list.Items))
-	for i := range list.Items {
-		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}}
+	var reqs []reconcile.Request
+	for _, field := range []client.MatchingFields{
+		{index.InvitationAccount: o.GetName()},
+		{index.InvitationAwaitingAccount: index.AwaitingAccount},
+	} {
+		var list v1alpha1.PartnerInvitationList
+		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), field); err != nil {
+			log.FromContext(ctx).Error(err, "Listing the invitations of an account", "account", klog.KObj(o))
+			return nil
+		}
+		for i := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
+		}
 	}
 	return reqs
 }
@@ -237,12 +247,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // key). An error is one of reading, never a verdict.
 func (r *Reconciler) load(ctx context.Context, inv *v1alpha1.PartnerInvitation) (input, error) {
 	in := input{inv: inv, cfg: r.Config, now: r.Clock.Now()}
-	acct := &v1alpha1.PartnerAccount{}
-	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: inv.Namespace, Name: inv.Spec.Account}, acct); {
-	case err == nil:
-		in.account = acct
-	case !apierrors.IsNotFound(err):
-		return in, fmt.Errorf("reading PartnerAccount %s: %w", inv.Spec.Account, err)
+	if err := r.loadAccount(ctx, inv, &in); err != nil {
+		return in, err
 	}
 	siblings, err := r.sameAddress(ctx, inv, inv.Namespace)
 	if err != nil {
@@ -262,6 +268,33 @@ func (r *Reconciler) load(ctx context.Context, inv *v1alpha1.PartnerInvitation) 
 		}
 	}
 	return in, nil
+}
+
+// loadAccount finds the invitation's account: the one spec.account names,
+// else the one status.account recorded (decide compares its UID), else,
+// for a live invitation that belongs to no account yet, the one its
+// address's domain chooses among the namespace's accounts (chooseAccount;
+// why none could be chosen goes to in.unmatched).
+func (r *Reconciler) loadAccount(ctx context.Context, inv *v1alpha1.PartnerInvitation, in *input) error {
+	if name := inv.AccountName(); name != "" {
+		acct := &v1alpha1.PartnerAccount{}
+		switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: inv.Namespace, Name: name}, acct); {
+		case err == nil:
+			in.account = acct
+		case !apierrors.IsNotFound(err):
+			return fmt.Errorf("reading PartnerAccount %s: %w", name, err)
+		}
+		return nil
+	}
+	if !inv.DeletionTimestamp.IsZero() || terminal(&inv.Status) {
+		return nil
+	}
+	var list v1alpha1.PartnerAccountList
+	if err := r.Client.List(ctx, &list, client.InNamespace(inv.Namespace)); err != nil {
+		return fmt.Errorf("listing the PartnerAccounts of namespace %s: %w", inv.Namespace, err)
+	}
+	in.account, in.unmatched = chooseAccount(inv, list.Items)
+	return nil
 }
 
 // writeStatus writes d's status when it differs from inv's (one patch with

@@ -27,8 +27,16 @@ import (
 type input struct {
 	// inv is the invitation as read; decide never changes it.
 	inv *v1alpha1.PartnerInvitation
-	// account is the PartnerAccount inv names, nil when there is none.
+	// account is the PartnerAccount inv belongs to, nil when there is
+	// none: the one spec.account names, else the one status.account
+	// recorded (another account of that name, with another UID than
+	// status.accountUID, is read here too: decide tells them apart), else
+	// the one chosen by the address's domain.
 	account *v1alpha1.PartnerAccount
+	// unmatched is why no account could be chosen by domain for an
+	// invitation without spec.account (NoAccountForDomain,
+	// AmbiguousAccount); nil otherwise.
+	unmatched *problem
 	// siblings are the other invitations of inv's address in its
 	// namespace.
 	siblings []v1alpha1.PartnerInvitation
@@ -119,13 +127,17 @@ func decide(in input) decision {
 	return d
 }
 
-// lifecycle moves the state: the first rule that applies ends it.
+// lifecycle records the account and moves the state: the first rule that
+// applies ends it.
 func (d *decision) lifecycle(inv *v1alpha1.PartnerInvitation, in input) {
 	st := &inv.Status
+	gone := accountGone(inv, in.account)
+	belongTo(inv, in.account, gone)
 	switch {
-	case accountGone(inv, in.account):
+	case gone:
 		// Deleting an account is irreversible: its users must be invited
-		// again. An invitation that never found its account stays Invalid.
+		// again, also when an account of the same name is created since.
+		// An invitation that never found its account stays Invalid.
 		st.State, st.RevokedReason = v1alpha1.InvitationRevoked, v1alpha1.RevokedAccountDeleted
 		return
 	case terminal(st):
@@ -159,24 +171,50 @@ func (d *decision) lifecycle(inv *v1alpha1.PartnerInvitation, in input) {
 	d.expire(inv, in.now)
 }
 
-// accountGone: the account is being deleted, or was deleted after the
-// invitation had been valid with it.
+// accountGone: the account the invitation found (status.accountUID) is
+// being deleted, or was deleted, or is now another account under the same
+// name (deleted and created again). An invitation recorded before
+// status.accountUID existed counts its account as gone when it is being
+// deleted, or missing after the invitation had been valid with it.
 func accountGone(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount) bool {
 	st := &inv.Status
-	if terminal(st) {
+	switch {
+	case terminal(st):
+		return false
+	case account != nil && !account.DeletionTimestamp.IsZero():
+		return true
+	case st.AccountUID != "":
+		return account == nil || string(account.UID) != st.AccountUID
+	case account != nil:
 		return false
 	}
-	if account != nil {
-		return !account.DeletionTimestamp.IsZero()
-	}
 	return st.State == v1alpha1.InvitationPendingApproval || st.State == v1alpha1.InvitationAccepted || st.State == v1alpha1.InvitationExpired
+}
+
+// belongTo records, once, the account the invitation belongs to:
+// status.account is spec.account, else the name of the account chosen by
+// domain; status.accountUID is the UID of that account once it is found
+// (an invitation may name an account before it exists). A recorded UID is
+// never replaced, and none is recorded for an account that is gone (being
+// deleted, or not the one recorded) or for a revoked invitation.
+func belongTo(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount, gone bool) {
+	st := &inv.Status
+	switch {
+	case inv.Spec.Account != "":
+		st.Account = inv.Spec.Account
+	case st.Account == "" && account != nil:
+		st.Account = account.Name
+	}
+	if st.AccountUID == "" && account != nil && account.Name == st.Account && !gone && !terminal(st) {
+		st.AccountUID = string(account.UID)
+	}
 }
 
 // specProblem is why a pending invitation cannot proceed: its spec (the
 // catalogue, the account, its domains), or another live invitation of its
 // address in the namespace.
 func specProblem(inv *v1alpha1.PartnerInvitation, in input) *problem {
-	p := checkSpec(inv, in.account, in.cfg)
+	p := checkSpec(inv, in.account, in.unmatched, in.cfg)
 	switch {
 	case p != nil && p.Reason == v1alpha1.ReasonDomainNotAllowed && formerMember(inv):
 		return domainLeftProblem(inv, in.account)

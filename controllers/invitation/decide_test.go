@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
@@ -40,7 +41,7 @@ func decideIn(mods ...func(*input)) input {
 	inv.UID, inv.Generation = "u-1", 1
 	in := input{
 		inv:     inv,
-		account: &v1alpha1.PartnerAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "acme", Name: "globex"}, Spec: v1alpha1.PartnerAccountSpec{DisplayName: "Globex"}},
+		account: &v1alpha1.PartnerAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "acme", Name: "globex", UID: "a-1"}, Spec: v1alpha1.PartnerAccountSpec{DisplayName: "Globex"}},
 		cfg:     decideConfig(),
 		now:     d0,
 	}
@@ -67,6 +68,26 @@ func withGrants(in *input) {
 	in.inv.Finalizers = []string{v1alpha1.GrantsFinalizer}
 	in.inv.Status.AppliedGrants = &v1alpha1.AppliedGrants{Backend: "scim", UserID: "id", UserCreated: true, Role: "editor",
 		Systems: []string{"insights"}, Groups: []string{"partnerops.acme.insights.editor"}}
+}
+
+// byDomain makes the row's invitation one without spec.account, whose
+// account load chose among accounts by its domain.
+func byDomain(accounts ...v1alpha1.PartnerAccount) func(*input) {
+	return func(in *input) {
+		in.inv.Spec.Account = ""
+		in.account, in.unmatched = chooseAccount(in.inv, accounts)
+	}
+}
+
+// domainAccount is an account of namespace acme allowing domains.
+func domainAccount(name string, domains ...v1alpha1.DomainName) v1alpha1.PartnerAccount {
+	return v1alpha1.PartnerAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "acme", Name: name, UID: types.UID("uid-" + name)},
+		Spec: v1alpha1.PartnerAccountSpec{DisplayName: name, AllowedDomains: domains}}
+}
+
+// recorded says the invitation found its account, of UID uid, before.
+func recorded(uid types.UID) func(*input) {
+	return func(in *input) { in.inv.Status.Account, in.inv.Status.AccountUID = "globex", string(uid) }
 }
 
 func failedSend(reason string) func(*input) {
@@ -131,6 +152,11 @@ func decideRows() map[string]struct {
 		"no account":     {decideIn(func(in *input) { in.account = nil }), want{v1alpha1.InvitationInvalid, c(ready, "False/AccountNotFound"), false}},
 		"domain not allowed": {decideIn(func(in *input) { in.account.Spec.AllowedDomains = []v1alpha1.DomainName{"initech.example"} }),
 			want{v1alpha1.InvitationInvalid, c(ready, "False/DomainNotAllowed"), false}},
+		"joined by domain": {decideIn(byDomain(domainAccount("globex", "globex.example"))), want{"", c(ready, "False/Sending"), true}},
+		"no account covers the domain": {decideIn(byDomain(domainAccount("initech", "initech.example"))),
+			want{v1alpha1.InvitationInvalid, c(ready, "False/NoAccountForDomain"), false}},
+		"two accounts cover the domain equally": {decideIn(byDomain(domainAccount("globex", "globex.example"), domainAccount("hooli", "globex.example"))),
+			want{v1alpha1.InvitationInvalid, c(ready, "False/AmbiguousAccount"), false}},
 		"another invitation of the address is live": {decideIn(func(in *input) {
 			other := newInv()
 			other.Name, other.UID, other.Status.State = "first", "u-0", v1alpha1.InvitationPendingApproval
@@ -140,7 +166,12 @@ func decideRows() map[string]struct {
 		"declined": {decideIn(sent, func(in *input) {
 			in.inv.Status.State, in.inv.Status.RevokedReason = v1alpha1.InvitationRevoked, v1alpha1.RevokedDeclined
 		}), want{v1alpha1.InvitationRevoked, c(ready, "True/Declined", acc, "False/Declined"), false}},
-		"account deleted": {decideIn(sent, func(in *input) { in.account = nil }), want{v1alpha1.InvitationRevoked, c(ready, "True/AccountDeleted"), false}},
+		"account deleted":                   {decideIn(sent, func(in *input) { in.account = nil }), want{v1alpha1.InvitationRevoked, c(ready, "True/AccountDeleted"), false}},
+		"account deleted and created again": {decideIn(sent, recorded("a-0")), want{v1alpha1.InvitationRevoked, c(ready, "True/AccountDeleted"), false}},
+		"an invalid invitation's account deleted": {decideIn(recorded("a-1"), func(in *input) { in.inv.Spec.Role, in.account = "wizard", nil }),
+			want{v1alpha1.InvitationRevoked, c(ready, "True/AccountDeleted"), false}},
+		"a member's account deleted and created again": {decideIn(acceptedIn, withGrants, recorded("a-0"), backend(nil, nil)),
+			want{v1alpha1.InvitationRevoked, c(gr, "True/GrantsRevoked", ready, "True/AccountDeleted", acc, "False/AccountDeleted"), false}},
 		"resend asked of an accepted invitation": {decideIn(acceptedIn, func(in *input) { in.inv.Spec.Resend = 1 }),
 			want{v1alpha1.InvitationAccepted, c(email, "False/ResendNotAllowed", acc, "True/Accepted", ready, "True/Accepted"), false}},
 		"accepted, grants applied": {decideIn(acceptedIn, withGrants, backend(someRecord, nil)),
@@ -202,6 +233,53 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestDecideRecordsTheAccount: status.account and status.accountUID say
+// which account the invitation belongs to, once, for named invitations
+// and those joined by domain alike; the UID only once the account is found,
+// and never replaced.
+func TestDecideRecordsTheAccount(t *testing.T) {
+	cases := map[string]struct {
+		in               input
+		account, uid     string
+		state            v1alpha1.InvitationState
+		revokedByAccount bool
+	}{
+		"named":                            {in: decideIn(), account: "globex", uid: "a-1"},
+		"named, before the account exists": {in: decideIn(func(in *input) { in.account = nil }), account: "globex", state: v1alpha1.InvitationInvalid},
+		"named, then the account appears":  {in: decideIn(func(in *input) { in.inv.Status.State, in.inv.Status.Account = v1alpha1.InvitationInvalid, "globex" }), account: "globex", uid: "a-1"},
+		"joined by domain":                 {in: decideIn(byDomain(domainAccount("globex", "globex.example"))), account: "globex", uid: "uid-globex"},
+		"no account for the domain":        {in: decideIn(byDomain()), state: v1alpha1.InvitationInvalid},
+		"recorded before, kept":            {in: decideIn(sent, recorded("a-1")), account: "globex", uid: "a-1", state: v1alpha1.InvitationPendingApproval},
+		"joined by domain before, kept": {in: decideIn(sent, recorded("uid-globex"), func(in *input) {
+			in.inv.Spec.Account = ""
+			in.account.UID = "uid-globex"
+		}), account: "globex", uid: "uid-globex", state: v1alpha1.InvitationPendingApproval},
+		"another account of the same name": {in: decideIn(sent, recorded("a-0")), account: "globex", uid: "a-0", state: v1alpha1.InvitationRevoked, revokedByAccount: true},
+		"joined by domain, the account recreated": {in: decideIn(sent, recorded("uid-old"), func(in *input) { in.inv.Spec.Account = "" }),
+			account: "globex", uid: "uid-old", state: v1alpha1.InvitationRevoked, revokedByAccount: true},
+		"the account being deleted": {in: decideIn(func(in *input) { in.account.DeletionTimestamp = &past }), account: "globex",
+			state: v1alpha1.InvitationRevoked, revokedByAccount: true},
+		"withdrawn before it was sent": {in: decideIn(func(in *input) { in.inv.Status.State = v1alpha1.InvitationRevoked }), account: "globex",
+			state: v1alpha1.InvitationRevoked},
+		"a recorded account replaced by hand in status": {in: decideIn(func(in *input) { in.inv.Status.Account = "initech" }), account: "globex", uid: "a-1"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			d := decide(tc.in)
+			st := d.status
+			if st.Account != tc.account || st.AccountUID != tc.uid {
+				t.Errorf("status.account %q, accountUID %q; want %q, %q", st.Account, st.AccountUID, tc.account, tc.uid)
+			}
+			if st.State != tc.state {
+				t.Errorf("state %q, want %q", st.State, tc.state)
+			}
+			if got := st.RevokedReason == v1alpha1.RevokedAccountDeleted; got != tc.revokedByAccount {
+				t.Errorf("revokedReason %q", st.RevokedReason)
+			}
+		})
+	}
+}
+
 func equalStatus(a, b *v1alpha1.PartnerInvitation) bool {
 	return equality.Semantic.DeepEqual(a, b)
 }
@@ -238,8 +316,9 @@ func TestDecideCoversEveryReason(t *testing.T) {
 }
 
 // FuzzDecide: whatever the invitation, its account, siblings and the
-// outcomes, decide never panics, never moves a Revoked invitation, and
-// never asks to send for one that is accepted, revoked or invalid.
+// outcomes, decide never panics, never moves a Revoked invitation, never
+// replaces a recorded accountUID, and never asks to send for one that is
+// accepted, revoked or invalid.
 func FuzzDecide(f *testing.F) {
 	f.Add(uint64(0), uint8(0), int64(0))
 	f.Add(uint64(0xdeadbeef), uint8(7), int64(-3600))
@@ -309,6 +388,12 @@ func FuzzDecide(f *testing.F) {
 		case 3:
 			in.send = &sendResult{waiting: true}
 		}
+		if bit(18) {
+			st.Account, st.AccountUID = "globex", "a-0"
+		}
+		if bit(19) {
+			byDomain(domainAccount("globex", "globex.example"), domainAccount("hooli", v1alpha1.DomainName("globex.example"[pick%8:])))(&in)
+		}
 		switch {
 		case bit(15):
 			in.grants = &grantsResult{record: someRecord, err: errors.New("boom")}
@@ -321,6 +406,9 @@ func FuzzDecide(f *testing.F) {
 		d := decide(in)
 		if st.State == v1alpha1.InvitationRevoked && d.status.State != v1alpha1.InvitationRevoked {
 			t.Fatalf("a Revoked invitation became %q", d.status.State)
+		}
+		if st.AccountUID != "" && d.status.AccountUID != st.AccountUID {
+			t.Fatalf("the recorded accountUID %q became %q", st.AccountUID, d.status.AccountUID)
 		}
 		if d.wantSend {
 			switch d.status.State {

@@ -25,21 +25,98 @@ type problem struct {
 }
 
 // checkSpec validates what the schema cannot: the role and systems exist in
-// the catalogue, the account exists, the address is in its allowed domains.
-// account is nil when the account does not exist.
-func checkSpec(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount, cat *config.Config) *problem {
+// the catalogue, the account exists (or one was chosen by domain), the
+// address is in its allowed domains. account is nil when the account does
+// not exist or none was chosen; unmatched then says why none was chosen.
+func checkSpec(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount, unmatched *problem, cat *config.Config) *problem {
 	if p := checkCatalogue(inv, cat); p != nil {
 		return p
 	}
 	if account == nil {
+		if unmatched != nil {
+			return unmatched
+		}
 		return &problem{v1alpha1.ReasonAccountNotFound, fmt.Sprintf("PartnerAccount %q does not exist in namespace %s; create it and the invitation proceeds",
-			inv.Spec.Account, inv.Namespace)}
+			inv.AccountName(), inv.Namespace)}
 	}
 	if !v1alpha1.DomainAllowed(string(inv.Spec.Email), account.Spec.AllowedDomains) {
 		return &problem{v1alpha1.ReasonDomainNotAllowed, fmt.Sprintf("%s is outside the domains PartnerAccount %s allows (%s)",
 			inv.Spec.Email, account.Name, joinDomains(account.Spec.AllowedDomains))}
 	}
 	return nil
+}
+
+// chooseAccount picks the account an invitation without spec.account
+// joins, among accounts (those of its namespace): the one whose
+// allowedDomains covers the address most specifically
+// (v1alpha1.CoveringDomain: jane@eu.globex.example joins the account
+// allowing eu.globex.example rather than the one allowing globex.example;
+// a parent domain covers its subdomains, as allowedDomains does). Accounts
+// being deleted, and accounts without allowedDomains (they allow every
+// domain but cover none), are never chosen. When none covers the address
+// the problem is NoAccountForDomain; when several cover it equally,
+// AmbiguousAccount; both name the accounts.
+func chooseAccount(inv *v1alpha1.PartnerInvitation, accounts []v1alpha1.PartnerAccount) (*v1alpha1.PartnerAccount, *problem) {
+	sorted := make([]*v1alpha1.PartnerAccount, 0, len(accounts))
+	for i := range accounts {
+		if accounts[i].DeletionTimestamp.IsZero() {
+			sorted = append(sorted, &accounts[i])
+		}
+	}
+	slices.SortFunc(sorted, func(a, b *v1alpha1.PartnerAccount) int { return strings.Compare(a.Name, b.Name) })
+	var (
+		best         []*v1alpha1.PartnerAccount
+		bestDomain   v1alpha1.DomainName
+		others, open []string
+	)
+	for _, a := range sorted {
+		d, ok := v1alpha1.CoveringDomain(string(inv.Spec.Email), a.Spec.AllowedDomains)
+		switch {
+		case len(a.Spec.AllowedDomains) == 0:
+			open = append(open, a.Name)
+		case !ok:
+			others = append(others, fmt.Sprintf("%s (%s)", a.Name, joinDomains(a.Spec.AllowedDomains)))
+		case len(d) > len(bestDomain):
+			best, bestDomain = []*v1alpha1.PartnerAccount{a}, d
+		case d == bestDomain:
+			best = append(best, a)
+		}
+	}
+	switch len(best) {
+	case 1:
+		return best[0], nil
+	case 0:
+		return nil, noAccountProblem(inv, others, open)
+	}
+	names := make([]string, len(best))
+	for i, a := range best {
+		names[i] = a.Name
+	}
+	return nil, &problem{v1alpha1.ReasonAmbiguousAccount, fmt.Sprintf(
+		"%s is covered equally by %d PartnerAccounts of namespace %s, which all allow %s: %s. Keep %s in the allowedDomains of one of them only, or invite again with spec.account naming one; this invitation proceeds by itself once one account covers it most specifically",
+		inv.Spec.Email, len(best), inv.Namespace, bestDomain, v1alpha1.FirstFew(names), bestDomain)}
+}
+
+// noAccountProblem says that no account of the namespace covers the
+// address, naming the accounts there are: those with allowedDomains (and
+// them), then those without, which are never chosen by domain.
+func noAccountProblem(inv *v1alpha1.PartnerInvitation, others, open []string) *problem {
+	email := string(inv.Spec.Email)
+	domain := strings.ToLower(email[strings.LastIndexByte(email, '@')+1:])
+	msg := fmt.Sprintf("No PartnerAccount of namespace %s has %s, the domain of %s, in its allowedDomains (nor a parent domain of it), and spec.account names none",
+		inv.Namespace, domain, email)
+	switch {
+	case len(others) == 0 && len(open) == 0:
+		msg += "; the namespace has no PartnerAccount"
+	case len(others) > 0:
+		msg += "; accounts and the domains they allow: " + v1alpha1.FirstFew(others)
+	}
+	if len(open) > 0 {
+		msg += "; accounts without allowedDomains are never chosen by domain: " + v1alpha1.FirstFew(open)
+	}
+	return &problem{v1alpha1.ReasonNoAccountForDomain, msg + fmt.Sprintf(
+		". Add %s to an account's allowedDomains, or create an account allowing it, and this invitation proceeds by itself; or invite again with spec.account naming the account",
+		domain)}
 }
 
 // checkCatalogue checks that the role and systems exist in the catalogue
@@ -238,7 +315,7 @@ func desiredGroups(inv *v1alpha1.PartnerInvitation, cfg *config.Config) ([]strin
 	groups := make([]string, 0, len(inv.Spec.Systems))
 	for _, sys := range inv.Spec.Systems {
 		g, err := config.RenderGroup(cfg.IdentityBackend.GroupTemplate, config.GrantFields{
-			Namespace: inv.Namespace, Account: inv.Spec.Account, System: string(sys), Role: string(inv.Spec.Role),
+			Namespace: inv.Namespace, Account: inv.AccountName(), System: string(sys), Role: string(inv.Spec.Role),
 		})
 		if err != nil {
 			return nil, &problem{v1alpha1.ReasonBackendRejected, fmt.Sprintf("identityBackend.groupTemplate: %v", err)}
@@ -344,7 +421,7 @@ func templateGroups(cfg *config.Config, inv *v1alpha1.PartnerInvitation, rec *v1
 	for _, role := range sets.List(roles) {
 		for _, sys := range sets.List(systems) {
 			g, err := config.RenderGroup(cfg.IdentityBackend.GroupTemplate, config.GrantFields{
-				Namespace: inv.Namespace, Account: inv.Spec.Account, System: sys, Role: role,
+				Namespace: inv.Namespace, Account: inv.AccountName(), System: sys, Role: role,
 			})
 			if err == nil {
 				out.Insert(g)

@@ -79,7 +79,7 @@ func TestCheckSpec(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			p := checkSpec(tc.inv, tc.account, catalogue())
+			p := checkSpec(tc.inv, tc.account, nil, catalogue())
 			if tc.wantReason == "" {
 				if p != nil {
 					t.Fatalf("want valid, got %+v", p)
@@ -166,5 +166,77 @@ func TestAcceptURL(t *testing.T) {
 	want := "https://partners.acme.example/base/invitations/accept?token=a.b_c-d%2Be%2Ff%3D"
 	if got != want {
 		t.Errorf("AcceptURL = %s, want %s", got, want)
+	}
+}
+
+// TestChooseAccount: an invitation without spec.account joins the one
+// account whose allowedDomains covers its address most specifically.
+func TestChooseAccount(t *testing.T) {
+	acct := func(name string, domains ...v1alpha1.DomainName) v1alpha1.PartnerAccount {
+		a := newAccount(domains...)
+		a.Name = name
+		return *a
+	}
+	deleting := func(a v1alpha1.PartnerAccount) v1alpha1.PartnerAccount {
+		a.DeletionTimestamp = &past
+		return a
+	}
+	many := []v1alpha1.PartnerAccount{}
+	for _, n := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		many = append(many, acct(n, "globex.example"))
+	}
+	cases := map[string]struct {
+		email      v1alpha1.EmailAddress
+		accounts   []v1alpha1.PartnerAccount
+		want       string
+		wantReason string
+		wantInMsg  []string
+	}{
+		"the one covering the domain": {email: "jane@globex.example",
+			accounts: []v1alpha1.PartnerAccount{acct("initech", "initech.example"), acct("globex", "globex.example", "globex.example.org")}, want: "globex"},
+		"a parent domain covers a subdomain": {email: "jane@de.eu.globex.example",
+			accounts: []v1alpha1.PartnerAccount{acct("globex", "globex.example")}, want: "globex"},
+		"the most specific domain wins": {email: "jane@eu.globex.example",
+			accounts: []v1alpha1.PartnerAccount{acct("globex", "globex.example"), acct("globex-eu", "eu.globex.example")}, want: "globex-eu"},
+		"whatever the order": {email: "jane@EU.globex.example",
+			accounts: []v1alpha1.PartnerAccount{acct("globex-eu", "eu.globex.example"), acct("globex", "globex.example")}, want: "globex-eu"},
+		"the less specific one for the parent domain": {email: "jane@globex.example",
+			accounts: []v1alpha1.PartnerAccount{acct("globex-eu", "eu.globex.example"), acct("globex", "globex.example")}, want: "globex"},
+		"an account being deleted is no candidate": {email: "jane@eu.globex.example",
+			accounts: []v1alpha1.PartnerAccount{deleting(acct("globex-eu", "eu.globex.example")), acct("globex", "globex.example")}, want: "globex"},
+		"no account": {email: "jane@globex.example", wantReason: v1alpha1.ReasonNoAccountForDomain,
+			wantInMsg: []string{"No PartnerAccount of namespace acme has globex.example, the domain of jane@globex.example, in its allowedDomains", "the namespace has no PartnerAccount", "Add globex.example to an account's allowedDomains"}},
+		"none covers it": {email: "jane@globex.example", wantReason: v1alpha1.ReasonNoAccountForDomain,
+			accounts:  []v1alpha1.PartnerAccount{acct("umbrella", "umbrella.example"), acct("initech", "initech.example", "eu.globex.example"), acct("open")},
+			wantInMsg: []string{"accounts and the domains they allow: initech (initech.example, eu.globex.example), umbrella (umbrella.example)", "accounts without allowedDomains are never chosen by domain: open"}},
+		"an account without allowedDomains covers nothing": {email: "jane@globex.example", wantReason: v1alpha1.ReasonNoAccountForDomain,
+			accounts: []v1alpha1.PartnerAccount{acct("open")}, wantInMsg: []string{"never chosen by domain: open"}},
+		"only an account being deleted": {email: "jane@globex.example", wantReason: v1alpha1.ReasonNoAccountForDomain,
+			accounts: []v1alpha1.PartnerAccount{deleting(acct("globex", "globex.example"))}, wantInMsg: []string{"the namespace has no PartnerAccount"}},
+		"a tie": {email: "jane@eu.globex.example", wantReason: v1alpha1.ReasonAmbiguousAccount,
+			accounts:  []v1alpha1.PartnerAccount{acct("globex", "globex.example"), acct("hooli", "eu.globex.example"), acct("globex-eu", "EU.globex.example")},
+			wantInMsg: []string{"jane@eu.globex.example is covered equally by 2 PartnerAccounts of namespace acme, which all allow eu.globex.example: globex-eu, hooli", "spec.account"}},
+		"a tie of many is counted": {email: "jane@globex.example", wantReason: v1alpha1.ReasonAmbiguousAccount, accounts: many,
+			wantInMsg: []string{"by 7 PartnerAccounts", "a, b, c, d, e and 2 more"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			inv := newInv(func(i *v1alpha1.PartnerInvitation) { i.Spec.Account, i.Spec.Email = "", tc.email })
+			got, p := chooseAccount(inv, tc.accounts)
+			if tc.wantReason == "" {
+				if p != nil || got == nil || got.Name != tc.want {
+					t.Fatalf("chose %v (%+v), want %s", got, p, tc.want)
+				}
+				return
+			}
+			if got != nil || p == nil || p.Reason != tc.wantReason {
+				t.Fatalf("chose %v (%+v), want none with %s", got, p, tc.wantReason)
+			}
+			for _, w := range tc.wantInMsg {
+				if !strings.Contains(p.Message, w) {
+					t.Errorf("message %q does not say %q", p.Message, w)
+				}
+			}
+		})
 	}
 }

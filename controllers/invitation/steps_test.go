@@ -225,6 +225,45 @@ func TestLoadReportsABadProofAsInput(t *testing.T) {
 			t.Errorf("load = account %v, %v; want none and no error (decide says AccountNotFound)", in.account, err)
 		}
 	})
+	t.Run("no spec.account: the account the domain chooses", func(t *testing.T) {
+		inv := stored(func(i *v1alpha1.PartnerInvitation) { i.Spec.Account, i.Spec.Email = "", "mindy@eu.globex.example" })
+		eu := newAccount("eu.globex.example")
+		eu.Name = "globex-eu"
+		s := newSteps(t, interceptor.Funcs{}, inv, newAccount("globex.example"), eu)
+		if in, err := s.load(context.Background(), inv); err != nil || in.account == nil || in.account.Name != "globex-eu" || in.unmatched != nil {
+			t.Errorf("load = account %v (%+v), %v; want globex-eu, the most specific", in.account, in.unmatched, err)
+		}
+	})
+	t.Run("no spec.account and no account for the domain", func(t *testing.T) {
+		inv := stored(func(i *v1alpha1.PartnerInvitation) { i.Spec.Account = "" })
+		s := newSteps(t, interceptor.Funcs{}, inv, newAccount("initech.example"))
+		if in, err := s.load(context.Background(), inv); err != nil || in.account != nil || in.unmatched == nil || in.unmatched.Reason != v1alpha1.ReasonNoAccountForDomain {
+			t.Errorf("load = account %v, %+v, %v; want none, NoAccountForDomain and no error", in.account, in.unmatched, err)
+		}
+	})
+	t.Run("joined by domain before: the recorded account, not a new choice", func(t *testing.T) {
+		inv := stored(func(i *v1alpha1.PartnerInvitation) {
+			i.Spec.Account, i.Spec.Email, i.Status.Account, i.Status.AccountUID = "", "mindy@eu.globex.example", "globex", "a-1"
+		})
+		eu := newAccount("eu.globex.example")
+		eu.Name = "globex-eu"
+		s := newSteps(t, interceptor.Funcs{}, inv, newAccount("globex.example"), eu)
+		if in, err := s.load(context.Background(), inv); err != nil || in.account == nil || in.account.Name != "globex" {
+			t.Errorf("load = account %v, %v; want globex, the account recorded", in.account, err)
+		}
+	})
+	t.Run("the accounts cannot be listed", func(t *testing.T) {
+		inv := stored(func(i *v1alpha1.PartnerInvitation) { i.Spec.Account = "" })
+		s := newSteps(t, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, ok := list.(*v1alpha1.PartnerAccountList); ok {
+				return apierrors.NewServiceUnavailable("etcd is down")
+			}
+			return c.List(ctx, list, opts...)
+		}}, inv, newAccount())
+		if _, err := s.load(context.Background(), inv); err == nil {
+			t.Error("load succeeded without the accounts; want the read error (never NoAccountForDomain)")
+		}
+	})
 	t.Run("the account cannot be read", func(t *testing.T) {
 		inv := stored()
 		s := newSteps(t, interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {

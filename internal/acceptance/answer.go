@@ -183,7 +183,7 @@ func (h *handler) record(ctx context.Context, inv *v1alpha1.PartnerInvitation, k
 	if err := h.client.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("writing the status of invitation %s: %w", klog.KObj(inv), err)
 	}
-	h.log.Info(msg, "invitation", klog.KObj(inv), "account", inv.Spec.Account)
+	h.log.Info(msg, "invitation", klog.KObj(inv), "account", inv.AccountName())
 	if h.recorder != nil {
 		h.recorder.Eventf(inv, nil, corev1.EventTypeNormal, reason, action, "%s", note)
 	}
@@ -203,7 +203,7 @@ func (h *handler) hubURL(inv *v1alpha1.PartnerInvitation) string {
 	u := *h.hub
 	q := u.Query()
 	q.Set("namespace", inv.Namespace)
-	q.Set("account", inv.Spec.Account)
+	q.Set("account", inv.AccountName())
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -297,5 +297,53 @@ func TestAccountDeletedAfterTheEmailWentOut(t *testing.T) {
 	}
 }
 
+// TestJoinedByDomainThroughTheAPIServer: an invitation without
+// spec.account, which the controller associated with the account by its
+// domain (status.account and status.accountUID), is shown and accepted
+// like a named one and lands on the Hub with its account; once that
+// account is deleted and another is created under the same name, the
+// link is dead (the new account never adopts it) and nothing is written.
+func TestJoinedByDomainThroughTheAPIServer(t *testing.T) {
+	p := newAPIPage(t)
+	p.create(accountAllowing("globex.example"))
+	joined := func(uid string) func(*v1alpha1.PartnerInvitation) {
+		return func(inv *v1alpha1.PartnerInvitation) {
+			inv.Spec.Account, inv.Status.Account, inv.Status.AccountUID = "", testAccount, uid
+		}
+	}
+	p.create(invitation("jane", joined(string(p.account().UID))))
+	p.create(invitation("ann", joined(string(p.account().UID))))
+	if code, body := p.get(p.link("jane")); code != http.StatusOK || pageOf(body) != "invitation" || !strings.Contains(body, testCompany) {
+		t.Fatalf("jane's link: %d %q, want 200 and the invitation to %s", code, pageOf(body), testCompany)
+	}
+	req := httptest.NewRequest(http.MethodPost, pathAccept, strings.NewReader("token="+url.QueryEscape(p.link("jane"))))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = testClient
+	rec := httptest.NewRecorder()
+	p.handler.ServeHTTP(rec, req)
+	hub := "https://hub.example.com/start?account=globex&from=email&namespace=" + p.ns
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != hub {
+		t.Errorf("jane accepts: %d to %q, want 303 to %s", rec.Code, rec.Header().Get("Location"), hub)
+	}
+	if st := p.invitation("jane").Status; st.State != v1alpha1.InvitationAccepted {
+		t.Errorf("jane is %q, want Accepted", st.State)
+	}
+
+	tok := p.link("ann")
+	_, deadPage := p.get("forged")
+	if err := p.api.Client.Delete(t.Context(), p.account()); err != nil {
+		t.Fatal(err)
+	}
+	p.create(accountAllowing("globex.example"))
+	before := p.invitation("ann")
+	if code, body := p.post(pathAccept, tok); code != http.StatusNotFound || body != deadPage {
+		t.Errorf("ann's link once her account was created again: %d %q, want 404 and the generic page", code, pageOf(body))
+	}
+	p.unchanged(before, "ann, account created again")
+	if !strings.Contains(p.logs.String(), whyNoAccount) {
+		t.Errorf("the log does not say %q:\n%s", whyNoAccount, p.logs.String())
+	}
+}
+
 // recordedEvents drains the events recorded so far.
 func (p *apiPage) recordedEvents() []string { return drainEvents(p.events) }

@@ -54,7 +54,7 @@ const (
 	whyResend    = "link of another resend generation"
 	whyWithdrawn = "invitation withdrawn"
 	whyInvalid   = "invitation invalid"
-	whyNoAccount = "partner account missing or being deleted"
+	whyNoAccount = "partner account missing, being deleted or created again (UID differs)"
 	whyDomain    = "address outside the partner account's allowedDomains"
 )
 
@@ -69,12 +69,15 @@ type link struct {
 }
 
 // assess decides what the link shows: inv is the invitation the claims
-// name and account its PartnerAccount, each nil when absent. why says, for
+// name and account its PartnerAccount (spec.account, else the
+// status.account chosen by domain), each nil when absent. why says, for
 // logs, why a link is dead.
 //
 // Order matters: a link that is not the invitation's current one (UID,
 // resend generation) is dead whatever the state; a declined invitation
-// stays declined; a withdrawn, invalid or orphaned one is dead, and so is
+// stays declined; a withdrawn, invalid or orphaned one is dead (its
+// account gone, or another account of the same name than the one
+// status.accountUID recorded: a new account never adopts it), and so is
 // one whose address its account no longer allows (allowedDomains as it is
 // now, not as it was when the email went out: the controller may not have
 // caught up, and an accepted user whose domain was removed must not be
@@ -97,7 +100,7 @@ func assess(l link, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAc
 		return verdictDead, whyWithdrawn
 	case inv.Status.State == v1alpha1.InvitationInvalid:
 		return verdictDead, whyInvalid
-	case account == nil || account.DeletionTimestamp != nil:
+	case account == nil || account.DeletionTimestamp != nil || (inv.Status.AccountUID != "" && string(account.UID) != inv.Status.AccountUID):
 		return verdictDead, whyNoAccount
 	case !v1alpha1.DomainAllowed(string(inv.Spec.Email), account.Spec.AllowedDomains):
 		return verdictDead, whyDomain

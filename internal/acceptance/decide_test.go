@@ -42,6 +42,13 @@ func TestAssess(t *testing.T) {
 		{name: "declined, then withdrawn", inv: invitation("jane", declinedState, withdrawnSpecOnly), want: verdictDeclined},
 		{name: "invalid", inv: invitation("jane", invalidState), want: verdictDead, why: whyInvalid},
 		{name: "no account", inv: invitation("jane"), noAccount: true, want: verdictDead, why: whyNoAccount},
+		{name: "joined by domain", inv: invitation("jane", joinedByDomain("uid-globex")), account: func(a *v1alpha1.PartnerAccount) { a.UID = "uid-globex" },
+			want: verdictPending},
+		{name: "account deleted and created again, controller late", inv: invitation("jane", joinedByDomain("uid-old")),
+			account: func(a *v1alpha1.PartnerAccount) { a.UID = "uid-new" }, want: verdictDead, why: whyNoAccount},
+		{name: "named account deleted and created again, controller late", inv: invitation("jane", func(inv *v1alpha1.PartnerInvitation) {
+			inv.Status.Account, inv.Status.AccountUID = testAccount, "uid-old"
+		}), account: func(a *v1alpha1.PartnerAccount) { a.UID = "uid-new" }, want: verdictDead, why: whyNoAccount},
 		{name: "account being deleted, controller late", inv: invitation("jane"), account: func(a *v1alpha1.PartnerAccount) {
 			a.DeletionTimestamp = &metav1.Time{Time: t0}
 		}, want: verdictDead, why: whyNoAccount},
@@ -101,6 +108,14 @@ func TestAssess(t *testing.T) {
 				t.Errorf("assess = %v (%q), want %v (%q)", got, why, tc.want, tc.why)
 			}
 		})
+	}
+}
+
+// joinedByDomain makes inv one without spec.account, which the controller
+// associated with the test account (of UID uid) by its domain.
+func joinedByDomain(uid string) func(*v1alpha1.PartnerInvitation) {
+	return func(inv *v1alpha1.PartnerInvitation) {
+		inv.Spec.Account, inv.Status.Account, inv.Status.AccountUID = "", testAccount, uid
 	}
 }
 

@@ -319,13 +319,13 @@ func (h *handler) load(ctx context.Context, l link) (resolution, error) {
 		return res, fmt.Errorf("reading invitation %s/%s: %w", l.claims.Namespace, l.claims.Name, err)
 	}
 	var account *v1alpha1.PartnerAccount
-	if inv != nil && string(inv.UID) == l.claims.UID {
+	if inv != nil && string(inv.UID) == l.claims.UID && inv.AccountName() != "" {
 		account = &v1alpha1.PartnerAccount{}
-		switch err := h.client.Get(ctx, types.NamespacedName{Namespace: inv.Namespace, Name: inv.Spec.Account}, account); {
+		switch err := h.client.Get(ctx, types.NamespacedName{Namespace: inv.Namespace, Name: inv.AccountName()}, account); {
 		case apierrors.IsNotFound(err):
 			account = nil
 		case err != nil:
-			return res, fmt.Errorf("reading PartnerAccount %s/%s: %w", inv.Namespace, inv.Spec.Account, err)
+			return res, fmt.Errorf("reading PartnerAccount %s/%s: %w", inv.Namespace, inv.AccountName(), err)
 		}
 	}
 	res.inv, res.account = inv, account

@@ -13,11 +13,26 @@ import (
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
-// InvitationAccount indexes PartnerInvitations by spec.account: list with
+// InvitationAccount indexes PartnerInvitations by the account they belong
+// to (PartnerInvitation.AccountName: spec.account, else the status.account
+// chosen by the address's domain): list with
 // client.MatchingFields{index.InvitationAccount: accountName} (and
-// client.InNamespace) to get every invitation naming an account, owned or
-// standalone.
-const InvitationAccount = ".spec.account"
+// client.InNamespace) to get every invitation of an account, owned,
+// standalone or joined by domain. An invitation of an earlier account of
+// the same name is listed too: compare status.accountUID with the
+// account's UID.
+const InvitationAccount = ".status.account"
+
+// InvitationAwaitingAccount indexes the PartnerInvitations that belong to
+// no account yet (no spec.account, no account chosen by domain) and are
+// not revoked, under the value AwaitingAccount: list with
+// client.MatchingFields{index.InvitationAwaitingAccount:
+// index.AwaitingAccount} and client.InNamespace to find those a new or
+// changed PartnerAccount may take in.
+const InvitationAwaitingAccount = ".status.awaitingAccount"
+
+// AwaitingAccount is the one value of InvitationAwaitingAccount.
+const AwaitingAccount = "true"
 
 // InvitationEmail indexes PartnerInvitations by their address, normalised
 // (v1alpha1.NormalizeEmail): list with client.MatchingFields{
@@ -32,15 +47,32 @@ func Register(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationAccount, AccountOf); err != nil {
 		return fmt.Errorf("indexing invitations by account: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationAwaitingAccount, AwaitingAccountOf); err != nil {
+		return fmt.Errorf("indexing invitations awaiting an account: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PartnerInvitation{}, InvitationEmail, EmailOf); err != nil {
 		return fmt.Errorf("indexing invitations by address: %w", err)
 	}
 	return nil
 }
 
-// AccountOf is the InvitationAccount value of a PartnerInvitation.
+// AccountOf is the InvitationAccount value of a PartnerInvitation: none
+// while it belongs to no account yet.
 func AccountOf(o client.Object) []string {
-	return []string{o.(*v1alpha1.PartnerInvitation).Spec.Account}
+	if a := o.(*v1alpha1.PartnerInvitation).AccountName(); a != "" {
+		return []string{a}
+	}
+	return nil
+}
+
+// AwaitingAccountOf is the InvitationAwaitingAccount value of a
+// PartnerInvitation.
+func AwaitingAccountOf(o client.Object) []string {
+	inv := o.(*v1alpha1.PartnerInvitation)
+	if inv.AccountName() == "" && inv.Status.State != v1alpha1.InvitationRevoked {
+		return []string{AwaitingAccount}
+	}
+	return nil
 }
 
 // EmailOf is the InvitationEmail value of a PartnerInvitation.

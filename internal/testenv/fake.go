@@ -16,6 +16,7 @@ func FakeClient(objs ...client.Object) *fake.ClientBuilder {
 	return fake.NewClientBuilder().WithScheme(Scheme()).
 		WithStatusSubresource(&v1alpha1.PartnerInvitation{}, &v1alpha1.PartnerAccount{}).
 		WithIndex(&v1alpha1.PartnerInvitation{}, index.InvitationAccount, index.AccountOf).
+		WithIndex(&v1alpha1.PartnerInvitation{}, index.InvitationAwaitingAccount, index.AwaitingAccountOf).
 		WithIndex(&v1alpha1.PartnerInvitation{}, index.InvitationEmail, index.EmailOf).
 		WithObjects(objs...)
 }

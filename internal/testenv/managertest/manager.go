@@ -248,6 +248,16 @@ func (m *Manager) Restart() {
 	m.run()
 }
 
+// Offline stops the manager, runs f, and starts a new one as Restart
+// does: the manager never sees what f changes as it happens, only the
+// outcome, as after an outage.
+func (m *Manager) Offline(f func()) {
+	m.T.Helper()
+	m.stop()
+	f()
+	m.run()
+}
+
 // In is the same manager seen from namespace ns (one of m.Others): the
 // builders and waits work there.
 func (m *Manager) In(ns string) *Manager {
