@@ -115,11 +115,8 @@ func (s *Signer) SignSignIn(ctx context.Context, audience string, v SignIn) (str
 // for one past its expiry, and any other error when the keys could not be
 // loaded.
 func (s *Signer) VerifySignIn(ctx context.Context, audience, raw string) (SignIn, error) {
-	if len(raw) > MaxTokenLength {
-		return SignIn{}, invalid("longer than %d bytes", MaxTokenLength)
-	}
-	if !urlSafe(raw) {
-		return SignIn{}, invalid("characters outside the base64url alphabet")
+	if err := precheck(raw); err != nil {
+		return SignIn{}, err
 	}
 	keys, err := s.src.Keys(ctx)
 	if err != nil {

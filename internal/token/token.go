@@ -166,11 +166,8 @@ func (s *Signer) Sign(ctx context.Context, c Claims) (string, error) {
 // the token is bad. Claims are zero unless the error is nil or ErrExpired.
 func (s *Signer) Verify(ctx context.Context, raw string) (Claims, error) {
 	// Cheap checks first, before any decoding or key loading.
-	if len(raw) > MaxTokenLength {
-		return Claims{}, invalid("longer than %d bytes", MaxTokenLength)
-	}
-	if !urlSafe(raw) {
-		return Claims{}, invalid("characters outside the base64url alphabet")
+	if err := precheck(raw); err != nil {
+		return Claims{}, err
 	}
 	keys, err := s.src.Keys(ctx)
 	if err != nil {
@@ -197,6 +194,18 @@ func (s *Signer) Verify(ctx context.Context, raw string) (Claims, error) {
 	default:
 		return Claims{}, invalid("%s", describe(err))
 	}
+}
+
+// precheck refuses, with ErrInvalid, what can be no token of ours: too
+// long, or with characters outside base64url segments and their dots.
+func precheck(raw string) error {
+	if len(raw) > MaxTokenLength {
+		return invalid("longer than %d bytes", MaxTokenLength)
+	}
+	if !urlSafe(raw) {
+		return invalid("characters outside the base64url alphabet")
+	}
+	return nil
 }
 
 // keyFunc gives the jwt parser the key a token's kid header names.

@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -100,19 +99,8 @@ func Start(t testing.TB, o Options) *Server {
 // Run starts a provider as o says and waits until it answers (ctx bounds
 // that wait, not the provider's life). Stop it with Stop or Shutdown.
 func Run(ctx context.Context, o Options) (*Server, error) {
-	if o.Script == "" {
-		script, err := Script()
-		if err != nil {
-			return nil, err
-		}
-		o.Script = script
-	}
-	if o.Node == "" {
-		node, err := exec.LookPath("node")
-		if err != nil {
-			return nil, fmt.Errorf("no node on PATH for the OpenID Provider: run hack/install-peers.sh (it installs Debian's nodejs): %w", err)
-		}
-		o.Node = node
+	if err := peer.NodeDefaults(&o.Script, &o.Node, Script, "the OpenID Provider"); err != nil {
+		return nil, err
 	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 30 * time.Second
@@ -135,41 +123,20 @@ func Run(ctx context.Context, o Options) (*Server, error) {
 	cmd.Dir = filepath.Dir(o.Script)
 	// Passwords and secrets go by environment, not argv (ps shows argv).
 	cmd.Env = peer.Environ([]string{"NODE_OPTIONS=", "OIDC_PROVIDER_CONFIG="}, "OIDC_PROVIDER_CONFIG="+string(conf))
-	var out io.Writer = s.log
-	if o.Log != nil {
-		out = io.MultiWriter(s.log, o.Log)
-	}
-	cmd.Stderr = out
-	ready := make(chan string, 1)
-	cmd.Stdout = &peer.ReadyWriter{Log: out, Prefix: readyPrefix, Ready: ready}
-	p, err := peer.Start(cmd, nil)
+	p, issuer, err := peer.StartNode(ctx, cmd, "the OpenID Provider", s.log, o.Log, readyPrefix, o.ReadyTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("starting the OpenID Provider: %w", err)
+		return nil, err
 	}
-	s.proc = p
-	if err := s.waitReady(ctx, ready, o.ReadyTimeout); err != nil {
+	s.proc, s.Issuer = p, issuer
+	if err := s.waitDiscovery(ctx); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-// waitReady waits for the ready line, then for the discovery document.
-func (s *Server) waitReady(ctx context.Context, ready <-chan string, timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	select {
-	case s.Issuer = <-ready:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.proc.Done():
-		return fmt.Errorf("the OpenID Provider exited (%s) before it was ready; its log:\n%s", s.proc.Status(), s.log.String())
-	case <-deadline.C:
-		return fmt.Errorf("the OpenID Provider was not ready after %s; its log:\n%s", timeout, s.log.String())
-	}
-	if !strings.HasPrefix(s.Issuer, "http://127.0.0.1:") {
-		return fmt.Errorf("the OpenID Provider is not on loopback: %q", s.Issuer)
-	}
+// waitDiscovery waits for the discovery document.
+func (s *Server) waitDiscovery(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c := &http.Client{Transport: &http.Transport{Proxy: nil}}

@@ -2,13 +2,16 @@ package peer
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // This file holds what the node peers (hack/scim-server,
@@ -72,4 +75,63 @@ func (w *ReadyWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// NodeDefaults fills in a node peer's script (with find) and node (the
+// node on PATH) when they are empty; what names the peer in errors.
+func NodeDefaults(script, node *string, find func() (string, error), what string) error {
+	if *script == "" {
+		p, err := find()
+		if err != nil {
+			return err
+		}
+		*script = p
+	}
+	if *node == "" {
+		p, err := exec.LookPath("node")
+		if err != nil {
+			return fmt.Errorf("no node on PATH for %s: run hack/install-peers.sh (it installs Debian's nodejs): %w", what, err)
+		}
+		*node = p
+	}
+	return nil
+}
+
+// StartNode starts cmd, a node peer named what, with its output in buf
+// (and log, when not nil), and waits until it prints its ready line
+// (prefix, then its URL), which it returns. The wait ends with an error
+// when ctx ends, the peer exits or after timeout (the error quotes buf);
+// the peer is then stopped. The URL must be on 127.0.0.1.
+func StartNode(ctx context.Context, cmd *exec.Cmd, what string, buf *Buffer, log io.Writer, prefix string, timeout time.Duration) (*Process, string, error) {
+	var out io.Writer = buf
+	if log != nil {
+		out = io.MultiWriter(buf, log)
+	}
+	cmd.Stderr = out
+	ready := make(chan string, 1)
+	cmd.Stdout = &ReadyWriter{Log: out, Prefix: prefix, Ready: ready}
+	p, err := Start(cmd, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("starting %s: %w", what, err)
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var u string
+	select {
+	case u = <-ready:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-p.Done():
+		err = fmt.Errorf("%s exited (%s) before it was ready; its log:\n%s", what, p.Status(), buf.String())
+	case <-deadline.C:
+		err = fmt.Errorf("%s was not ready after %s; its log:\n%s", what, timeout, buf.String())
+	}
+	if err == nil && !strings.HasPrefix(u, "http://127.0.0.1:") {
+		err = fmt.Errorf("%s is not on loopback: %q", what, u)
+	}
+	if err != nil {
+		_ = p.StopWithin(5 * time.Second)
+		return nil, "", err
+	}
+	return p, u, nil
 }

@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -96,19 +95,8 @@ func StartWith(t testing.TB, opts Options) *Server {
 // bounds that wait, not the server's life). Stop it with Stop or
 // Shutdown.
 func Run(ctx context.Context, o Options) (*Server, error) {
-	if o.Script == "" {
-		script, err := Script()
-		if err != nil {
-			return nil, err
-		}
-		o.Script = script
-	}
-	if o.Node == "" {
-		node, err := exec.LookPath("node")
-		if err != nil {
-			return nil, fmt.Errorf("no node on PATH for the SCIM test server: run hack/install-peers.sh (it installs Debian's nodejs): %w", err)
-		}
-		o.Node = node
+	if err := peer.NodeDefaults(&o.Script, &o.Node, Script, "the SCIM test server"); err != nil {
+		return nil, err
 	}
 	if o.Token == "" {
 		tok := make([]byte, 24)
@@ -132,19 +120,12 @@ func Run(ctx context.Context, o Options) (*Server, error) {
 	// The token goes by environment, not argv (ps shows argv), and the
 	// flags are its whole configuration.
 	cmd.Env = peer.Environ([]string{"NODE_OPTIONS=", "SCIM_SERVER_TOKEN="}, "SCIM_SERVER_TOKEN="+s.Token)
-	var out io.Writer = s.log
-	if o.Log != nil {
-		out = io.MultiWriter(s.log, o.Log)
-	}
-	cmd.Stderr = out
-	ready := make(chan string, 1)
-	cmd.Stdout = &peer.ReadyWriter{Log: out, Prefix: readyPrefix, Ready: ready}
-	p, err := peer.Start(cmd, nil)
+	p, u, err := peer.StartNode(ctx, cmd, "the SCIM server", s.log, o.Log, readyPrefix, o.ReadyTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("starting the SCIM server: %w", err)
+		return nil, err
 	}
-	s.proc = p
-	if err := s.waitReady(ctx, ready, o.ReadyTimeout); err != nil {
+	s.proc, s.URL = p, u
+	if err := s.waitAnswer(ctx); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -164,22 +145,8 @@ func (o Options) Argv() []string {
 	return argv
 }
 
-// waitReady waits for the ready line, then for an answer with the token.
-func (s *Server) waitReady(ctx context.Context, ready <-chan string, timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	select {
-	case s.URL = <-ready:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.proc.Done():
-		return fmt.Errorf("the SCIM server exited (%s) before it was ready; its log:\n%s", s.proc.Status(), s.log.String())
-	case <-deadline.C:
-		return fmt.Errorf("the SCIM server was not ready after %s; its log:\n%s", timeout, s.log.String())
-	}
-	if !strings.HasPrefix(s.URL, "http://127.0.0.1:") {
-		return fmt.Errorf("the SCIM server is not on loopback: %q", s.URL)
-	}
+// waitAnswer waits for an answer with the token.
+func (s *Server) waitAnswer(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := s.do(ctx, http.MethodGet, "/ServiceProviderConfig", nil); err != nil {
