@@ -38,6 +38,7 @@ type options struct {
 	leaderElect          bool
 	leaderElectNamespace string
 	enableHTTP2          bool
+	invitationWorkers    int
 	zap                  zap.Options
 }
 
@@ -58,6 +59,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"Allow HTTP/2 on the metrics server and the acceptance page (h2 over TLS; h2c on the page's plain port). "+
 			"Off by default: both speak HTTP/1.1 only (CVE-2023-44487, CVE-2023-39325; see docs/security.md).")
+	fs.IntVar(&o.invitationWorkers, "invitation-workers", manager.DefaultInvitationWorkers,
+		"How many invitations are reconciled at once. Each waits mostly on the API server and the mail server; "+
+			"see docs/performance.md before changing it.")
 	o.zap.BindFlags(fs)
 	// --kubeconfig is registered on the default FlagSet by controller-runtime.
 	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
@@ -117,6 +121,8 @@ func run(args []string) error {
 			LeaderElectionReleaseOnCancel: true,
 			GracefulShutdownTimeout:       ptr(manager.GracefulShutdownTimeout),
 		},
+		// Emails stay paced by rateLimits.emailsPerSecond.
+		InvitationWorkers: opts.invitationWorkers,
 	})
 	if err != nil {
 		return err

@@ -48,6 +48,9 @@ type Options struct {
 	Sender smtp.Sender
 	// Backend defaults to the identity backend the configuration names.
 	Backend identity.Backend
+	// InvitationWorkers is how many invitations are reconciled at once
+	// (--invitation-workers); 0 is DefaultInvitationWorkers.
+	InvitationWorkers int
 	// EnableHTTP2 lets the acceptance page speak HTTP/2 (--enable-http2,
 	// which main.go also applies to the metrics server through
 	// Manager.Metrics.TLSOpts); see internal/httpserver.
@@ -77,6 +80,9 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 	only := map[string]cache.Config{cfg.SecretNamespace: {}}
 	o.Manager.Cache.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: only}
 	o.Manager.Cache.ByObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: only}
+	if o.Manager.Cache.DefaultTransform == nil {
+		o.Manager.Cache.DefaultTransform = trimForCache
+	}
 
 	direct, err := client.New(restConfig, client.Options{Scheme: o.Scheme})
 	if err != nil {
@@ -97,6 +103,9 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		s, err := smtp.New(cfg.SMTP, smtpCredentials(c, cfg))
 		if err != nil {
 			return nil, fmt.Errorf("configuring SMTP: %w", err)
+		}
+		if err := mgr.Add(onStop(s.Close)); err != nil {
+			return nil, err
 		}
 		sender = s
 	}
@@ -128,6 +137,7 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		Limiter:   ratelimit.New(o.Clock, cfg.RateLimits.EmailsPerSecond, cfg.RateLimits.EmailsPerNamespacePerHour),
 		Recorder:  recorder,
 		Backend:   backend,
+		Workers:   invitationWorkers(o.InvitationWorkers),
 	}
 	if err := inv.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the invitation controller: %w", err)
