@@ -105,6 +105,12 @@ type PartnerAccountSpec struct {
 	// jane@example.com and jane@eu.example.com). An invitation to any other
 	// address is refused with the condition reason DomainNotAllowed and no
 	// email is sent. Empty means any domain.
+	// They also choose the account of an invitation without spec.account:
+	// it joins the one account of the namespace whose allowedDomains covers
+	// its address, the most specific entry winning (eu.example.com over
+	// example.com; two accounts listing the same domain are a tie, reason
+	// AmbiguousAccount). An account without allowedDomains is never chosen
+	// so: name it in spec.account.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
