@@ -18,6 +18,14 @@ const (
 	// of config/admission refuses the DELETE.
 	ConfirmDeletionAnnotation = "partnerops.dev/confirm-deletion"
 
+	// RequestedByAnnotation names the Kubernetes user who asked: on a
+	// PartnerInvitation, who created it (for one a PartnerAccount owns, the
+	// account's value when it was created); on a PartnerAccount, who created
+	// it or last changed its spec.users. The MutatingAdmissionPolicy of
+	// config/admission sets it, the account controller copies it onto the
+	// invitations it creates, and nobody may rewrite it.
+	RequestedByAnnotation = "partnerops.dev/requested-by"
+
 	// GrantsFinalizer is present only while the identity backend holds
 	// grants that partnerops must revoke before the object goes.
 	GrantsFinalizer = "partnerops.dev/grants"

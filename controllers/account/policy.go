@@ -38,6 +38,7 @@ func desiredInvitation(acct *v1alpha1.PartnerAccount, u v1alpha1.PartnerUser) *v
 			Namespace:       acct.Namespace,
 			Name:            InvitationName(acct.Name, string(u.Email)),
 			Labels:          map[string]string{v1alpha1.AccountLabel: acct.Name},
+			Annotations:     requestedBy(acct),
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(acct, v1alpha1.GroupVersion.WithKind("PartnerAccount"))},
 		},
 		Spec: v1alpha1.PartnerInvitationSpec{
@@ -51,6 +52,19 @@ func desiredInvitation(acct *v1alpha1.PartnerAccount, u v1alpha1.PartnerUser) *v
 			Resend:  u.Resend,
 		},
 	}
+}
+
+// requestedBy is the annotations an owned invitation is created with: the
+// account's partnerops.dev/requested-by (who created the account or last
+// changed its spec.users), so that the invitation names the user who asked
+// for it, not the manager. Only set at creation: the annotation is
+// immutable (config/admission/requested_by.yaml), so updates never carry it.
+func requestedBy(acct *v1alpha1.PartnerAccount) map[string]string {
+	who, ok := acct.Annotations[v1alpha1.RequestedByAnnotation]
+	if !ok {
+		return nil
+	}
+	return map[string]string{v1alpha1.RequestedByAnnotation: who}
 }
 
 // isOwned reports whether the account is the invitation's controller.

@@ -467,3 +467,26 @@ func TestListIsBounded(t *testing.T) {
 		t.Errorf("list = %q", got)
 	}
 }
+
+// TestOwnedInvitationNamesWhoAsked: an owned invitation is created with the
+// account's partnerops.dev/requested-by (none when the account has none),
+// and an invitation created before the account's value changed is up to
+// date all the same: the annotation is set once, never updated (the API
+// server refuses changes to it).
+func TestOwnedInvitationNamesWhoAsked(t *testing.T) {
+	mindy := entry("mindy@globex.example", "editor", "editor")
+	a := acct(mindy)
+	if got := desiredInvitation(a, mindy).Annotations; got != nil {
+		t.Errorf("the invitation of an account without %s has annotations %v, want none", v1alpha1.RequestedByAnnotation, got)
+	}
+	bob := acct(mindy)
+	bob.Annotations = map[string]string{v1alpha1.RequestedByAnnotation: "bob", "other": "not copied"}
+	if got := desiredInvitation(bob, mindy).Annotations; len(got) != 1 || got[v1alpha1.RequestedByAnnotation] != "bob" {
+		t.Errorf("the invitation of an account requested by bob has annotations %v, want only %s: bob", got, v1alpha1.RequestedByAnnotation)
+	}
+	carol := bob.DeepCopy()
+	carol.Annotations[v1alpha1.RequestedByAnnotation] = "carol"
+	if p := planChildren(carol, []v1alpha1.PartnerInvitation{child(bob, mindy, v1alpha1.InvitationPendingApproval)}, nil); p.pending() {
+		t.Errorf("an invitation requested by bob, its account now requested by carol: plan %+v, want nothing to do", p)
+	}
+}

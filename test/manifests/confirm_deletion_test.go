@@ -4,12 +4,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/partnerops/partnerops/api/v1alpha1"
@@ -28,14 +26,11 @@ const confirmDeletionPolicy = "partnerops-confirm-deletion"
 // an annotation other than "true" does not confirm.
 func TestConfirmDeletionPolicy(t *testing.T) {
 	objs := render(t, "config/default")
-	admission := objs.ofKind("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
-	if len(admission) != 2 {
-		t.Fatalf("config/default renders %d admission objects, want the policy and its binding", len(admission))
-	}
+	admission := objects{objs.get(t, "ValidatingAdmissionPolicy", confirmDeletionPolicy), objs.get(t, "ValidatingAdmissionPolicyBinding", confirmDeletionPolicy)}
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
 	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
-	typed(t, objs.get(t, "ValidatingAdmissionPolicy", confirmDeletionPolicy), policy)
-	typed(t, objs.get(t, "ValidatingAdmissionPolicyBinding", confirmDeletionPolicy), binding)
+	typed(t, admission[0], policy)
+	typed(t, admission[1], binding)
 	if policy.Namespace != "" || binding.Namespace != "" {
 		t.Errorf("the policy and binding have namespaces %q and %q: both are cluster-scoped", policy.Namespace, binding.Namespace)
 	}
@@ -67,17 +62,13 @@ func TestConfirmDeletionPolicy(t *testing.T) {
 	// The API server starts enforcing a new policy once its informer has
 	// it: dry-run deletes (admission runs, nothing is deleted) until one
 	// is refused.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually(t, "the policy to refuse a dry-run delete of an account with a member", func() bool {
 		err := env.Client.Delete(ctx, member, client.DryRunAll)
-		if apierrors.IsForbidden(err) {
-			break
-		}
-		if err != nil || time.Now().After(deadline) {
+		if err != nil && !apierrors.IsForbidden(err) {
 			t.Fatalf("a dry-run delete of an account with a member: %v, want it refused once the policy is active", err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err != nil
+	})
 
 	out, err := kc("delete", "partneraccount", "globex", "-n", ns, "--wait=false")
 	if err == nil || gone("globex") {
@@ -121,13 +112,8 @@ func TestConfirmDeletionPolicy(t *testing.T) {
 	// the delete is sent as its service account.
 	t.Run("the namespace controller's cleanup is not refused", func(t *testing.T) {
 		a := newAccount(t, ns, "wayne", 3)
-		cfg := rest.CopyConfig(env.Config)
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:kube-system:namespace-controller",
-			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"}}
-		c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := impersonate(t, "system:serviceaccount:kube-system:namespace-controller",
+			"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated")
 		if err := c.Delete(ctx, a); err != nil || !gone("wayne") {
 			t.Errorf("the namespace controller deleting an account with members: %v", err)
 		}

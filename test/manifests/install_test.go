@@ -27,11 +27,11 @@ import (
 
 // TestDefaultRendersEverything: `kubectl apply -k config/default` installs
 // the namespace, the CRDs, the manager's service account and RBAC, its
-// configuration, the Deployment, both Services, the tenant roles and the
-// confirm-deletion admission policy with its binding, all namespaced
-// objects in partnerops-system (the cluster-scoped ones in none), and
-// nothing else (the Prometheus and NetworkPolicy extras are Components,
-// not part of it).
+// configuration, the Deployment, both Services, the tenant roles, and the
+// confirm-deletion and requested-by admission policies with their
+// bindings, all namespaced objects in partnerops-system (the
+// cluster-scoped ones in none), and nothing else (the Prometheus and
+// NetworkPolicy extras are Components, not part of it).
 func TestDefaultRendersEverything(t *testing.T) {
 	objs := render(t, "config/default")
 	want := []string{
@@ -54,6 +54,10 @@ func TestDefaultRendersEverything(t *testing.T) {
 		"Deployment/partnerops-controller-manager",
 		"ValidatingAdmissionPolicy/partnerops-confirm-deletion",
 		"ValidatingAdmissionPolicyBinding/partnerops-confirm-deletion",
+		"MutatingAdmissionPolicy/partnerops-requested-by",
+		"MutatingAdmissionPolicyBinding/partnerops-requested-by",
+		"ValidatingAdmissionPolicy/partnerops-requested-by",
+		"ValidatingAdmissionPolicyBinding/partnerops-requested-by",
 		"ClusterRole/partnerops-tenant-view",
 		"ClusterRole/partnerops-tenant-edit",
 	}
@@ -64,7 +68,8 @@ func TestDefaultRendersEverything(t *testing.T) {
 			id = "ConfigMap/partnerops-manager-config-*" // the name ends with a hash of the content
 		}
 		got = append(got, id)
-		clusterScoped := slices.Contains([]string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}, o.GetKind())
+		clusterScoped := slices.Contains([]string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+			"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"}, o.GetKind())
 		if !clusterScoped && o.GetNamespace() != namespace {
 			t.Errorf("%s is in namespace %q, want %s", id, o.GetNamespace(), namespace)
 		}

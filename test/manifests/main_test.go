@@ -23,6 +23,13 @@
 //     refused with the command that confirms, allowed once annotated; an
 //     account without members needs nothing; the manager's finalizer
 //     removal (an update) is never refused.
+//   - The requested-by MutatingAdmissionPolicy and ValidatingAdmissionPolicy
+//     are applied for real, with the manager running for the invitations
+//     an account owns: partnerops.dev/requested-by names who created an
+//     invitation or last changed an account's spec.users, a value sent by
+//     the client (or kept by a forged owner reference) is overwritten, the
+//     manager's copy of the account's is kept, and nobody changes it
+//     afterwards; Git-style applies leave it alone.
 //   - The tenant roles: users bound in one namespace to the built-in view,
 //     edit and admin, once kube-controller-manager's ClusterRole
 //     aggregation controller (run by the test: the test control plane has
