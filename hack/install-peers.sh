@@ -5,7 +5,8 @@
 # the Makefile exports for the tests (like install-control-plane.sh prints
 # TEST_ASSET_*). Progress goes to stderr, so stdout holds only those lines.
 #
-#   mailpit  SMTP server with a REST API, built from the Go module proxy into
+#   mailpit  SMTP server with a web UI (the inbox) and a REST API, built from
+#            its source on the Go module proxy, its UI with npm, into
 #            bin/tools/mailpit/<version>/mailpit (once per version, ~1-2 min).
 #   chromium Debian's chromium, for the acceptance page in a real browser,
 #            installed with apt-get when missing (~30 s; needs root or sudo).
@@ -26,31 +27,60 @@ tmps=()
 cleanup() { if [ ${#tmps[@]} -gt 0 ]; then rm -rf "${tmps[@]}"; fi; }
 trap cleanup EXIT
 
-# go_install <module path>@<version> <binary name> <output> [ldflags]: `go
-# install` the module's main package into <output>, unless it is already there.
-go_install() {
-	local pkg=$1 name=$2 out=$3 ldflags=${4:-}
-	if [ -x "$out" ]; then
+# A Mailpit built with its web UI embeds this file; one built without it (by
+# `go install`, as this script did up to now) does not, and is built again.
+MAILPIT_UI_FILE=ui/dist/app.js
+
+# install_mailpit: Mailpit with its web UI, which `go install` leaves out (the
+# UI's assets are built with npm, and not in the module). From its module
+# source (`go mod download`; read-only in the module cache, so copied to a
+# temporary directory): `npm ci` installs the exact packages of its
+# package-lock.json from the npm registry, `npm run package` bundles the UI
+# with esbuild into server/ui/dist/, and `go build` embeds it. `npm ci` runs
+# no install scripts: the build needs none (esbuild's binary is its
+# @esbuild/<platform> package, from the registry), and some would reach past
+# the npm registry (an analytics ping; node-gyp fetching Node's headers for
+# optional native modules). Needs node (>= 18) and npm, installed with
+# apt-get when missing.
+install_mailpit() {
+	local mod=github.com/axllent/mailpit out="$root/bin/tools/mailpit/$MAILPIT_VERSION/mailpit"
+	if [ -x "$out" ] && grep -qaF "$MAILPIT_UI_FILE" "$out"; then
+		echo "MAILPIT=$out"
 		return 0
 	fi
-	echo ">> building $pkg into ${out#"$root"/} (once per version; a minute or two)" >&2
+	apt_install node nodejs
+	apt_install npm npm
+	echo ">> building $mod@$MAILPIT_VERSION with its web UI into ${out#"$root"/} (once per version; a minute or two)" >&2
 	mkdir -p "$(dirname "$out")"
-	local tmp
+	local tmp goflags src
 	tmp=$(mktemp -d "$out.tmp.XXXXXX")
 	tmps+=("$tmp")
 	# Outside the repository and with GOWORK off, so the operator's go.mod is
-	# neither read nor touched: the tool's own go.mod pins its dependencies
-	# (`go install pkg@version` also refuses a -mod flag, so drop any).
-	local goflags
+	# neither read nor touched: Mailpit's own go.mod and go.sum pin its
+	# dependencies (a -mod flag from the environment is dropped).
 	goflags=$(sed -E 's/(^|[[:space:]])-mod=[^[:space:]]*//g' <<<"${GOFLAGS:-}")
-	(cd "$tmp" && GOWORK=off GOFLAGS="$goflags" GOBIN="$tmp" go install -trimpath -ldflags "$ldflags" "$pkg")
-	mv -f "$tmp/$name" "$out"
-}
-
-install_mailpit() {
-	local out="$root/bin/tools/mailpit/$MAILPIT_VERSION/mailpit"
-	go_install "github.com/axllent/mailpit@$MAILPIT_VERSION" mailpit "$out" \
-		"-s -w -X github.com/axllent/mailpit/config.Version=$MAILPIT_VERSION"
+	src=$(cd "$tmp" && GOWORK=off GOFLAGS="$goflags" go mod download -json "$mod@$MAILPIT_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	if [ ! -f "$src/package-lock.json" ]; then
+		echo "go mod download $mod@$MAILPIT_VERSION gave no source directory with a package-lock.json ('$src')" >&2
+		return 1
+	fi
+	cp -R "$src" "$tmp/src"
+	chmod -R u+w "$tmp/src"
+	(
+		cd "$tmp/src"
+		# --include=dev: the bundler is a devDependency, wanted even when
+		# NODE_ENV=production says to leave those out.
+		npm ci --include=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error
+		npm run package --silent
+	) >&2
+	(cd "$tmp/src" && GOWORK=off GOFLAGS="$goflags" CGO_ENABLED=0 go build -trimpath -o "$tmp/mailpit" \
+		-ldflags "-s -w -X $mod/config.Version=$MAILPIT_VERSION" .)
+	if ! grep -qaF "$MAILPIT_UI_FILE" "$tmp/mailpit"; then
+		echo "the Mailpit just built has no web UI ($MAILPIT_UI_FILE is not embedded): see npm's output above" >&2
+		return 1
+	fi
+	mv -f "$tmp/mailpit" "$out"
 	echo "MAILPIT=$out"
 }
 

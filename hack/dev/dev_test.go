@@ -70,9 +70,9 @@ func TestDev(t *testing.T) {
 			"partnerops dev environment is ready.",
 			"  bin/kubectl apply -f config/samples/",
 			"  bin/kubectl get partners -n acme",
-			"Mail catcher (Mailpit): the manager's emails go to SMTP " + smtpAddr + "; list them with",
-			"  curl -s http://" + mailpitAddr + "/api/v1/messages",
-			`Accept links are printed here ("mail    | " lines) as emails arrive.`,
+			"Mail catcher (Mailpit): the manager's emails go to SMTP " + smtpAddr + "; read them in the inbox at",
+			"  http://" + mailpitAddr + "/",
+			`Each email is printed here as it arrives ("mail    | " lines), with its accept link; the first`,
 			"Identity backend: the SCIM 2.0 server of hack/scim-server at " + scimURL + ".",
 			"Its token is new at each start (dev put it in the Secret partnerops-system/partnerops-dev-scim-token, key token).",
 			"It keeps them in memory only: stopping dev forgets them, while etcd keeps the invitations. After a",
@@ -158,9 +158,51 @@ func TestDev(t *testing.T) {
 			}
 		}
 		waitForPendingApproval(t, root, kubeconfig, mailTimeout, "globex-amelie", "globex-carlos")
+
+		// The first email printed, and it alone, comes with the line that
+		// opens it in Mailpit's inbox.
+		opens := dev.inboxLinks()
+		if len(opens) != 1 {
+			t.Fatalf("dev printed %d lines %q, want 1, for the first email: %+v", len(opens), mailPrefix+inboxLine, opens)
+		}
+		first := opens[0]
+		if first.block != 0 {
+			t.Errorf("dev printed %q for email %d, want it for the first", mailPrefix+inboxLine+first.url, first.block+1)
+		}
+		var list struct {
+			Messages []struct {
+				ID string
+				To []struct{ Address string }
+			}
+		}
+		getJSONInto(t, "http://"+mailpitAddr+"/api/v1/messages?limit=100", &list)
+		var want []string
+		for _, m := range list.Messages {
+			if len(m.To) == 1 && len(first.to) == 1 && m.To[0].Address == first.to[0] {
+				want = append(want, "http://"+mailpitAddr+"/view/"+m.ID)
+			}
+		}
+		if len(want) != 1 || first.url != want[0] {
+			t.Errorf("dev printed %q for the email to %s, want the address of that email in the inbox, %q", first.url, first.to, want)
+		}
+		if page := getBody(t, first.url); !strings.Contains(page, `<script src="/dist/app.js`) {
+			t.Errorf("GET %s is not the page of Mailpit's web UI:\n%s", first.url, page)
+		}
 	})
 	t.Run("mailpit", func(t *testing.T) {
 		getBody(t, "http://"+mailpitAddr+"/api/v1/messages")
+		// The inbox: the web UI's page, and the script it runs.
+		if page := getBody(t, "http://"+mailpitAddr+"/"); !strings.Contains(page, `<script src="/dist/app.js`) {
+			t.Errorf("GET http://%s/ is not the page of Mailpit's web UI:\n%s", mailpitAddr, page)
+		}
+		if script := getBody(t, "http://"+mailpitAddr+"/dist/app.js"); len(script) < 1000 {
+			t.Errorf("GET http://%s/dist/app.js: %d bytes, want the web UI's script: is this Mailpit built without its web UI?", mailpitAddr, len(script))
+		}
+		up := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(devPrefix) + `Mailpit v\S+ is up: SMTP ` + regexp.QuoteMeta(smtpAddr) +
+			`, inbox ` + regexp.QuoteMeta("http://"+mailpitAddr+"/") + `, REST API ` + regexp.QuoteMeta("http://"+mailpitAddr+"/api/v1/") + ` \(0 earlier messages`)
+		if out := dev.out.String(); !up.MatchString(out) || strings.Contains(out, "has no web UI") {
+			t.Errorf("dev's output has no line matching %s, or says Mailpit has no web UI", up)
+		}
 		running := false
 		for _, p := range processesMentioning(t, stateDir) {
 			running = running || p.name() == "mailpit"
@@ -394,11 +436,16 @@ func (d *devProcess) waitForLine(t *testing.T, prefix string, timeout time.Durat
 // acceptLinkLine is an accept link as dev prints it.
 var acceptLinkLine = regexp.MustCompile(`^https?://\S+/invitations/accept\?token=[^\s&]+$`)
 
-// acceptLinks reads the "mail    | " blocks of dev's output: the accept
-// links printed for each recipient.
-func (d *devProcess) acceptLinks() map[string][]string {
-	links := map[string][]string{}
-	var to []string
+// mailBlock is one "mail    | " block of dev's output: the recipients of
+// its "To: " line and the lines after it.
+type mailBlock struct {
+	to    []string
+	lines []string
+}
+
+// mailBlocks reads the "mail    | " blocks of dev's output, in order.
+func (d *devProcess) mailBlocks() []mailBlock {
+	var blocks []mailBlock
 	for _, line := range d.out.lines() {
 		rest, ok := strings.CutPrefix(line, mailPrefix)
 		if !ok {
@@ -406,14 +453,51 @@ func (d *devProcess) acceptLinks() map[string][]string {
 		}
 		if h, ok := strings.CutPrefix(rest, "To: "); ok {
 			h, _, _ = strings.Cut(h, " — Subject: ")
-			to = strings.Split(h, ", ")
-		} else if l, ok := strings.CutPrefix(rest, "Accept link: "); ok {
-			for _, r := range to {
-				links[r] = append(links[r], l)
+			blocks = append(blocks, mailBlock{to: strings.Split(h, ", ")})
+		} else if len(blocks) > 0 {
+			blocks[len(blocks)-1].lines = append(blocks[len(blocks)-1].lines, rest)
+		}
+	}
+	return blocks
+}
+
+// acceptLinks reads the "mail    | " blocks of dev's output: the accept
+// links printed for each recipient.
+func (d *devProcess) acceptLinks() map[string][]string {
+	links := map[string][]string{}
+	for _, b := range d.mailBlocks() {
+		for _, line := range b.lines {
+			if l, ok := strings.CutPrefix(line, "Accept link: "); ok {
+				for _, r := range b.to {
+					links[r] = append(links[r], l)
+				}
 			}
 		}
 	}
 	return links
+}
+
+// inboxLink is a line of dev's output that opens an email in Mailpit's
+// inbox: the recipients of the block it is in, that block's place among
+// the printed emails (0 for the first), and the address.
+type inboxLink struct {
+	to    []string
+	block int
+	url   string
+}
+
+// inboxLinks reads the "mail    | " blocks of dev's output for the lines
+// that open an email in the inbox.
+func (d *devProcess) inboxLinks() []inboxLink {
+	var out []inboxLink
+	for i, b := range d.mailBlocks() {
+		for _, line := range b.lines {
+			if u, ok := strings.CutPrefix(line, inboxLine); ok {
+				out = append(out, inboxLink{to: b.to, block: i, url: u})
+			}
+		}
+	}
+	return out
 }
 
 // waitForAcceptLinks waits until dev has printed an accept link for each

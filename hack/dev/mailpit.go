@@ -69,11 +69,15 @@ func (m *mailpit) stop(con *console, hurry <-chan struct{}) error {
 	return stopChild(con, "Mailpit", m.Server, mailpitStopGrace, hurry)
 }
 
-// watcher prints each message Mailpit receives, with its accept link.
+// watcher prints each message Mailpit receives, with its accept link, and
+// for the first one, its address in the inbox.
 type watcher struct {
 	m    *mailpit
 	con  *console
 	seen map[string]bool
+	// inbox is whether Mailpit serves its web UI; linked, whether the line
+	// that opens an email in it was printed.
+	inbox, linked bool
 	// failing is set while the API does not answer, so that the error is
 	// printed once, not at every poll.
 	failing bool
@@ -81,9 +85,9 @@ type watcher struct {
 
 // newWatcher lists the messages Mailpit already holds (from earlier runs:
 // its database is kept, like etcd's), which it will not print, and reports
-// how many there are.
-func (m *mailpit) newWatcher(ctx context.Context, con *console) (*watcher, int, error) {
-	w := &watcher{m: m, con: con, seen: map[string]bool{}}
+// how many there are. inbox says whether Mailpit serves its web UI.
+func (m *mailpit) newWatcher(ctx context.Context, con *console, inbox bool) (*watcher, int, error) {
+	w := &watcher{m: m, con: con, seen: map[string]bool{}, inbox: inbox}
 	ids, err := w.unseen(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -122,7 +126,8 @@ func (w *watcher) run(ctx context.Context, interval time.Duration) {
 				break // the next poll tries again, in order
 			}
 			w.seen[id] = true
-			w.con.print(mailPrefix, describeMail(msg, w.m.APIURL))
+			w.con.print(mailPrefix, describeMail(msg, w.m.Server, w.inbox, !w.linked))
+			w.linked = true
 		}
 	}
 }
@@ -176,9 +181,13 @@ func (w *watcher) unseen(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// inboxLine starts the line that opens an email in Mailpit's inbox.
+const inboxLine = "Open it in the inbox: "
+
 // describeMail is the block printed for one message: to whom, its subject,
-// and the accept links of its text.
-func describeMail(msg *mailpitpeer.Message, apiURL string) string {
+// the accept links of its text and, for the first message when Mailpit
+// serves its web UI (inbox), the message's address there.
+func describeMail(msg *mailpitpeer.Message, mp *mailpitpeer.Server, inbox, first bool) string {
 	var to []string
 	for _, list := range [][]mail.Address{msg.To, msg.Cc, msg.Bcc} {
 		for _, a := range list {
@@ -199,8 +208,14 @@ func describeMail(msg *mailpitpeer.Message, apiURL string) string {
 			fmt.Fprintf(&b, "Accept link: %s\n", l)
 		}
 	}
-	if len(links) == 0 {
-		fmt.Fprintf(&b, "(no accept link in its text; read it with curl -s %s/api/v1/message/%s)\n", apiURL, url.PathEscape(msg.ID))
+	switch {
+	case inbox && first:
+		b.WriteString(inboxLine + mp.MessageURL(msg.ID) + "\n")
+	case len(links) > 0:
+	case inbox:
+		fmt.Fprintf(&b, "(no accept link in its text; read it in the inbox: %s)\n", mp.MessageURL(msg.ID))
+	default:
+		fmt.Fprintf(&b, "(no accept link in its text; read it with curl -s %s/api/v1/message/%s)\n", mp.APIURL, url.PathEscape(msg.ID))
 	}
 	return b.String()
 }

@@ -7,7 +7,8 @@
 // for the Partner Hub where accepting partners land, runs the manager binary
 // against that control plane, prints how to use it and, on Ctrl-C, stops
 // everything it started. Each email Mailpit receives is printed as it
-// arrives, with the invitation's accept link.
+// arrives, with the invitation's accept link; the first one also with its
+// address in Mailpit's inbox, its web UI.
 //
 // Everything it keeps lives in the state directory (--state-dir, default
 // bin/dev): the kubeconfig, etcd's data and Mailpit's database (kept between
@@ -105,7 +106,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.mailpitSMTPAddr, "mailpit-smtp-address", "127.0.0.1:1025",
 		"Address of Mailpit's SMTP server: where smtp.host and smtp.port of --config send the mail.")
 	fs.StringVar(&o.mailpitHTTPAddr, "mailpit-http-address", "127.0.0.1:8025",
-		"Address of Mailpit's REST API (/api/v1/).")
+		"Address of Mailpit's web server: its web UI, the inbox (/), and its REST API (/api/v1/).")
 	fs.StringVar(&o.scimServer, "scim-server", defaultSCIMServer(),
 		"Path of hack/scim-server's server.js as installed (hack/install-peers.sh prints it as SCIM_SERVER=): $SCIM_SERVER, else the copy for the current hack/scim-server under bin/tools/scim-server/. Run with the node on PATH.")
 	fs.StringVar(&o.scimAddr, "scim-address", "127.0.0.1:8091",
@@ -191,15 +192,26 @@ func run(args []string, con *console) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, mp.stop(con, hurry)) }()
-	watch, earlier, err := mp.newWatcher(ctx, con)
+	inbox, err := mp.HasWebUI(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return stopRequested(ctx, con)
+		}
+		return fmt.Errorf("asking Mailpit for its web UI: %w", err)
+	}
+	watch, earlier, err := mp.newWatcher(ctx, con, inbox)
 	if err != nil {
 		if ctx.Err() != nil {
 			return stopRequested(ctx, con)
 		}
 		return fmt.Errorf("listing the messages of Mailpit: %w", err)
 	}
-	con.logf("Mailpit %s is up: SMTP %s, API %s/api/v1/ (%d earlier messages in %s)",
-		mp.Version, opts.mailpitSMTPAddr, mp.APIURL, earlier, con.path(state.mailpitDB))
+	con.logf("Mailpit %s is up: SMTP %s, inbox %s, REST API %s/api/v1/ (%d earlier messages in %s)",
+		mp.Version, opts.mailpitSMTPAddr, mp.InboxURL(), mp.APIURL, earlier, con.path(state.mailpitDB))
+	if !inbox {
+		con.logf("%s has no web UI (a blank page at %s), only its REST API: hack/install-peers.sh, which make dev runs, builds Mailpit with its UI",
+			con.path(opts.mailpit), mp.InboxURL())
+	}
 	// The watcher stops after the manager, before Mailpit (defers run last
 	// first): emails sent while the manager stops are printed too.
 	watchCtx, stopWatching := context.WithCancel(context.Background())
@@ -273,7 +285,7 @@ func run(args []string, con *console) (err error) {
 		return err
 	}
 
-	con.block(nextSteps(opts, state, cfg, sc, hub, con))
+	con.block(nextSteps(opts, state, cfg, sc, hub, inbox, con))
 	select {
 	case <-ctx.Done():
 		return stopRequested(ctx, con)
@@ -339,8 +351,9 @@ func httpURL(addr, path string) string {
 	return "http://" + net.JoinHostPort(host, port) + path
 }
 
-// nextSteps is what the user can do once everything is ready.
-func nextSteps(o *options, s *stateDir, cfg *config.Config, sc *scimServer, hub *partnerHub, con *console) string {
+// nextSteps is what the user can do once everything is ready; inbox says
+// whether Mailpit serves its web UI.
+func nextSteps(o *options, s *stateDir, cfg *config.Config, sc *scimServer, hub *partnerHub, inbox bool, con *console) string {
 	kubectl := filepath.Join(o.root, "bin", "kubectl")
 	note := fmt.Sprintf("(%s is the kubectl of the API server's version; any recent kubectl works too.)", con.path(kubectl))
 	if checkExecutable(kubectl) != nil {
@@ -361,11 +374,7 @@ partnerops dev environment is ready.
   %s apply -f %s
   %s get partners -n acme
 %s
-Mail catcher (Mailpit): the manager's emails go to SMTP %s; list them with
-  curl -s %s
-Accept links are printed here ("mail    | " lines) as emails arrive.
-(This Mailpit is built with go install, without its web UI: %s shows a blank page; use the REST API.)
-Identity backend: the SCIM 2.0 server of hack/scim-server at %s.
+%sIdentity backend: the SCIM 2.0 server of hack/scim-server at %s.
 Its token is new at each start (dev put it in the Secret %s/%s, key %s).
 Grants of accepted invitations land in its groups and users; list them with
   %s
@@ -378,10 +387,27 @@ Metrics: %s   Health: %s
 Logs of etcd, kube-apiserver, Mailpit and the SCIM server: %s
 Press Ctrl-C to stop everything.
 `, s.kubeconfig, kubectl, samples, kubectl, note,
-		o.mailpitSMTPAddr, httpURL(o.mailpitHTTPAddr, "/api/v1/messages"), httpURL(o.mailpitHTTPAddr, "/"),
+		mailSteps(o, inbox),
 		sc.baseURL, cfg.SecretNamespace, cfg.IdentityBackend.SCIM.TokenSecret.Name, scimTokenKey, curl[0], curl[1],
 		shortDuration(cfg.IdentityBackend.ResyncInterval.Duration), hubLine,
 		httpURL(o.metricsAddr, "/metrics"), httpURL(o.probeAddr, "/readyz"), con.path(s.logDir)+string(filepath.Separator))
+}
+
+// mailSteps says where the emails are: in Mailpit's inbox, or (when it has
+// no web UI) in its REST API.
+func mailSteps(o *options, inbox bool) string {
+	if !inbox {
+		return fmt.Sprintf(`Mail catcher (Mailpit): the manager's emails go to SMTP %s; list them with
+  curl -s %s
+(This Mailpit has no web UI: hack/install-peers.sh, which make dev runs, builds it with one.)
+Each email is printed here as it arrives ("mail    | " lines), with its accept link.
+`, o.mailpitSMTPAddr, httpURL(o.mailpitHTTPAddr, "/api/v1/messages"))
+	}
+	return fmt.Sprintf(`Mail catcher (Mailpit): the manager's emails go to SMTP %s; read them in the inbox at
+  %s
+Each email is printed here as it arrives ("mail    | " lines), with its accept link; the first
+with a link that opens it in the inbox.
+`, o.mailpitSMTPAddr, httpURL(o.mailpitHTTPAddr, "/"))
 }
 
 // shortDuration writes d as a person would: 1m, 1h30m, 45s.

@@ -3,24 +3,32 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"image/png"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+
 	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/testpeers/browser"
 )
 
 // walkthroughTimeout bounds one block of the README's walkthrough (its
@@ -36,17 +44,23 @@ const (
 	readmeSCIM       = "127.0.0.1:8091"
 )
 
+// docsImages makes TestWalkthrough write its pictures into docs/images/
+// (make screenshots) rather than bin/screenshots/walkthrough/.
+var docsImages = flag.Bool("docs-images", false, "TestWalkthrough: write the README's and docs' pictures into docs/images/ (make screenshots), once the test passed")
+
 // TestWalkthrough runs the README's five-minute walkthrough, so that it
 // cannot rot: it starts dev as `make dev` does, runs the commands of the
 // README's ```sh walkthrough blocks as they are written, in one bash
 // session in the repository's root (only make dev's default addresses are
 // rewritten to the ones this test's dev listens on), and between the
-// blocks does what the README asks of a person: take the accept link from
-// carlos's email in the mail catcher, open it and press "Accept and
-// continue", as a browser does. It checks what the README says the
-// commands show: the invitations sent and listed by `kubectl get partners`,
-// their emails in Mailpit, then carlos Accepted, the account Active, and
-// his grant in the SCIM server's groups.
+// blocks does in headless Chromium what the README asks of a person: open
+// Mailpit's inbox, open carlos's email, click its "Aceptar y continuar"
+// (which opens the acceptance page in a new tab), press the page's button
+// and land on the Partner Hub stand-in, taking the README's pictures on
+// the way (see pictures). It checks what the README says the commands
+// show: the invitations sent and listed by `kubectl get partners`, then
+// carlos Accepted, the account Active, and his grant in the SCIM server's
+// groups.
 func TestWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: this test builds the manager and runs etcd, kube-apiserver and the manager")
@@ -67,6 +81,10 @@ func TestWalkthrough(t *testing.T) {
 			t.Fatalf("no %s on PATH: %v", tool, err)
 		}
 	}
+	if _, err := browser.Path(); err != nil {
+		t.Fatalf("no Chromium: hack/install-peers.sh installs it: %v", err)
+	}
+	pics := newPictures(t, root)
 	e := launchDev(t, root)
 	dev, kubeconfig, mailpitAddr, scimAddr, hubURL := e.dev, e.kubeconfig, e.mailpitAddr, e.scimAddr, e.hubURL
 	// The README's first command is the line dev prints.
@@ -80,28 +98,40 @@ func TestWalkthrough(t *testing.T) {
 	)
 	sh := startShell(t, root)
 
-	// 1. Invite: apply the samples, see the invitations and their emails.
+	// 1. Invite: apply the samples, see the invitations.
 	out := sh.run(t, rewrite.Replace(blocks[0]), walkthroughTimeout)
 	checkPartners(t, out)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^partnerinvitation\.partners\.partnerops\.dev/globex-amelie +\S+ +\S+ +\S+ +PendingApproval\b`),
 		regexp.MustCompile(`(?m)^partnerinvitation\.partners\.partnerops\.dev/globex-carlos +\S+ +\S+ +\S+ +PendingApproval\b`),
-		regexp.MustCompile(`"Address":"amelie\.dupont@globex\.example"`),
-		regexp.MustCompile(`"Address":"carlos\.ruiz@globex\.example"`),
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("the walkthrough's first block printed no match for %s:\n%s", want, out)
 		}
 	}
 
-	// 2. The email in the catcher, accepted in the browser.
-	link := acceptLinkInMailpit(t, "http://"+mailpitAddr, "carlos.ruiz@globex.example")
-	if printed := dev.waitForAcceptLinks(t, mailTimeout, "carlos.ruiz@globex.example"); printed["carlos.ruiz@globex.example"] != link {
-		t.Errorf("dev printed the accept link %q for carlos, the email holds %q", printed["carlos.ruiz@globex.example"], link)
+	// 2. The email in the inbox, and 3. accepted in the browser, as a
+	// person does it.
+	const carlos = "carlos.ruiz@globex.example"
+	link := acceptLinkInMailpit(t, "http://"+mailpitAddr, carlos)
+	if printed := dev.waitForAcceptLinks(t, mailTimeout, carlos); printed[carlos] != link {
+		t.Errorf("dev printed the accept link %q for carlos, the email holds %q", printed[carlos], link)
 	}
-	acceptInBrowser(t, link, hubURL)
+	ctx := browser.New(t)
+	clicked, page := openEmailInInbox(t, ctx, "http://"+mailpitAddr+"/", carlos, pics)
+	if clicked != link {
+		t.Errorf("the button of carlos's email in the inbox links to %q, the email holds %q", clicked, link)
+	}
+	acceptInBrowser(t, page, hubURL, pics)
+	// The page in the other languages, for docs/acceptance-page.md: the
+	// links of amelie's (French) and hank's (English) emails, opened (a GET
+	// never changes anything).
+	others := dev.waitForAcceptLinks(t, mailTimeout, "amelie.dupont@globex.example", "hank.scorpio@globex.example")
+	for locale, to := range map[string]string{"fr": "amelie.dupont@globex.example", "en": "hank.scorpio@globex.example"} {
+		openAcceptancePage(t, ctx, others[to], locale, pics)
+	}
 
-	// 3. Accepted, Active, and the grant in the SCIM server.
+	// 4. Accepted, Active, and the grant in the SCIM server.
 	out = sh.run(t, rewrite.Replace(blocks[1]), walkthroughTimeout)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^partneraccount\.partners\.partnerops\.dev/globex +Globex Corporation +Active\b`),
@@ -122,6 +152,12 @@ func TestWalkthrough(t *testing.T) {
 			if !dev.hasLine("  " + printed) {
 				t.Errorf("the README's %q is not the line dev prints (%q with the token)", line, printed)
 			}
+		}
+	}
+
+	for _, name := range docPictures {
+		if !pics.taken[name] {
+			t.Errorf("the walkthrough took no picture %s", name)
 		}
 	}
 
@@ -301,57 +337,322 @@ func getJSONInto(t *testing.T, u string, v any) {
 	}
 }
 
-// acceptForm finds the page's accept form: its method, its action and its
-// hidden token field.
-var acceptForm = regexp.MustCompile(`<form method="(post)" action="(accept)">\s*<input type="hidden" name="token" value="([^"]+)">`)
+// The README's pictures and docs/acceptance-page.md's, 1000x700 CSS pixels
+// at scale 1 (TestDocsImages checks the docs show these, and only these,
+// from docs/images/).
+const (
+	picEmail     = "inbox-email.png" // carlos's email open in Mailpit's inbox
+	picHub       = "partner-hub.png" // the Partner Hub stand-in, landed on
+	picPage      = "acceptance-"     // + locale + ".png": the acceptance page
+	picWidth     = 1000
+	picHeight    = 700
+	picMaxHeight = 1100 // the email's picture, taller to show its button
+	picMaxBytes  = 150 << 10
+	picsDocsDir  = "docs/images" // with -docs-images
+	picsTestDir  = "bin/screenshots/walkthrough"
+)
 
-// acceptInBrowser does what a browser does when the partner opens link and
-// presses "Accept and continue": GET the page, POST its form, follow the
-// 303 to the Partner Hub.
-func acceptInBrowser(t *testing.T, link, hubURL string) {
+// docPictures are the pictures the walkthrough takes for the docs.
+var docPictures = []string{picEmail, picPage + "es.png", picHub, picPage + "en.png", picPage + "fr.png"}
+
+// pictures are the walkthrough's screenshots, 1000x700 CSS pixels: into
+// bin/screenshots/walkthrough/ (git-ignored), or with -docs-images into
+// docs/images/, and then only once the whole test passed (a failed run
+// leaves the docs' pictures as they were).
+type pictures struct {
+	dir   string
+	taken map[string]bool
+}
+
+func newPictures(t *testing.T, root string) *pictures {
 	t.Helper()
-	page := getBody(t, link)
-	if !strings.Contains(page, "Aceptar y continuar") {
-		t.Errorf("the page of carlos's link (Spanish) has no \"Aceptar y continuar\" button:\n%s", page)
+	if !*docsImages {
+		dir := filepath.Join(root, filepath.FromSlash(picsTestDir))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return &pictures{dir: dir, taken: map[string]bool{}}
 	}
-	m := acceptForm.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("the page of the link has no accept form with a token field:\n%s", page)
+	p := &pictures{dir: t.TempDir(), taken: map[string]bool{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the walkthrough failed: %s/ is left as it was", picsDocsDir)
+			return
+		}
+		if err := os.MkdirAll(filepath.Join(root, filepath.FromSlash(picsDocsDir)), 0o755); err != nil {
+			t.Error(err)
+			return
+		}
+		for _, name := range docPictures {
+			data, err := os.ReadFile(filepath.Join(p.dir, name))
+			if err != nil {
+				t.Errorf("the walkthrough took no picture %s: %v", name, err)
+				continue
+			}
+			dst := filepath.Join(root, filepath.FromSlash(picsDocsDir), name)
+			if err := os.WriteFile(dst, data, 0o644); err != nil {
+				t.Error(err)
+				continue
+			}
+			t.Logf("wrote %s (%d KiB)", dst, len(data)>>10)
+		}
+	})
+	return p
+}
+
+// take saves a screenshot of the tab's viewport as name, or of the top
+// height CSS pixels of the page (at most picMaxHeight) when that is more.
+func (p *pictures) take(t *testing.T, ctx context.Context, name string, height float64) {
+	t.Helper()
+	params := cdppage.CaptureScreenshotParams{FromSurface: ptrTo(true)}
+	if height > picHeight {
+		params.CaptureBeyondViewport = ptrTo(true)
+		params.Clip = &cdppage.Viewport{Width: picWidth, Height: min(height, picMaxHeight), Scale: 1}
 	}
-	page0, err := url.Parse(link)
+	shot, err := chromedp.Call(ctx, cdppage.CaptureScreenshot, params)
 	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(p.dir, name)
+	if err := os.WriteFile(path, shot.Data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if tok := page0.Query().Get("token"); m[3] != tok {
-		t.Errorf("the accept form posts the token %q, the link holds %q", m[3], tok)
-	}
-	// The form's action, resolved against the page's URL as a browser does.
-	action, err := url.Parse(m[2])
+	p.taken[name] = true
+	t.Logf("screenshot: %s (%d KiB)", path, len(shot.Data)>>10)
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// bottomOf is how far down the page the element css ends, in CSS pixels.
+func bottomOf(t *testing.T, ctx context.Context, css string) float64 {
+	t.Helper()
+	y, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`window.scrollY + document.querySelector(`+strconv.Quote(css)+`).getBoundingClientRect().bottom`))
 	if err != nil {
+		t.Fatalf("where %s ends: %v", css, err)
+	}
+	return y
+}
+
+// sized makes the tab's viewport the pictures' size.
+func sized(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(picWidth, picHeight, chromedp.EmulateScale(1))); err != nil {
 		t.Fatal(err)
 	}
-	u := page0.ResolveReference(action)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+}
+
+// browserTimeout bounds each step in the browser; every wait in it is for
+// something on the page.
+const browserTimeout = time.Minute
+
+// openEmailInInbox does what a person does in Mailpit's web UI: opens the
+// inbox at inboxURL, finds the email to recipient in the list and clicks
+// it; the email shows rendered (Mailpit shows its HTML in an iframe), and
+// its picture is taken down to its accept button. Then it clicks that
+// button, which Mailpit opens in a new tab, as it does every link of an
+// email. It returns the button's link and the new tab.
+func openEmailInInbox(t *testing.T, tab context.Context, inboxURL, recipient string, pics *pictures) (string, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, browserTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, strings.ToUpper(m[1]), u.String(), strings.NewReader(url.Values{"token": {m[3]}}.Encode()))
+	sized(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Navigate(inboxURL)); err != nil {
+		t.Fatalf("opening the inbox %s: %v", inboxURL, err)
+	}
+	// The list shows each email's recipient ("To: …"): the row to click.
+	row, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => {
+		const row = [...document.querySelectorAll("a.message")].find(a => a.innerText.includes(`+strconv.Quote(recipient)+`));
+		return row ? row.getAttribute("href") : "";
+	})()`, chromedp.WithPollingTimeout(browserTimeout)))
+	if err != nil {
+		t.Fatalf("the inbox at %s lists no email to %s: %v", inboxURL, recipient, err)
+	}
+	// Shown once Mailpit sized the iframe to the email (on its load).
+	frame := chromedp.CSS(`#preview-html`)
+	button := chromedp.CSS(`a[href*="/invitations/accept?token="]`)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a.message[href="`+row+`"]`)),
+		chromedp.WaitVisible(frame),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#preview-html").style.height !== ""`, chromedp.WithPollingTimeout(browserTimeout)),
+	); err != nil {
+		t.Fatalf("opening the email to %s in the inbox: %v", recipient, err)
+	}
+	frames, err := chromedp.Run(ctx, chromedp.Nodes(frame, chromedp.NodeVisible))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", u.Scheme+"://"+u.Host)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
+	inFrame := chromedp.FromNode(frames[0])
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(button, inFrame)); err != nil {
+		t.Fatalf("the email to %s, as the inbox shows it, has no accept button: %v", recipient, err)
+	}
+	attrs, err := chromedp.Run(ctx, chromedp.Attributes(button, inFrame))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.Copy(io.Discard, bufio.NewReader(resp.Body))
-	_ = resp.Body.Close()
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, hubURL+"?") {
-		t.Fatalf("POST %s: %s to %q, want 303 See Other to the Partner Hub %s", u, resp.Status, loc, hubURL)
+	bottom, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(() => {
+		const f = document.querySelector("#preview-html");
+		const a = f.contentDocument.querySelector('a[href*="/invitations/accept?token="]');
+		return window.scrollY + f.getBoundingClientRect().top + a.getBoundingClientRect().bottom;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if body := getBody(t, loc); !strings.Contains(body, "You landed in the Partner Hub for account <strong>globex</strong> of namespace <strong>acme</strong>.") {
-		t.Errorf("the Partner Hub stand-in says:\n%s\nwant that the partner landed for account globex of namespace acme", body)
+	pics.take(t, ctx, picEmail, bottom+32)
+
+	// The click opens the link in a new tab: follow that tab.
+	opened := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool {
+		return strings.Contains(info.URL, "/invitations/accept?token=")
+	})
+	if err := chromedp.Do(ctx, chromedp.Click(button, inFrame)); err != nil {
+		t.Fatalf("clicking the accept button in the email: %v", err)
+	}
+	var id target.ID
+	select {
+	case id = <-opened:
+	case <-ctx.Done():
+		t.Fatalf("clicking the accept button in the email opened no tab at the acceptance page")
+	}
+	page, closePage := chromedp.NewContext(tab, chromedp.WithTargetID(id))
+	t.Cleanup(closePage)
+	return attrs["href"], page
+}
+
+// pageLanguage is the language of the page in the tab and its main text.
+func pageLanguage(t *testing.T, ctx context.Context) (lang, text string) {
+	t.Helper()
+	lang, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
+	if err == nil {
+		text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
+	}
+	if err != nil {
+		t.Fatalf("reading the page: %v", err)
+	}
+	return lang, text
+}
+
+// acceptInBrowser does step 3 in the tab the email's button opened: the
+// acceptance page shows carlos's invitation in Spanish; pressing "Aceptar
+// y continuar" lands on the Partner Hub stand-in, which says for which
+// account and namespace.
+func acceptInBrowser(t *testing.T, tab context.Context, hubURL string, pics *pictures) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, browserTimeout)
+	defer cancel()
+	sized(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`main[data-page="invitation"] form[action="accept"] button`))); err != nil {
+		t.Fatalf("the tab the email's button opened shows no invitation: %v", err)
+	}
+	if lang, text := pageLanguage(t, ctx); lang != "es" || !strings.Contains(text, "Aceptar y continuar") || !strings.Contains(text, "Acme Corporation") {
+		t.Errorf("the page of carlos's link is in %q, want Spanish with \"Aceptar y continuar\" and Acme Corporation:\n%s", lang, text)
+	}
+	pics.take(t, ctx, picPage+"es.png", bottomOf(t, ctx, "main")+48)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`form[action="accept"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.note`)),
+	); err != nil {
+		t.Fatalf("pressing \"Aceptar y continuar\": %v", err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`body`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(loc, hubURL+"?") || !strings.Contains(text, "You landed in the Partner Hub for account globex of namespace acme.") {
+		t.Fatalf("after accepting, the browser is at %s, which says:\n%s\nwant the Partner Hub %s saying the partner landed for account globex of namespace acme", loc, text, hubURL)
+	}
+	pics.take(t, ctx, picHub, 0)
+}
+
+// openAcceptancePage opens link in a new tab and takes the acceptance
+// page's picture in locale.
+func openAcceptancePage(t *testing.T, tab context.Context, link, locale string, pics *pictures) {
+	t.Helper()
+	page, closePage := chromedp.NewContext(tab)
+	defer closePage()
+	ctx, cancel := context.WithTimeout(page, browserTimeout)
+	defer cancel()
+	sized(t, ctx)
+	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`main[data-page="invitation"] form[action="accept"] button`))); err != nil {
+		t.Fatalf("opening %s: %v", link, err)
+	}
+	if lang, _ := pageLanguage(t, ctx); lang != locale {
+		t.Errorf("the page of %s is in %q, want %q", link, lang, locale)
+	}
+	pics.take(t, ctx, picPage+locale+".png", bottomOf(t, ctx, "main")+48)
+}
+
+// TestDocsImages checks the pictures the docs show: README.md shows the
+// walkthrough's email, page and Partner Hub, docs/acceptance-page.md the
+// page in each language, all from docs/images/, where TestWalkthrough
+// -docs-images (make screenshots) writes them; each is there, a PNG of the
+// walkthrough's width and at most 150 KiB, and docs/images/ holds nothing
+// else.
+func TestDocsImages(t *testing.T) {
+	root := testenv.RepoRoot()
+	want := map[string][]string{
+		"README.md":               {picEmail, picPage + "es.png", picHub},
+		"docs/acceptance-page.md": {picPage + "en.png", picPage + "fr.png", picPage + "es.png"},
+	}
+	image := regexp.MustCompile(`!\[([^\]]*)\]\(([^)\s]+)\)`)
+	shown := map[string]bool{}
+	for doc, names := range want {
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(doc)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range image.FindAllStringSubmatch(string(data), -1) {
+			p := path.Join(path.Dir(doc), m[2])
+			if strings.TrimSpace(m[1]) == "" {
+				t.Errorf("%s shows %s without a text saying what it shows", doc, m[2])
+			}
+			if path.Dir(p) != picsDocsDir {
+				t.Errorf("%s shows %s, which is not in %s/", doc, m[2], picsDocsDir)
+				continue
+			}
+			got = append(got, path.Base(p))
+			shown[path.Base(p)] = true
+		}
+		if !slices.Equal(got, names) {
+			t.Errorf("%s shows the pictures %q, want %q", doc, got, names)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(picsDocsDir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var there []string
+	for _, e := range entries {
+		there = append(there, e.Name())
+		if !slices.Contains(docPictures, e.Name()) {
+			t.Errorf("%s/%s is not a picture the walkthrough takes (make screenshots would not update it)", picsDocsDir, e.Name())
+			continue
+		}
+		if !shown[e.Name()] {
+			t.Errorf("%s/%s is shown by no doc", picsDocsDir, e.Name())
+		}
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(picsDocsDir), e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(bytes.NewReader(data))
+		switch {
+		case err != nil:
+			t.Errorf("%s/%s is not a PNG: %v", picsDocsDir, e.Name(), err)
+		case cfg.Width != picWidth || cfg.Height < picHeight || cfg.Height > picMaxHeight:
+			t.Errorf("%s/%s is %dx%d, want %d wide and %d to %d high: make screenshots takes it", picsDocsDir, e.Name(), cfg.Width, cfg.Height, picWidth, picHeight, picMaxHeight)
+		}
+		if len(data) > picMaxBytes {
+			t.Errorf("%s/%s is %d KiB, more than %d KiB", picsDocsDir, e.Name(), len(data)>>10, picMaxBytes>>10)
+		}
+	}
+	for _, name := range docPictures {
+		if !slices.Contains(there, name) {
+			t.Errorf("%s/%s is missing: make screenshots writes it", picsDocsDir, name)
+		}
 	}
 }
 

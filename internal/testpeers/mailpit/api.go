@@ -264,3 +264,26 @@ func (s *Server) Page(ctx context.Context, start, limit int) (total int, page []
 	}
 	return res.Total, res.Messages, nil
 }
+
+// InboxURL is the address of Mailpit's web UI, the inbox a person opens in a
+// browser.
+func (s *Server) InboxURL() string { return s.APIURL + "/" }
+
+// MessageURL is the address of one message in the web UI: the route
+// /view/{id} of Mailpit's UI (server/ui-src/router), whose page the server
+// serves for any path under /view/.
+func (s *Server) MessageURL(id string) string { return s.APIURL + "/view/" + url.PathEscape(id) }
+
+// webUIScript is the script of the web UI's page, which only a Mailpit built
+// with its UI (as hack/install-peers.sh builds it) embeds.
+const webUIScript = "/dist/app.js"
+
+// HasWebUI tells whether this Mailpit serves its web UI. One built with `go
+// install` serves the UI's page but not the script it loads: a blank page.
+func (s *Server) HasWebUI(ctx context.Context) (bool, error) {
+	status, _, err := peer.Request(ctx, s.client, "mailpit", http.MethodGet, s.APIURL+webUIScript, nil, "", nil)
+	if err != nil {
+		return false, err
+	}
+	return status == http.StatusOK, nil
+}

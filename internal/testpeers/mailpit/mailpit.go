@@ -1,9 +1,11 @@
 // Package mailpit runs a real SMTP server, Mailpit, for tests and for `make
 // dev`, and reads what it received through Mailpit's REST API (/api/v1,
-// Mailpit v1.27.11).
+// Mailpit v1.27.11); its web UI, the inbox people open in a browser, is at
+// InboxURL and MessageURL.
 //
-// The binary is the one hack/install-peers.sh builds from the Go module proxy
-// into bin/tools/mailpit/<version>/mailpit; `make test` builds it first and
+// The binary is the one hack/install-peers.sh builds from the module's
+// source on the Go module proxy, with its web UI (built with npm), into
+// bin/tools/mailpit/<version>/mailpit; `make test` builds it first and
 // passes its path in $MAILPIT. Mailpit is not a Go dependency of the operator:
 // it runs as a separate process (internal/testpeers/peer), bound to loopback
 // by default, and accepts any SMTP AUTH username and password, PLAIN and
@@ -43,8 +45,9 @@ type Options struct {
 	// Binary is Mailpit's path ("": Binary()).
 	Binary string
 	// SMTPAddr and HTTPAddr are where it listens for SMTP and serves its
-	// web server (the REST API); "" takes free loopback ports, new ones at
-	// each of three attempts should another process take one first.
+	// web server (the web UI and the REST API); "" takes free loopback
+	// ports, new ones at each of three attempts should another process take
+	// one first.
 	SMTPAddr, HTTPAddr string
 	// Database is its database file, kept after it stops; "" puts it in a
 	// directory of Dir.
@@ -67,7 +70,7 @@ type Server struct {
 	SMTPHost string
 	SMTPPort int
 	// APIURL is the base URL of its web server, without a trailing slash: the
-	// REST API is under APIURL + "/api/v1/".
+	// REST API is under APIURL + "/api/v1/", the web UI at APIURL + "/".
 	APIURL string
 	// Version is the version its API reports.
 	Version string

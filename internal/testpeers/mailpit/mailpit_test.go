@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"net/http"
 	"net/mail"
 	"net/smtp"
 	"net/textproto"
@@ -240,6 +242,21 @@ func TestMailpit(t *testing.T) {
 		t.Errorf("Raw parts = %q", types)
 	}
 
+	// The web UI: the inbox and the message's page are the UI's page, and
+	// the script it loads is there (a Mailpit built without its UI serves a
+	// blank page).
+	if ok, err := s.HasWebUI(ctx); err != nil || !ok {
+		t.Errorf("HasWebUI = %v, %v: this Mailpit has no web UI (hack/install-peers.sh builds it with one)", ok, err)
+	}
+	if want := s.APIURL + "/view/" + sum.ID; s.MessageURL(sum.ID) != want {
+		t.Errorf("MessageURL = %q, want %q", s.MessageURL(sum.ID), want)
+	}
+	for _, u := range []string{s.InboxURL(), s.MessageURL(sum.ID)} {
+		if code, page := httpGet(t, u); code != http.StatusOK || !strings.Contains(page, `<script src="/dist/app.js`) {
+			t.Errorf("GET %s: %d, want 200 and the web UI's page:\n%s", u, code, page)
+		}
+	}
+
 	// Unknown IDs.
 	if _, err := s.Message(ctx, "no-such-id"); !errors.Is(err, mailpit.ErrNotFound) {
 		t.Errorf("Message(no-such-id) error = %v, want ErrNotFound", err)
@@ -276,4 +293,24 @@ func TestMailpitIsolated(t *testing.T) {
 	if all, err := b.Messages(t.Context()); err != nil || len(all) != 0 {
 		t.Fatalf("the other server has %d messages, %v", len(all), err)
 	}
+}
+
+// httpGet GETs u on loopback, without a proxy, and returns the status code
+// and the body.
+func httpGet(t *testing.T, u string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
