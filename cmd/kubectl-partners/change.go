@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -108,15 +109,44 @@ func newChangeCommand(o *options, use, short, long, example string, fn change) *
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, names []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := co.dryRun.check(cmd); err != nil {
+				return err
+			}
+			names, err := invitationArgs(cmd, args)
+			if err != nil {
 				return err
 			}
 			return co.run(cmd.Context(), names, fn)
 		},
+		ValidArgsFunction: invitationNamesFor(o, fn),
 	}
 	addDryRunFlag(cmd, &co.dryRun)
+	registerCompletions(cmd, o)
 	return cmd
+}
+
+// invitationArgs are the names of the invitations args name, alone or in
+// the kind/name forms kubectl and `kubectl partners invite -o name` print
+// (partnerinvitation/NAME, pinv/NAME,
+// partnerinvitation.partners.partnerops.dev/NAME).
+func invitationArgs(cmd *cobra.Command, args []string) ([]string, error) {
+	names := make([]string, 0, len(args))
+	for _, a := range args {
+		kind, name, ok := strings.Cut(a, "/")
+		if !ok {
+			names = append(names, a)
+			continue
+		}
+		switch strings.ToLower(kind) {
+		case "partnerinvitation", "partnerinvitations", "pinv",
+			"partnerinvitation." + v1alpha1.GroupVersion.Group, "partnerinvitations." + v1alpha1.GroupVersion.Group:
+			names = append(names, name)
+		default:
+			return nil, usageError(cmd, fmt.Sprintf("%q is not a PartnerInvitation: %s takes invitation names, as kubectl partners list shows them", a, cmd.Name()))
+		}
+	}
+	return names, nil
 }
 
 // run applies fn to each named invitation.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -208,5 +209,22 @@ func TestWithdrawRefusesRevoked(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) { checkRefused(t, "withdraw", tc.inv, tc.want) })
+	}
+}
+
+// TestChangeTakesKubectlNames: resend and withdraw take the kind/name forms
+// kubectl and `-o name` print, so their output can be passed on.
+func TestChangeTakesKubectlNames(t *testing.T) {
+	ns := env.Namespace(t)
+	for _, name := range []string{"jane", "carlos", "amelie"} {
+		invitation{name: name, account: "globex", email: name + "@globex.example", status: status{state: v1alpha1.InvitationPendingApproval, expiresAt: t1}}.create(t, ns)
+	}
+	names := mustPartners(t, ns, "list", "-o", "name").stdout
+	mustPartners(t, ns, append([]string{"resend"}, strings.Fields(names)...)...)
+	mustPartners(t, ns, "withdraw", "pinv/jane", "partnerinvitation/carlos", "PartnerInvitations.partners.partnerops.dev/amelie")
+	for _, name := range []string{"jane", "carlos", "amelie"} {
+		if got := getInvitation(t, ns, name).Spec; got.Resend != 1 || !got.Revoked {
+			t.Errorf("%s: resend %d, revoked %v; want resent once and withdrawn", name, got.Resend, got.Revoked)
+		}
 	}
 }

@@ -17,13 +17,41 @@ func TestCommandLineErrors(t *testing.T) {
 			args: []string{"invite", "--acount", "globex", "--role", "editor", "jane@globex.example"},
 			want: "unknown flag: --acount\nSee 'kubectl partners invite --help' for usage.",
 		},
-		"missing --account and --role": {
-			args: []string{"invite", "jane@globex.example"},
-			want: "missing --account and --role: say which account the users join and with which role\nSee 'kubectl partners invite --help' for usage.",
-		},
 		"missing --role": {
 			args: []string{"invite", "--account", "globex", "jane@globex.example"},
-			want: "missing --role: say which account the users join and with which role\nSee 'kubectl partners invite --help' for usage.",
+			want: "missing --role: say which role the users get\nSee 'kubectl partners invite --help' for usage.",
+		},
+		"--spec-users without --account": {
+			args: []string{"invite", "--spec-users", "--role", "editor", "jane@globex.example"},
+			want: "--spec-users needs --account: say which PartnerAccount's spec.users the users join\nSee 'kubectl partners invite --help' for usage.",
+		},
+		"-f with --spec-users": {
+			args: []string{"invite", "-f", "globex.yaml", "--spec-users", "--account", "globex", "--role", "editor", "jane@globex.example"},
+			want: "-f and --spec-users do not go together: -f adds the users to the account in FILE, --spec-users to the account on the cluster\nSee 'kubectl partners invite --help' for usage.",
+		},
+		"-f with --dry-run=server": {
+			args: []string{"invite", "-f", "globex.yaml", "--dry-run=server", "--role", "editor", "jane@globex.example"},
+			want: "--dry-run=server does not go with -f, which edits a file without the cluster: use --dry-run=client to see the result without writing it\nSee 'kubectl partners invite --help' for usage.",
+		},
+		"bad flag values, each named, before anything is read": {
+			args: []string{"invite", "--account", "Globex", "--role", "Editor", "--systems", "editor,Insights,editor", "--locale", "de",
+				"--ttl", "1000h", "--message", "Bonjour\a", "jane@globex.example"},
+			want: `invalid --account "Globex": must be the name of a PartnerAccount: lowercase letters, digits or '-', starting and ending with a letter or digit, at most 63 characters
+invalid --role "Editor": must be a catalogue key: lowercase letters, digits, '-' or '_', starting and ending with a letter or digit, with no spaces
+invalid --systems value "Insights": must be a catalogue key: lowercase letters, digits, '-' or '_', starting and ending with a letter or digit, with no spaces
+invalid --systems: "editor" is given twice
+invalid --locale "de": must be en, fr or es
+invalid --ttl "1000h": must be between 1h and 720h (30 days)
+invalid --message: must not contain control characters other than line breaks and tabs
+See 'kubectl partners invite --help' for usage.`,
+		},
+		"a ttl that is not a duration": {
+			args: []string{"invite", "--role", "editor", "--ttl", "7d", "jane@globex.example"},
+			want: "invalid --ttl \"7d\": must be a duration such as 168h, 72h or 90m\nSee 'kubectl partners invite --help' for usage.",
+		},
+		"a message too long": {
+			args: []string{"invite", "--role", "editor", "--message", strings.Repeat("é", 2001), "jane@globex.example"},
+			want: "invalid --message: must be at most 2000 characters long (it has 2001)\nSee 'kubectl partners invite --help' for usage.",
 		},
 		"no email": {
 			args: []string{"invite", "--account", "globex", "--role", "editor"},
@@ -35,11 +63,31 @@ func TestCommandLineErrors(t *testing.T) {
 		},
 		"bad -o for invite": {
 			args: []string{"invite", "--account", "globex", "--role", "editor", "-o", "wide", "jane@globex.example"},
-			want: "unknown output format \"wide\": use json, yaml or name\nSee 'kubectl partners invite --help' for usage.",
+			want: "unknown output format \"wide\": use one of json, yaml, kyaml, name, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file, custom-columns, custom-columns-file\nSee 'kubectl partners invite --help' for usage.",
 		},
 		"bad -o for list": {
-			args: []string{"list", "-o", "name"},
-			want: "unknown output format \"name\": use json or yaml\nSee 'kubectl partners list --help' for usage.",
+			args: []string{"list", "-o", "table"},
+			want: "unknown output format \"table\": use one of json, yaml, kyaml, name, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file, custom-columns, custom-columns-file, wide\nSee 'kubectl partners list --help' for usage.",
+		},
+		"a jsonpath that does not parse": {
+			args: []string{"list", "-o", "jsonpath={.items[}"},
+			want: "-o jsonpath={.items[}: error parsing jsonpath {.items[}, unterminated array\nSee 'kubectl partners list --help' for usage.",
+		},
+		"custom-columns without columns": {
+			args: []string{"list", "-o", "custom-columns="},
+			want: "-o custom-columns needs a value, as in -o custom-columns=EMAIL:.spec.email,STATE:.status.state\nSee 'kubectl partners list --help' for usage.",
+		},
+		"a custom column without a path": {
+			args: []string{"list", "-o", "custom-columns=EMAIL"},
+			want: "custom column \"EMAIL\": want HEADER:PATH, as in EMAIL:.spec.email\nSee 'kubectl partners list --help' for usage.",
+		},
+		"version with an unknown format": {
+			args: []string{"version", "-o", "name"},
+			want: "unknown output format \"name\": use json or yaml\nSee 'kubectl partners version --help' for usage.",
+		},
+		"resend of something else than an invitation": {
+			args: []string{"resend", "deployment/jane"},
+			want: "\"deployment/jane\" is not a PartnerInvitation: resend takes invitation names, as kubectl partners list shows them\nSee 'kubectl partners resend --help' for usage.",
 		},
 		"list with an argument": {
 			args: []string{"list", "globex"},
@@ -88,11 +136,7 @@ func TestHelpNamesThePlugin(t *testing.T) {
 }
 
 func TestNoKubeconfigIsAClearError(t *testing.T) {
-	var stdout, stderr strings.Builder
-	t.Setenv("KUBECONFIG", "")
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	t.Setenv("HOME", t.TempDir())
-	err := run([]string{"list"}, &stdout, &stderr)
+	err := runOffline(t, "list").err
 	want := "no cluster to talk to: no kubeconfig was found (set KUBECONFIG or use --kubeconfig) and no --server was given"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %q", err, want)
@@ -100,11 +144,7 @@ func TestNoKubeconfigIsAClearError(t *testing.T) {
 }
 
 func TestInviteChecksAddressesBeforeReachingACluster(t *testing.T) {
-	var stdout, stderr strings.Builder
-	t.Setenv("KUBECONFIG", "")
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	t.Setenv("HOME", t.TempDir())
-	err := run([]string{"invite", "--account", "globex", "--role", "editor", "jane@globex", "jane.doe@globex.example"}, &stdout, &stderr)
+	err := runOffline(t, "invite", "--account", "globex", "--role", "editor", "jane@globex", "jane.doe@globex.example").err
 	var b strings.Builder
 	printError(&b, err)
 	want := `error: 1 of 2 addresses cannot be invited, so no invitation was created:

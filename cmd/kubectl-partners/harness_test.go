@@ -23,9 +23,10 @@ import (
 // the status an operator would have written), through a kubeconfig written
 // for that API server, as kubectl would run the plugin: each subcommand's
 // success and error paths, every output format, dry runs, the all-or-nothing
-// invite, a resend that races a concurrent one, and that the local address
-// check agrees with the API server's admission on a table of good and bad
-// addresses.
+// invite, a resend and an invite --spec-users that race a concurrent edit,
+// and that the local checks of addresses and flags agree with the API
+// server's admission on tables of good and bad values. invite -f edits
+// files with no cluster at all (runOffline).
 
 var env *testenv.Env
 
@@ -73,6 +74,23 @@ func mustPartners(t *testing.T, ns string, args ...string) result {
 		t.Fatalf("kubectl partners %s: %v\nstderr: %s", strings.Join(args, " "), r.err, r.stderr)
 	}
 	return r
+}
+
+// offline makes the plugin find no cluster at all (no kubeconfig, not in
+// a cluster).
+func offline(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("HOME", t.TempDir())
+}
+
+// runOffline runs the plugin with no cluster to talk to.
+func runOffline(t *testing.T, args ...string) result {
+	t.Helper()
+	offline(t)
+	var stdout, stderr bytes.Buffer
+	err := run(args, &stdout, &stderr)
+	return result{stdout: stdout.String(), stderr: stderr.String(), err: err}
 }
 
 // Builders of test objects.
@@ -162,6 +180,15 @@ func getInvitation(t *testing.T, ns, name string) *v1alpha1.PartnerInvitation {
 		t.Fatalf("getting invitation %s: %v", name, err)
 	}
 	return inv
+}
+
+func getAccount(t *testing.T, ns, name string) *v1alpha1.PartnerAccount {
+	t.Helper()
+	a := &v1alpha1.PartnerAccount{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, a); err != nil {
+		t.Fatalf("getting account %s: %v", name, err)
+	}
+	return a
 }
 
 // invitationNames lists the names of the invitations in ns.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
@@ -18,107 +18,183 @@ import (
 // inviteOptions are the flags of `kubectl partners invite`.
 type inviteOptions struct {
 	*options
-	account string
-	role    string
-	systems []string
-	locale  string
-	message string
-	ttl     string
-	dryRun  dryRun
-	output  string
+	account     string
+	entry       entry
+	accountFile string
+	specUsers   bool
+	dryRun      dryRun
+	print       *printFlags
 }
 
 func newInviteCommand(o *options) *cobra.Command {
 	io := &inviteOptions{options: o}
 	cmd := &cobra.Command{
-		Use:   "invite --account ACCOUNT --role ROLE [--systems S1,S2] EMAIL...",
-		Short: "Invite partner users by email: one PartnerInvitation each",
-		Long: `Invite one or more partner users to a PartnerAccount of the namespace:
-one PartnerInvitation per address, named <account>-<address before @>-<hash>
-like the invitations the account creates for its spec.users, and each user
-gets the same role and systems.
+		Use:   "invite --role ROLE [--account ACCOUNT] [-f FILE | --spec-users] EMAIL...",
+		Short: "Invite partner users by email: one PartnerInvitation each, or entries of an account's spec.users",
+		Long: `Invite one or more partner users, each with the same role, systems, locale,
+message and ttl. Where the users go:
 
-Nothing is created unless every address can be invited: each address must be
-well formed, inside the account's allowedDomains (when it has some), and not
-already invited to the account. Otherwise the command lists every address
-that cannot be invited and why. The API server then checks the invitations
-(a server dry run) before any is created, and its refusals are shown as it
-words them.`,
+  (default)        one PartnerInvitation per address in the namespace. With
+                   --account it joins that PartnerAccount and is named
+                   <account>-<address before @>-<hash>, like the invitations
+                   the account creates for its spec.users. Without --account
+                   the operator chooses the account whose allowedDomains
+                   covers the address (the most specific domain wins); the
+                   command says which one it expects when it can read the
+                   accounts.
+  -f FILE          entries added to spec.users of the PartnerAccount manifest
+                   in FILE, the way to invite when accounts are kept in Git:
+                   the file is edited in place, every other line and comment
+                   kept; commit it and let your GitOps tool apply it. Needs no
+                   cluster. --account chooses the account when FILE holds
+                   several.
+  --spec-users     entries added to spec.users of the PartnerAccount --account
+                   on the cluster, in one patch that only appends: entries
+                   added by someone else meanwhile are kept (the decision is
+                   made again on a fresh read) and no other entry is touched.
+
+Nothing is written unless every address can be invited and every flag is
+valid: each address must be well formed and given once, inside the account's
+allowedDomains (when it has some), and not already invited to the account
+(by an invitation or by its spec.users). Otherwise the command lists every
+address that cannot be invited and why.`,
 		Example: `  # Invite two users of Globex as editors of two systems, with a note in French
   kubectl partners invite -n acme --account globex --role editor \
     --systems editor,insights --locale fr --message "Bienvenue !" \
     amelie.dupont@globex.example carlos.ruiz@globex.example
 
+  # Let the operator choose the account by the address's domain
+  kubectl partners invite -n acme --role viewer jane.doe@globex.example
+
+  # Add a user to the account manifest kept in Git, then commit it
+  kubectl partners invite -f accounts/globex.yaml --role viewer jane.doe@globex.example
+
+  # Add a user to the live account's spec.users
+  kubectl partners invite -n acme --account globex --spec-users --role viewer jane.doe@globex.example
+
   # Write the invitations as YAML for Git instead of creating them
   kubectl partners invite -n acme --account globex --role viewer \
     --dry-run=client -o yaml jane.doe@globex.example > jane.yaml`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			var missing []string
-			if io.account == "" {
-				missing = append(missing, "--account")
-			}
-			if io.role == "" {
-				missing = append(missing, "--role")
-			}
+			var problem string
 			switch {
-			case len(missing) > 0:
-				return usageError(cmd, fmt.Sprintf("missing %s: say which account the users join and with which role", strings.Join(missing, " and ")))
+			case io.entry.role == "":
+				problem = "missing --role: say which role the users get"
+			case io.accountFile != "" && io.specUsers:
+				problem = "-f and --spec-users do not go together: -f adds the users to the account in FILE, --spec-users to the account on the cluster"
+			case io.specUsers && io.account == "":
+				problem = "--spec-users needs --account: say which PartnerAccount's spec.users the users join"
+			case io.accountFile != "" && io.dryRun == dryRunServer:
+				problem = "--dry-run=server does not go with -f, which edits a file without the cluster: use --dry-run=client to see the result without writing it"
 			case len(args) == 0:
-				return usageError(cmd, "no email given: name at least one address to invite")
+				problem = "no email given: name at least one address to invite"
+			}
+			if problem != "" {
+				return usageError(cmd, problem)
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, emails []string) error {
-			return io.run(cmd.Context(), cmd, emails)
+			if err := io.dryRun.check(cmd); err != nil {
+				return err
+			}
+			pr, err := io.print.printer(cmd)
+			if err != nil {
+				return err
+			}
+			if err := io.checkFlags(cmd); err != nil {
+				return err
+			}
+			switch {
+			case io.accountFile != "":
+				return io.inviteIntoFile(emails, pr)
+			case io.specUsers:
+				return io.inviteIntoAccount(cmd.Context(), emails, pr)
+			}
+			return io.inviteStandalone(cmd.Context(), emails, pr)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&io.account, "account", "", "the PartnerAccount (of the namespace) the users join (required)")
-	f.StringVar(&io.role, "role", "", "the users' role, a key of the operator's role catalogue (required)")
-	f.StringSliceVar(&io.systems, "systems", nil, "the systems the users may work on, keys of the operator's catalogue, comma-separated")
-	f.StringVar(&io.locale, "locale", "", "language of the email and the acceptance page: en (the default), fr or es")
-	f.StringVar(&io.message, "message", "", "a personal note shown in the email and on the acceptance page (at most 2000 characters)")
-	f.StringVar(&io.ttl, "ttl", "", "how long each link stays valid, from 1h to 720h (default: the account's invitationTTL, itself 168h unless set)")
-	f.StringVarP(&io.output, "output", "o", "", "print the invitations as json or yaml, or their names with name")
+	f.StringVar(&io.account, "account", "", "the PartnerAccount (of the namespace) the users join; left out, the operator chooses it by each address's domain (with -f: which account of FILE)")
+	f.StringVar(&io.entry.role, "role", "", "the users' role, a key of the operator's role catalogue (required)")
+	f.StringSliceVar(&io.entry.systems, "systems", nil, "the systems the users may work on, keys of the operator's catalogue, comma-separated")
+	f.StringVar(&io.entry.locale, "locale", "", fmt.Sprintf("language of the email and the acceptance page: %s (default: en, or for spec.users the account's defaultLocale)", localeList()))
+	f.StringVar(&io.entry.message, "message", "", fmt.Sprintf("a personal note shown in the email and on the acceptance page (at most %d characters; line breaks and tabs are kept)", maxMessage))
+	f.StringVar(&io.entry.ttl, "ttl", "", "how long each link stays valid, from 1h to 720h (default: the account's invitationTTL, itself 168h unless set)")
+	f.StringVarP(&io.accountFile, "account-file", "f", "", "add the users to spec.users of the PartnerAccount manifest in FILE (edited in place, comments kept) instead of creating invitations")
+	f.BoolVar(&io.specUsers, "spec-users", false, "add the users to spec.users of the PartnerAccount --account on the cluster (a conflict-safe patch) instead of creating invitations")
 	addDryRunFlag(cmd, &io.dryRun)
+	io.print = addPrintFlags(cmd, false)
+	registerCompletions(cmd, o)
 	return cmd
 }
 
-func (o *inviteOptions) run(ctx context.Context, cmd *cobra.Command, emails []string) error {
-	if err := o.dryRun.check(cmd); err != nil {
-		return err
+// checkFlags refuses bad flag values before anything is read or written.
+func (o *inviteOptions) checkFlags(cmd *cobra.Command) error {
+	problems := o.entry.problems()
+	if o.account != "" {
+		if p := accountNameProblem(o.account); p != "" {
+			problems = append([]string{p}, problems...)
+		}
 	}
-	if err := checkOutput(cmd, o.output, outputJSON, outputYAML, outputName); err != nil {
-		return err
+	if len(problems) == 0 {
+		return nil
 	}
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		errs[i] = errors.New(p)
+	}
+	errs[len(errs)-1] = usageError(cmd, problems[len(problems)-1])
+	return errors.Join(errs...)
+}
+
+// inviteStandalone creates one PartnerInvitation per address.
+func (o *inviteOptions) inviteStandalone(ctx context.Context, emails []string, pr printers.ResourcePrinter) error {
+	const nothing = "no invitation was created"
 	// Every address that cannot be invited is listed, whether it is
 	// malformed (checked before anything is asked of the API server) or
 	// clashes with the account; then none is invited.
 	bad := addressProblems(emails)
 	c, ns, err := o.client()
 	if err != nil {
-		return errors.Join(bad.err(emails), err)
+		return errors.Join(bad.err(emails, nothing), err)
 	}
-	acct := &v1alpha1.PartnerAccount{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.account}, acct); err != nil {
-		if apierrors.IsNotFound(err) {
-			err = fmt.Errorf("partneraccount %q not found in namespace %s: no invitation was created", o.account, ns)
-			return errors.Join(err, bad.err(emails))
+	checks := &inviteChecks{usersListed: "its spec.users"}
+	if o.account != "" {
+		checks.account = &v1alpha1.PartnerAccount{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.account}, checks.account); err != nil {
+			if apierrors.IsNotFound(err) {
+				err = fmt.Errorf("partneraccount %q not found in namespace %s: %s", o.account, ns, nothing)
+				return errors.Join(err, bad.err(emails, nothing))
+			}
+			return errors.Join(bad.err(emails, nothing), apiError(err))
 		}
-		return errors.Join(bad.err(emails), apiError(err))
+	} else {
+		// Best effort: which account the operator will choose, when the
+		// accounts can be read.
+		var accts v1alpha1.PartnerAccountList
+		if c.List(ctx, &accts, client.InNamespace(ns)) == nil {
+			checks.accounts, checks.accountsRead = accts.Items, true
+		}
 	}
 	var existing v1alpha1.PartnerInvitationList
 	if err := c.List(ctx, &existing, client.InNamespace(ns)); err != nil {
-		return errors.Join(bad.err(emails), apiError(err))
+		return errors.Join(bad.err(emails, nothing), apiError(err))
 	}
-	accountProblems(acct, existing.Items, emails, bad)
-	if err := bad.err(emails); err != nil {
+	checks.invitations = existing.Items
+	checks.check(emails, bad)
+	if err := bad.err(emails, nothing); err != nil {
 		return err
 	}
 
 	invs := make([]*v1alpha1.PartnerInvitation, 0, len(emails))
 	for _, e := range emails {
 		invs = append(invs, o.invitation(ns, e))
+		if o.account == "" && checks.accountsRead {
+			if w := checks.domainWarning(ns, e); w != "" {
+				fmt.Fprintf(o.errOut, "warning: %s\n", w)
+			}
+		}
 	}
 	if o.dryRun != dryRunClient {
 		// The API server checks every invitation before any is created,
@@ -128,7 +204,7 @@ func (o *inviteOptions) run(ctx context.Context, cmd *cobra.Command, emails []st
 		}
 	}
 
-	var created []*v1alpha1.PartnerInvitation
+	var created []client.Object
 	var failed []error
 	for _, inv := range invs {
 		if o.dryRun != dryRunClient {
@@ -138,153 +214,34 @@ func (o *inviteOptions) run(ctx context.Context, cmd *cobra.Command, emails []st
 			}
 		}
 		created = append(created, inv)
-		switch o.output {
-		case "":
-			fmt.Fprintf(o.out, "%s created for %s%s\n", objectRef(inv.Name), inv.Spec.Email, o.dryRun.suffix())
-		case outputName:
-			fmt.Fprintln(o.out, objectRef(inv.Name))
+		if pr == nil {
+			fmt.Fprintf(o.out, "%s created for %s%s%s\n", objectRef(inv.Name), inv.Spec.Email, checks.joins(inv), o.dryRun.suffix())
 		}
 	}
-	if (o.output == outputJSON || o.output == outputYAML) && len(created) > 0 {
-		if err := printInvitations(o.out, o.output, created); err != nil {
+	if pr != nil && len(created) > 0 {
+		if err := printObjects(o.out, pr, created, len(created) > 1); err != nil {
 			return err
 		}
 	}
-	if len(failed) > 0 {
-		return errors.Join(failed...)
-	}
-	return nil
+	return errors.Join(failed...)
 }
 
 // invitation is the PartnerInvitation for email.
 func (o *inviteOptions) invitation(ns, email string) *v1alpha1.PartnerInvitation {
-	inv := &v1alpha1.PartnerInvitation{
+	u := o.entry.user(email)
+	return &v1alpha1.PartnerInvitation{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "PartnerInvitation"},
 		ObjectMeta: metav1.ObjectMeta{Name: invitationName(o.account, email), Namespace: ns},
 		Spec: v1alpha1.PartnerInvitationSpec{
 			Account: o.account,
-			Email:   v1alpha1.EmailAddress(email),
-			Role:    v1alpha1.CatalogueKey(o.role),
-			Locale:  v1alpha1.Locale(o.locale),
-			Message: o.message,
-			TTL:     v1alpha1.TTL(o.ttl),
+			Email:   u.Email,
+			Role:    u.Role,
+			Systems: u.Systems,
+			Locale:  u.Locale,
+			Message: u.Message,
+			TTL:     u.TTL,
 		},
 	}
-	for _, s := range o.systems {
-		inv.Spec.Systems = append(inv.Spec.Systems, v1alpha1.CatalogueKey(s))
-	}
-	return inv
-}
-
-// refusals maps the position of an address among the arguments to why it
-// cannot be invited.
-type refusals map[int]string
-
-// err is the all-or-nothing refusal: every address that cannot be invited,
-// in the order given, and why; nil when all can be.
-func (r refusals) err(emails []string) error {
-	if len(r) == 0 {
-		return nil
-	}
-	lines := make([]string, 0, len(r))
-	for i := range emails {
-		if why, ok := r[i]; ok {
-			lines = append(lines, why)
-		}
-	}
-	return fmt.Errorf("%d of %d addresses cannot be invited, so no invitation was created:\n  %s",
-		len(r), len(emails), strings.Join(lines, "\n  "))
-}
-
-// addressProblems checks the addresses alone: each well formed, none given
-// twice (addresses compare case-insensitively).
-func addressProblems(emails []string) refusals {
-	bad := refusals{}
-	seen := map[string]bool{}
-	for i, e := range emails {
-		if p := emailProblems(e); len(p) > 0 {
-			bad[i] = fmt.Sprintf("%q: %s", e, strings.Join(p, "; "))
-			continue
-		}
-		n := v1alpha1.NormalizeEmail(e)
-		if seen[n] {
-			bad[i] = fmt.Sprintf("%s: given more than once", e)
-		}
-		seen[n] = true
-	}
-	return bad
-}
-
-// accountProblems checks the addresses not yet refused against the
-// account and the namespace's invitations: each allowed by the account's
-// domains and not yet invited to it, whether by a standalone invitation, by
-// the account's spec.users, or under the name its invitation would take.
-func accountProblems(acct *v1alpha1.PartnerAccount, existing []v1alpha1.PartnerInvitation, emails []string, bad refusals) {
-	slices.SortFunc(existing, func(a, b v1alpha1.PartnerInvitation) int { return strings.Compare(a.Name, b.Name) })
-	byEmail := map[string]*v1alpha1.PartnerInvitation{}
-	byName := map[string]*v1alpha1.PartnerInvitation{}
-	for i := range existing {
-		inv := &existing[i]
-		byName[inv.Name] = inv
-		if e := v1alpha1.NormalizeEmail(string(inv.Spec.Email)); inv.Spec.Account == acct.Name && byEmail[e] == nil {
-			byEmail[e] = inv
-		}
-	}
-	users := map[string]bool{}
-	for _, u := range acct.Spec.Users {
-		users[v1alpha1.NormalizeEmail(string(u.Email))] = true
-	}
-
-	for i, e := range emails {
-		if _, refused := bad[i]; refused {
-			continue
-		}
-		n := v1alpha1.NormalizeEmail(e)
-		name := invitationName(acct.Name, e)
-		switch {
-		case byEmail[n] != nil:
-			inv := byEmail[n]
-			bad[i] = fmt.Sprintf("%s: already invited to account %s by partnerinvitation %q (%s)%s",
-				e, acct.Name, inv.Name, stateOf(inv), duplicateHint(inv))
-		case users[n]:
-			bad[i] = fmt.Sprintf("%s: already a user of partneraccount %q (listed in its spec.users; change the user there)", e, acct.Name)
-		case byName[name] != nil:
-			inv := byName[name]
-			bad[i] = fmt.Sprintf("%s: partnerinvitation %q already exists, for %s in account %s",
-				e, name, inv.Spec.Email, inv.Spec.Account)
-		case !v1alpha1.DomainAllowed(e, acct.Spec.AllowedDomains):
-			bad[i] = fmt.Sprintf("%s: the domain is not allowed by partneraccount %q (allowedDomains: %s)",
-				e, acct.Name, joinDomains(acct.Spec.AllowedDomains))
-		}
-	}
-}
-
-// duplicateHint says what to do instead of inviting the address again.
-func duplicateHint(inv *v1alpha1.PartnerInvitation) string {
-	switch {
-	case inv.Spec.Revoked || inv.Status.State == v1alpha1.InvitationRevoked:
-		return "; delete it to invite the address again"
-	case inv.Status.State == v1alpha1.InvitationExpired:
-		return fmt.Sprintf("; send a fresh link with: kubectl partners resend %s", inv.Name)
-	}
-	return ""
-}
-
-// stateOf is an invitation's state for people; one the operator has not
-// looked at yet has none.
-func stateOf(inv *v1alpha1.PartnerInvitation) string {
-	if inv.Status.State == "" {
-		return "no state yet"
-	}
-	return string(inv.Status.State)
-}
-
-func joinDomains(ds []v1alpha1.DomainName) string {
-	s := make([]string, len(ds))
-	for i, d := range ds {
-		s[i] = string(d)
-	}
-	return strings.Join(s, ", ")
 }
 
 // serverRefusals creates each invitation as a server dry run and returns

@@ -6,7 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
@@ -150,27 +155,9 @@ func TestInviteRefusesAndCreatesNothing(t *testing.T) {
 1 of 2 addresses cannot be invited, so no invitation was created:
   "jane@globex": the part after @ must be a domain name with a dot, as in example.com`,
 		},
-		"a role the schema refuses, said once for all addresses": {
-			args: []string{"--role", "Editor", "jane.doe@globex.example", "carlos@globex.example"},
-			want: "the API server refused the invitations, so none was created:\n" +
-				`The PartnerInvitation "` + jane + `" is invalid: spec.role: Invalid value: "Editor": must be a catalogue key: lowercase letters, digits, '-' or '_', starting and ending with a letter or digit, with no spaces`,
-		},
-		"an unknown locale and a system given twice, in the server's words": {
-			args: []string{"--locale", "de", "--systems", "editor,editor", "jane.doe@globex.example"},
-			want: "the API server refused the invitations, so none was created:\n" +
-				`The PartnerInvitation "` + jane + `" is invalid:` + "\n" +
-				`* spec.locale: Unsupported value: "de": supported values: "en", "fr", "es"` + "\n" +
-				`* spec.systems[1]: Duplicate value: "editor"` + "\n" +
-				`* Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation`,
-		},
-		"a ttl out of range": {
-			args: []string{"--ttl", "1000h", "jane.doe@globex.example"},
-			want: "the API server refused the invitations, so none was created:\n" +
-				`The PartnerInvitation "` + jane + `" is invalid: spec.ttl: Invalid value: "1000h": must be between 1h and 720h (30 days)`,
-		},
-		"refused by the server under --dry-run=server too": {
+		"a bad flag value under --dry-run=server too": {
 			args:        []string{"--dry-run=server", "--role", "Editor", "jane.doe@globex.example"},
-			wantContain: []string{`spec.role: Invalid value: "Editor"`},
+			wantContain: []string{`invalid --role "Editor"`},
 		},
 	}
 	for name, tc := range tests {
@@ -239,7 +226,7 @@ func TestInviteOutputFormats(t *testing.T) {
 		ns := env.Namespace(t)
 		createAccount(t, newAccount(ns, "globex"))
 		r := mustPartners(t, ns, "invite", "--account", "globex", "--role", "editor", "-o", "name", "jane.doe@globex.example", "carlos@globex.example")
-		if want := "partnerinvitation/" + jane + "\npartnerinvitation/" + carlos + "\n"; r.stdout != want {
+		if want := "partnerinvitation.partners.partnerops.dev/" + jane + "\npartnerinvitation.partners.partnerops.dev/" + carlos + "\n"; r.stdout != want {
 			t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
 		}
 	})
@@ -278,6 +265,20 @@ func TestInviteOutputFormats(t *testing.T) {
 		}
 	})
 
+	t.Run("jsonpath and custom-columns", func(t *testing.T) {
+		ns := env.Namespace(t)
+		createAccount(t, newAccount(ns, "globex"))
+		r := mustPartners(t, ns, "invite", "--account", "globex", "--role", "editor", "--dry-run=server", "-o", "jsonpath={.spec.locale}", "jane.doe@globex.example")
+		if r.stdout != "en" {
+			t.Errorf("-o jsonpath of one invitation printed %q, want the server's default locale", r.stdout)
+		}
+		r = mustPartners(t, ns, "invite", "--account", "globex", "--role", "editor", "-o", "custom-columns=NAME:.metadata.name,EMAIL:.spec.email",
+			"--no-headers", "jane.doe@globex.example", "carlos@globex.example")
+		if want := jane + "   jane.doe@globex.example\n" + carlos + "     carlos@globex.example\n"; r.stdout != want {
+			t.Errorf("-o custom-columns printed:\n%s\nwant:\n%s", r.stdout, want)
+		}
+	})
+
 	t.Run("--dry-run=client -o yaml writes manifests the API server takes", func(t *testing.T) {
 		ns := env.Namespace(t)
 		createAccount(t, newAccount(ns, "globex"))
@@ -304,4 +305,77 @@ func equalJSON(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
+}
+
+// TestInviteShowsTheAPIServersRefusal: what only the API server refuses
+// (here an admission policy of the cluster) leaves no invitation behind,
+// and its words are shown once for all the addresses.
+func TestInviteShowsTheAPIServersRefusal(t *testing.T) {
+	ns := env.Namespace(t)
+	createAccount(t, newAccount(ns, "globex"))
+	refuseRole(t, ns, "contractor", "contractors are invited by the platform team")
+
+	r := partners(t, ns, "invite", "--account", "globex", "--role", "contractor", "jane.doe@globex.example", "carlos@globex.example")
+
+	got := r.errText()
+	if !strings.HasPrefix(got, "the API server refused the invitations, so none was created:\n") ||
+		strings.Count(got, "contractors are invited by the platform team") != 1 {
+		t.Errorf("error:\n%s\nwant the API server's refusal, once", got)
+	}
+	if names := invitationNames(t, ns); len(names) != 0 {
+		t.Errorf("invitations %v exist after the refusal", names)
+	}
+}
+
+// refuseRole makes the API server refuse invitations with role in ns, by a
+// ValidatingAdmissionPolicy, and waits until it does.
+func refuseRole(t *testing.T, ns, role, message string) {
+	t.Helper()
+	ctx := context.Background()
+	name := "refuse-" + ns
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{v1alpha1.GroupVersion.Group}, APIVersions: []string{"*"},
+						Resources: []string{"partnerinvitations"}},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{Expression: "object.spec.role != '" + role + "'", Message: message}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}},
+		},
+	}
+	for _, o := range []client.Object{policy, binding} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+	}
+	// The API server enforces a new policy once its informer has it:
+	// server dry runs until one is refused.
+	probe := &v1alpha1.PartnerInvitation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe"},
+		Spec:       v1alpha1.PartnerInvitationSpec{Email: "probe@globex.example", Role: v1alpha1.CatalogueKey(role)},
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := env.Client.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+			return
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("a server dry run of an invitation with role %s: %v, want it refused once the policy is active", role, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
@@ -20,50 +22,39 @@ type listOptions struct {
 	*options
 	allNamespaces bool
 	account       string
-	output        string
-}
-
-// row is one partner user as `list` shows it: one invitation, standalone
-// or owned by its account.
-type row struct {
-	// Namespace is the customer account (the namespace).
-	Namespace string `json:"namespace"`
-	// Account is the PartnerAccount the user joins.
-	Account string `json:"account"`
-	// Email is the invited address.
-	Email string `json:"email"`
-	// Role is the user's role.
-	Role string `json:"role"`
-	// Systems are the systems the user may work on (empty, never null).
-	Systems []string `json:"systems"`
-	// State is the invitation's state; empty until the operator saw it.
-	State string `json:"state,omitempty"`
-	// ExpiresAt is when the current link stops working, for pending and
-	// expired invitations only (an accepted or withdrawn one has no link).
-	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
-	// Invitation is the PartnerInvitation's name, for resend and withdraw.
-	Invitation string `json:"invitation"`
+	print         *printFlags
 }
 
 func newListCommand(o *options) *cobra.Command {
 	lo := &listOptions{options: o}
 	cmd := &cobra.Command{
-		Use:   "list [--account ACCOUNT] [-A]",
+		Use:   "list [--account ACCOUNT] [-A] [-o FORMAT]",
 		Short: "List the partner users: account, email, role, systems, state, expiry",
 		Long: `List the partner users of the namespace (or of every namespace with -A), one
 line per invitation, whether created by hand, by this plugin or by a
 PartnerAccount's spec.users: the account, the address, the role, the
 systems, the state (PendingApproval, Accepted, Expired, Revoked or Invalid)
-and, for pending and expired invitations, when the link expires. With -o json
-or -o yaml it prints the same rows as a list.`,
+and, for pending and expired invitations, when the link expires. -o wide
+adds the locale, when the partner accepted, the reason of the Ready
+condition and where the invitation comes from (spec.users or standalone).
+
+-o json, yaml, name, jsonpath, go-template and custom-columns print the
+PartnerInvitations themselves (a v1 List, in the table's order), as
+kubectl get does.`,
 		Example: `  # The partner users of the current namespace
   kubectl partners list
 
-  # Globex's users in namespace acme, as JSON
-  kubectl partners list -n acme --account globex -o json
+  # Globex's users in namespace acme, with more columns
+  kubectl partners list -n acme --account globex -o wide
 
-  # Every partner user of the cluster
-  kubectl partners list -A`,
+  # Every partner user of the cluster, as JSON
+  kubectl partners list -A -o json
+
+  # The addresses of the users who accepted
+  kubectl partners list -o jsonpath='{range .items[?(@.status.state=="Accepted")]}{.spec.email}{"\n"}{end}'
+
+  # Columns of your own, without the header line
+  kubectl partners list -o custom-columns=EMAIL:.spec.email,SENT:.status.sentAt --no-headers`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError(cmd, fmt.Sprintf("list takes no arguments, got %q: filter with --account", args))
@@ -71,20 +62,22 @@ or -o yaml it prints the same rows as a list.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(cmd, lo.output, outputJSON, outputYAML); err != nil {
+			pr, err := lo.print.printer(cmd)
+			if err != nil {
 				return err
 			}
-			return lo.run(cmd.Context())
+			return lo.run(cmd.Context(), pr)
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&lo.allNamespaces, "all-namespaces", "A", false, "list the partner users of every namespace")
 	f.StringVar(&lo.account, "account", "", "only the users of this PartnerAccount")
-	f.StringVarP(&lo.output, "output", "o", "", "print the rows as json or yaml instead of a table")
+	lo.print = addPrintFlags(cmd, true)
+	registerCompletions(cmd, o)
 	return cmd
 }
 
-func (o *listOptions) run(ctx context.Context) error {
+func (o *listOptions) run(ctx context.Context, pr printers.ResourcePrinter) error {
 	c, ns, err := o.client()
 	if err != nil {
 		return err
@@ -93,66 +86,88 @@ func (o *listOptions) run(ctx context.Context) error {
 	if !o.allNamespaces {
 		opts = append(opts, client.InNamespace(ns))
 	}
-	var invs v1alpha1.PartnerInvitationList
-	if err := c.List(ctx, &invs, opts...); err != nil {
+	var all v1alpha1.PartnerInvitationList
+	if err := c.List(ctx, &all, opts...); err != nil {
 		return apiError(err)
 	}
-	rows := []row{}
-	for i := range invs.Items {
-		if inv := &invs.Items[i]; o.account == "" || inv.Spec.Account == o.account {
-			rows = append(rows, rowOf(inv))
+	var invs []*v1alpha1.PartnerInvitation
+	for i := range all.Items {
+		if inv := &all.Items[i]; o.account == "" || inv.AccountName() == o.account {
+			invs = append(invs, inv)
 		}
 	}
-	slices.SortFunc(rows, func(a, b row) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Account, b.Account),
-			cmp.Compare(v1alpha1.NormalizeEmail(a.Email), v1alpha1.NormalizeEmail(b.Email)), cmp.Compare(a.Invitation, b.Invitation))
+	// By namespace, account (those the operator has not associated yet
+	// first), address, then name.
+	slices.SortFunc(invs, func(a, b *v1alpha1.PartnerInvitation) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.AccountName(), b.AccountName()),
+			cmp.Compare(v1alpha1.NormalizeEmail(string(a.Spec.Email)), v1alpha1.NormalizeEmail(string(b.Spec.Email))),
+			cmp.Compare(a.Name, b.Name))
 	})
 
-	if o.output != "" {
-		return printData(o.out, o.output, rows)
+	if pr != nil {
+		objs := make([]client.Object, len(invs))
+		for i, inv := range invs {
+			objs[i] = inv
+		}
+		return printObjects(o.out, pr, objs, true)
 	}
-	if len(rows) == 0 {
+	if len(invs) == 0 {
 		fmt.Fprintln(o.errOut, o.nothingFound(ns))
 		return nil
 	}
-	return o.printTable(rows)
+	table := printers.NewTablePrinter(printers.PrintOptions{NoHeaders: o.print.noHeaders, Wide: o.print.output() == outputWide})
+	return table.PrintObj(o.table(invs), o.out)
 }
 
-func rowOf(inv *v1alpha1.PartnerInvitation) row {
-	r := row{
-		Namespace:  inv.Namespace,
-		Account:    inv.Spec.Account,
-		Email:      string(inv.Spec.Email),
-		Role:       string(inv.Spec.Role),
-		Systems:    []string{},
-		State:      string(inv.Status.State),
-		Invitation: inv.Name,
-	}
-	for _, s := range inv.Spec.Systems {
-		r.Systems = append(r.Systems, string(s))
-	}
-	switch inv.Status.State {
-	case v1alpha1.InvitationPendingApproval, v1alpha1.InvitationExpired:
-		r.ExpiresAt = inv.Status.ExpiresAt
-	}
-	return r
-}
-
-func (o *listOptions) printTable(rows []row) error {
-	w := newTable(o.out)
-	header := "ACCOUNT\tEMAIL\tROLE\tSYSTEMS\tSTATE\tEXPIRES\tINVITATION"
+// table is the partners view of invs: the columns of the default output
+// (priority 0) and those -o wide adds (priority 1).
+func (o *listOptions) table(invs []*v1alpha1.PartnerInvitation) *metav1.Table {
+	t := &metav1.Table{}
 	if o.allNamespaces {
-		header = "NAMESPACE\t" + header
+		t.ColumnDefinitions = append(t.ColumnDefinitions, metav1.TableColumnDefinition{Name: "Namespace", Type: "string"})
 	}
-	fmt.Fprintln(w, header)
-	for _, r := range rows {
-		cells := []string{r.Account, r.Email, r.Role, orDash(strings.Join(r.Systems, ",")), orDash(r.State), expires(r.ExpiresAt), r.Invitation}
+	for _, c := range []string{"Account", "Email", "Role", "Systems", "State", "Expires", "Invitation"} {
+		t.ColumnDefinitions = append(t.ColumnDefinitions, metav1.TableColumnDefinition{Name: c, Type: "string"})
+	}
+	for _, c := range []string{"Locale", "Accepted", "Reason", "Source"} {
+		t.ColumnDefinitions = append(t.ColumnDefinitions, metav1.TableColumnDefinition{Name: c, Type: "string", Priority: 1})
+	}
+	for _, inv := range invs {
+		var cells []any
 		if o.allNamespaces {
-			cells = append([]string{r.Namespace}, cells...)
+			cells = append(cells, inv.Namespace)
 		}
-		fmt.Fprintln(w, strings.Join(cells, "\t"))
+		systems := make([]string, len(inv.Spec.Systems))
+		for i, s := range inv.Spec.Systems {
+			systems[i] = string(s)
+		}
+		var expiresAt *metav1.Time
+		switch inv.Status.State {
+		case v1alpha1.InvitationPendingApproval, v1alpha1.InvitationExpired:
+			// Only a pending or expired invitation has a link.
+			expiresAt = inv.Status.ExpiresAt
+		}
+		reason := "-"
+		if ready := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionReady); ready != nil {
+			reason = ready.Reason
+		}
+		cells = append(cells, orDash(inv.AccountName()), string(inv.Spec.Email), string(inv.Spec.Role),
+			orDash(strings.Join(systems, ",")), orDash(string(inv.Status.State)), timeOrDash(expiresAt), inv.Name,
+			orDash(string(inv.Spec.Locale)), timeOrDash(inv.Status.AcceptedAt), reason, source(inv))
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: cells})
 	}
-	return w.Flush()
+	return t
+}
+
+// source says where an invitation comes from: an entry of its account's
+// spec.users (the account owns it: change the user there), or standalone.
+func source(inv *v1alpha1.PartnerInvitation) string {
+	for _, ref := range inv.OwnerReferences {
+		if ref.Kind == "PartnerAccount" && ref.Controller != nil && *ref.Controller {
+			return "spec.users"
+		}
+	}
+	return "standalone"
 }
 
 // nothingFound says the list is empty, as kubectl says it.
@@ -167,7 +182,7 @@ func (o *listOptions) nothingFound(ns string) string {
 	return fmt.Sprintf("%s in namespace %s.", what, ns)
 }
 
-func expires(t *metav1.Time) string {
+func timeOrDash(t *metav1.Time) string {
 	if t == nil {
 		return "-"
 	}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,49 +89,180 @@ func TestListAllNamespaces(t *testing.T) {
 	}
 }
 
+// TestListOutputFormats: -o prints the invitations themselves, as kubectl
+// get does, in the table's order.
 func TestListOutputFormats(t *testing.T) {
 	ns := env.Namespace(t)
-	invitation{name: "globex-amelie", account: "globex", email: "amelie@globex.example", role: "editor", systems: []v1alpha1.CatalogueKey{"editor"},
+	amelie := invitation{name: "globex-amelie", account: "globex", email: "amelie@globex.example", role: "editor", systems: []v1alpha1.CatalogueKey{"editor", "insights"},
 		status: status{state: v1alpha1.InvitationPendingApproval, expiresAt: t1}}.create(t, ns)
-	invitation{name: "globex-zoe", account: "globex", email: "zoe@globex.example", role: "viewer"}.create(t, ns)
-	want := []row{
-		{Namespace: ns, Account: "globex", Email: "amelie@globex.example", Role: "editor", Systems: []string{"editor"},
-			State: "PendingApproval", ExpiresAt: &metav1.Time{Time: t1}, Invitation: "globex-amelie"},
-		{Namespace: ns, Account: "globex", Email: "zoe@globex.example", Role: "viewer", Systems: []string{}, Invitation: "globex-zoe"},
-	}
+	zoe := invitation{name: "globex-zoe", account: "globex", email: "zoe@globex.example", role: "viewer"}.create(t, ns)
 
 	for format, unmarshal := range map[string]func([]byte, any) error{
-		"json": json.Unmarshal,
-		"yaml": func(b []byte, v any) error { return yaml.UnmarshalStrict(b, v) },
+		"json":  json.Unmarshal,
+		"yaml":  func(b []byte, v any) error { return yaml.UnmarshalStrict(b, v) },
+		"kyaml": func(b []byte, v any) error { return yaml.UnmarshalStrict(b, v) },
 	} {
 		t.Run(format, func(t *testing.T) {
 			r := mustPartners(t, ns, "list", "-o", format)
-			var got []row
+			var got struct {
+				APIVersion string                       `json:"apiVersion"`
+				Kind       string                       `json:"kind"`
+				Metadata   map[string]any               `json:"metadata"`
+				Items      []v1alpha1.PartnerInvitation `json:"items"`
+			}
 			if err := unmarshal([]byte(r.stdout), &got); err != nil {
-				t.Fatalf("stdout is not a %s list of rows: %v\n%s", strings.ToUpper(format), err, r.stdout)
+				t.Fatalf("stdout is not a %s List: %v\n%s", format, err, r.stdout)
 			}
-			if !equalJSON(got, want) {
-				t.Errorf("rows:\n%s\nwant %+v", r.stdout, want)
+			if got.APIVersion != "v1" || got.Kind != "List" || len(got.Items) != 2 {
+				t.Fatalf("printed %s %s with %d items, want a v1 List of 2:\n%s", got.APIVersion, got.Kind, len(got.Items), r.stdout)
 			}
-			if format == "json" && (!strings.Contains(r.stdout, `"systems": []`) || !strings.Contains(r.stdout, `"expiresAt": "2031-03-14T09:30:00Z"`)) {
-				t.Errorf("want systems as an empty list, never null, and expiresAt as RFC 3339:\n%s", r.stdout)
+			for i, want := range []*v1alpha1.PartnerInvitation{amelie, zoe} {
+				if g := got.Items[i]; g.Kind != "PartnerInvitation" || g.APIVersion != v1alpha1.GroupVersion.String() || g.UID != want.UID ||
+					!equalJSON(g.Spec, want.Spec) || !equalJSON(g.Status, want.Status) {
+					t.Errorf("item %d = %s/%s %s %+v, want the stored %s", i, g.APIVersion, g.Kind, g.Name, g.Spec, want.Name)
+				}
+			}
+			if strings.Contains(r.stdout, "managedFields") {
+				t.Errorf("managedFields printed without --show-managed-fields:\n%s", r.stdout)
 			}
 		})
 	}
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"name": {
+			args: []string{"-o", "name"},
+			want: "partnerinvitation.partners.partnerops.dev/globex-amelie\npartnerinvitation.partners.partnerops.dev/globex-zoe\n",
+		},
+		"jsonpath": {
+			args: []string{"-o", `jsonpath={range .items[*]}{.spec.email}{" "}{.status.state}{"\n"}{end}`},
+			want: "amelie@globex.example PendingApproval\nzoe@globex.example \n",
+		},
+		"go-template": {
+			args: []string{"-o", `go-template={{range .items}}{{.spec.email}}/{{.spec.role}} {{end}}`},
+			want: "amelie@globex.example/editor zoe@globex.example/viewer ",
+		},
+		"--template alone is a go-template": {
+			args: []string{"--template", `{{len .items}}`},
+			want: "2",
+		},
+		"custom-columns": {
+			args: []string{"-o", "custom-columns=EMAIL:.spec.email,STATE:status.state,SYSTEMS:{.spec.systems[*]}"},
+			want: "EMAIL                   STATE             SYSTEMS\n" +
+				"amelie@globex.example   PendingApproval   editor,insights\n" +
+				"zoe@globex.example      <none>            <none>\n",
+		},
+		"custom-columns --no-headers": {
+			args: []string{"-o", "custom-columns=EMAIL:.spec.email", "--no-headers"},
+			want: "amelie@globex.example\nzoe@globex.example\n",
+		},
+		"--no-headers": {
+			args: []string{"--no-headers"},
+			want: "globex   amelie@globex.example   editor   editor,insights   PendingApproval   2031-03-14T09:30:00Z   globex-amelie\n" +
+				"globex   zoe@globex.example      viewer   -                 -                 -                      globex-zoe\n",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := mustPartners(t, ns, append([]string{"list"}, tc.args...)...)
+			if r.stdout != tc.want || r.stderr != "" {
+				t.Errorf("stdout:\n%s\nwant:\n%s\nstderr: %q", r.stdout, tc.want, r.stderr)
+			}
+		})
+	}
+	t.Run("custom-columns-file", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "columns.txt")
+		if err := os.WriteFile(file, []byte("EMAIL        ROLE\n.spec.email  .spec.role\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := mustPartners(t, ns, "list", "-o", "custom-columns-file="+file)
+		want := "EMAIL                   ROLE\namelie@globex.example   editor\nzoe@globex.example      viewer\n"
+		if r.stdout != want {
+			t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+		}
+	})
 	t.Run("nothing to list", func(t *testing.T) {
 		empty := env.Namespace(t)
 		r := mustPartners(t, empty, "list")
 		if r.stdout != "" || r.stderr != "No partner users found in namespace "+empty+".\n" {
 			t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
 		}
-		r = mustPartners(t, ns, "list", "--account", "nobody")
+		r = mustPartners(t, ns, "list", "--account", "nobody", "--no-headers")
 		if r.stdout != "" || r.stderr != "No partner users of account nobody found in namespace "+ns+".\n" {
 			t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
 		}
-		for format, want := range map[string]string{"json": "[]\n", "yaml": "[]\n"} {
-			if r := mustPartners(t, empty, "list", "-o", format); r.stdout != want || r.stderr != "" {
-				t.Errorf("-o %s: stdout %q stderr %q, want %q", format, r.stdout, r.stderr, want)
-			}
+		// Like kubectl get: an empty List, and nothing on stderr.
+		r = mustPartners(t, empty, "list", "-o", "json")
+		var got map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || got["kind"] != "List" || len(got["items"].([]any)) != 0 || r.stderr != "" {
+			t.Errorf("-o json: stdout %q stderr %q, want an empty List", r.stdout, r.stderr)
+		}
+		if r := mustPartners(t, empty, "list", "-o", "name"); r.stdout != "" || r.stderr != "" {
+			t.Errorf("-o name: stdout %q stderr %q, want nothing", r.stdout, r.stderr)
 		}
 	})
+}
+
+// TestListWide: -o wide adds the locale, when the partner accepted, the
+// reason of Ready and where each invitation comes from.
+func TestListWide(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	acct := newAccount(ns, "globex")
+	createAccount(t, acct)
+	owned := &v1alpha1.PartnerInvitation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: invitationName("globex", "carlos@globex.example"),
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(acct, v1alpha1.GroupVersion.WithKind("PartnerAccount"))}},
+		Spec: v1alpha1.PartnerInvitationSpec{Account: "globex", Email: "carlos@globex.example", Role: "editor", Locale: "fr"},
+	}
+	if err := env.Client.Create(ctx, owned); err != nil {
+		t.Fatal(err)
+	}
+	owned.Status.State = v1alpha1.InvitationAccepted
+	owned.Status.AcceptedAt = &metav1.Time{Time: t1}
+	owned.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Accepted", Message: "ok", LastTransitionTime: metav1.Time{Time: t1}}}
+	if err := env.Client.Status().Update(ctx, owned); err != nil {
+		t.Fatal(err)
+	}
+	invitation{name: "unknown-role", account: "globex", email: "dan@globex.example", role: "nope"}.create(t, ns)
+	bad := getInvitation(t, ns, "unknown-role")
+	bad.Status.State = v1alpha1.InvitationInvalid
+	bad.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonUnknownRole, Message: "no", LastTransitionTime: metav1.Time{Time: t1}}}
+	if err := env.Client.Status().Update(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+
+	r := mustPartners(t, ns, "list", "-o", "wide")
+
+	want := "ACCOUNT   EMAIL                   ROLE     SYSTEMS   STATE      EXPIRES   INVITATION               LOCALE   ACCEPTED               REASON        SOURCE\n" +
+		"globex    carlos@globex.example   editor   -         Accepted   -         globex-carlos-abaa4ef7   fr       2031-03-14T09:30:00Z   Accepted      spec.users\n" +
+		"globex    dan@globex.example      nope     -         Invalid    -         unknown-role             en       -                      UnknownRole   standalone\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+}
+
+// TestListShowsTheAccountChosenByDomain: an invitation without spec.account
+// shows the account the operator chose (status.account), or "-" until it
+// has, and --account finds it.
+func TestListShowsTheAccountChosenByDomain(t *testing.T) {
+	ns := env.Namespace(t)
+	joined := invitation{name: "jane", email: "jane@globex.example", role: "viewer", status: status{state: v1alpha1.InvitationPendingApproval, expiresAt: t1}}.create(t, ns)
+	joined.Status.Account = "globex"
+	if err := env.Client.Status().Update(context.Background(), joined); err != nil {
+		t.Fatal(err)
+	}
+	invitation{name: "zed", email: "zed@umbrella.example", role: "viewer"}.create(t, ns)
+
+	r := mustPartners(t, ns, "list")
+	want := "ACCOUNT   EMAIL                  ROLE     SYSTEMS   STATE             EXPIRES                INVITATION\n" +
+		"-         zed@umbrella.example   viewer   -         -                 -                      zed\n" +
+		"globex    jane@globex.example    viewer   -         PendingApproval   2031-03-14T09:30:00Z   jane\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	if r := mustPartners(t, ns, "list", "--account", "globex", "-o", "name"); r.stdout != "partnerinvitation.partners.partnerops.dev/jane\n" {
+		t.Errorf("--account globex printed %q", r.stdout)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -42,9 +43,10 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "kubectl-partners",
 		Short: "Invite, resend, withdraw and list partner users",
 		Long: `kubectl partners manages the partner users of partnerops: it invites them
-by email (one PartnerInvitation each), asks for fresh invitation emails,
-withdraws invitations and lists who was invited, with which role and
-systems, and where each invitation stands.
+by email (one PartnerInvitation each, or entries of a PartnerAccount's
+spec.users, in its manifest file or on the cluster), asks for fresh
+invitation emails, withdraws invitations and lists who was invited, with
+which role and systems, and where each invitation stands.
 
 It uses your kubeconfig like kubectl does; -n/--namespace picks the
 namespace (the customer account), else the current context's.`,
@@ -65,7 +67,6 @@ namespace (the customer account), else the current context's.`,
 			return cmd.Help()
 		},
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
 	root.SuggestionsMinimumDistance = 2
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -78,6 +79,7 @@ namespace (the customer account), else the current context's.`,
 		newResendCommand(o),
 		newWithdrawCommand(o),
 		newListCommand(o),
+		newVersionCommand(o),
 	)
 	return root
 }
@@ -87,6 +89,14 @@ namespace (the customer account), else the current context's.`,
 func usageError(c *cobra.Command, msg string) error {
 	return fmt.Errorf("%s\nSee '%s --help' for usage.", msg, c.CommandPath())
 }
+
+// scheme knows the partnerops kinds, the only ones the plugin reads and
+// writes.
+var scheme = func() *k8sruntime.Scheme {
+	s := k8sruntime.NewScheme()
+	utilruntime.Must(v1alpha1.AddToScheme(s))
+	return s
+}()
 
 // client connects to the API server chosen by the kubeconfig flags and
 // returns the namespace to work in.
@@ -101,10 +111,6 @@ func (o *options) client() (client.Client, string, error) {
 	cfg.WarningHandler = rest.NewWarningWriter(o.errOut, rest.WarningWriterOptions{Deduplicate: true})
 	ns, _, err := o.config.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
-		return nil, "", err
-	}
-	scheme := k8sruntime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return nil, "", err
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
