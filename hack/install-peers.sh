@@ -137,7 +137,7 @@ install_slapd() {
 	echo "SLAPD=$slapd"
 }
 
-# install_node_peer <dir> <VAR> [after.sh]: the node server of hack/<dir>,
+# install_node_peer <dir> <VAR>: the node server of hack/<dir>,
 # for internal/testpeers. `npm ci` installs it into bin/tools/<dir>/<hash>/,
 # <hash> being that of its package.json, package-lock.json and server.js
 # (internal/testpeers/peer.NodeScript computes the same): a change to any of
