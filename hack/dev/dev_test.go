@@ -146,6 +146,9 @@ func TestDev(t *testing.T) {
 	})
 	t.Run("samples", func(t *testing.T) {
 		kubectl(t, root, kubeconfig, "apply", "-f", "config/samples/")
+		// ACCOUNT is status.account, which the controller writes (for
+		// globex-carlos, which names no account, the one its domain chose).
+		kubectl(t, root, kubeconfig, "wait", "--for=jsonpath={.status.account}=globex", "pinv/globex-amelie", "pinv/globex-carlos", "-n", "acme", "--timeout=2m")
 		checkPartners(t, kubectl(t, root, kubeconfig, "get", "partners", "-n", "acme"))
 	})
 	t.Run("emails", func(t *testing.T) {
