@@ -56,8 +56,8 @@ func parallel(n, workers int, f func(i int) error) error {
 // apiFloor creates n invitations and patches the status of each once (the
 // patch partnerops's send writes: PendingApproval, sentAt, expiresAt and
 // the conditions, with optimistic locking) from a plain client with
-// workers goroutines, in namespaces the manager does not serve, then
-// deletes them. It returns the time of the creates and patches.
+// workers goroutines, in namespaces the manager does not serve. It
+// returns the time of the creates and patches.
 func apiFloor(ctx context.Context, c client.Client, namespaces []string, n, workers int) (time.Duration, error) {
 	start := time.Now()
 	err := parallel(n, workers, func(i int) error {
@@ -85,15 +85,45 @@ func apiFloor(ctx context.Context, c client.Client, namespaces []string, n, work
 		return nil
 	})
 	took := time.Since(start)
-	if err != nil {
-		return took, err
-	}
+	return took, err
+}
+
+// patchFloor patches once more the status of the floor's invitations idx
+// (created by apiFloor) from a plain client with workers goroutines: the
+// write an expiry or an acceptance makes. It returns the time of all and
+// the latency of each.
+func patchFloor(ctx context.Context, c client.Client, namespaces []string, idx []int, workers int) (time.Duration, []time.Duration, error) {
+	lat := make([]time.Duration, len(idx))
+	start := time.Now()
+	err := parallel(len(idx), workers, func(k int) error {
+		i := idx[k]
+		inv := &v1alpha1.PartnerInvitation{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespaces[i%len(namespaces)], Name: invName(i)}, inv); err != nil {
+			return err
+		}
+		before := inv.DeepCopy()
+		now := metav1.Now()
+		inv.Status.State = v1alpha1.InvitationExpired
+		meta.SetStatusCondition(&inv.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionExpired, Status: metav1.ConditionTrue,
+			Reason: "Expired", Message: "The link expired at " + now.UTC().Format(time.RFC3339), ObservedGeneration: inv.Generation, LastTransitionTime: now})
+		t0 := time.Now()
+		if err := c.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("floor: patching the status of %s: %w", inv.Name, err)
+		}
+		lat[k] = time.Since(t0)
+		return nil
+	})
+	return time.Since(start), lat, err
+}
+
+// deleteFloor deletes the floor's invitations.
+func deleteFloor(ctx context.Context, c client.Client, namespaces []string) error {
 	for _, ns := range namespaces {
 		if err := c.DeleteAllOf(ctx, &v1alpha1.PartnerInvitation{}, client.InNamespace(ns)); err != nil {
-			return took, fmt.Errorf("floor: deleting the invitations of %s: %w", ns, err)
+			return fmt.Errorf("floor: deleting the invitations of %s: %w", ns, err)
 		}
 	}
-	return took, nil
+	return nil
 }
 
 // smtpFloor sends n messages of an invitation email's size to the mail

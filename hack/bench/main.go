@@ -34,6 +34,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/manager"
 	"github.com/partnerops/partnerops/internal/testenv"
 	"github.com/partnerops/partnerops/internal/testpeers/mailpit"
 	"github.com/partnerops/partnerops/internal/testpeers/peer"
@@ -43,9 +44,9 @@ import (
 const secretNS = "partnerops-system"
 
 type options struct {
-	n, perNamespace, burst, accepts, clients, smtpConns int
-	timeout                                             time.Duration
-	profileDir                                          string
+	n, perNamespace, burst, accepts, clients, smtpConns, workers int
+	timeout                                                      time.Duration
+	profileDir                                                   string
 }
 
 func main() {
@@ -54,11 +55,15 @@ func main() {
 	flag.IntVar(&o.perNamespace, "per-namespace", 100, "invitations per namespace (one PartnerAccount each)")
 	flag.IntVar(&o.burst, "burst", 500, "links that expire at the same instant (the first ones, ttl 1h)")
 	flag.IntVar(&o.accepts, "accepts", 500, "invitations accepted through the page (after the burst)")
+	flag.IntVar(&o.workers, "workers", 0, "the manager's invitation workers, and the floor's (0: the manager's default)")
 	flag.IntVar(&o.clients, "clients", 4, "concurrent clients of the acceptance page")
 	flag.IntVar(&o.smtpConns, "smtp-conns", 4, "connections of the SMTP floor")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "bound on each wait")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write CPU profiles of each phase and heap profiles there (e.g. bin/bench)")
 	flag.Parse()
+	if o.profileDir != "" {
+		runtime.MemProfileRate = 4096
+	}
 	o.burst = min(o.burst, o.n)
 	o.accepts = min(o.accepts, o.n-o.burst)
 	if err := run(o); err != nil {
@@ -111,7 +116,10 @@ func run(o options) (err error) {
 	if err != nil {
 		return err
 	}
-	workers := 4 // TODO: the manager's default
+	workers := o.workers
+	if workers == 0 {
+		workers = manager.DefaultInvitationWorkers
+	}
 
 	nsCount := (o.n + o.perNamespace - 1) / o.perNamespace
 	benchNS, floorNS := make([]string, nsCount), make([]string, nsCount)
@@ -132,6 +140,15 @@ func run(o options) (err error) {
 	if res.apiFloor, err = apiFloor(ctx, c, floorNS, o.n, workers); err != nil {
 		return err
 	}
+	if res.expiryFloor, _, err = patchFloor(ctx, c, floorNS, indexes(0, o.burst), workers); err != nil {
+		return err
+	}
+	if _, res.patchLat, err = patchFloor(ctx, c, floorNS, indexes(o.burst, o.burst+o.accepts), o.clients); err != nil {
+		return err
+	}
+	if err := deleteFloor(ctx, c, floorNS); err != nil {
+		return err
+	}
 	logf("SMTP floor: %d messages over %d connections", o.n, o.smtpConns)
 	if res.smtpFloor, err = smtpFloor(mp.SMTPAddr(), o.n, o.smtpConns); err != nil {
 		return err
@@ -147,7 +164,7 @@ func run(o options) (err error) {
 	defer clk.Stop()
 	reqs := &requests{counts: map[string]int{}}
 	logf("starting the manager")
-	mgr, err := startManager(ctx, env, cfg, clk, reqs)
+	mgr, err := startManager(ctx, env, cfg, workers, clk, reqs)
 	if err != nil {
 		return err
 	}
@@ -216,7 +233,7 @@ func run(o options) (err error) {
 	emails0 := res.emails
 	rec0 := reconciles("partnerinvitation")
 	start = time.Now()
-	if mgr, err = startManager(ctx, env, cfg, clk, reqs); err != nil {
+	if mgr, err = startManager(ctx, env, cfg, workers, clk, reqs); err != nil {
 		return err
 	}
 	if err := mgr.waitReady(ctx, o.timeout); err != nil {
@@ -237,6 +254,8 @@ func run(o options) (err error) {
 		return err
 	}
 	res.restartWrites = total(reqs.snapshot())
+	res.heap2, res.rss2 = memory()
+	writeHeapProfile(o.profileDir, "heap-restarted")
 	if total, _, err := mp.Page(ctx, 0, 1); err != nil {
 		return err
 	} else {

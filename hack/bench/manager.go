@@ -87,7 +87,7 @@ type running struct {
 // startManager starts internal/manager as main.go does, with the
 // benchmark's clock and the API requests counted; it returns once the
 // cache has synced.
-func startManager(ctx context.Context, env *testenv.Env, cfg *config.Config, clk *followClock, reqs *requests) (*running, error) {
+func startManager(ctx context.Context, env *testenv.Env, cfg *config.Config, workers int, clk *followClock, reqs *requests) (*running, error) {
 	rc := rest.CopyConfig(env.Config)
 	rc.QPS, rc.Burst = -1, 0 // no client-side limit, as ctrl.GetConfig gives main.go
 	rc.WrapTransport = reqs.wrap
@@ -98,9 +98,10 @@ func startManager(ctx context.Context, env *testenv.Env, cfg *config.Config, clk
 	probe := "127.0.0.1:" + strconv.Itoa(port)
 	ctx, cancel := context.WithCancel(ctx)
 	mgr, err := manager.New(ctx, rc, manager.Options{
-		Config: cfg,
-		Scheme: env.Scheme,
-		Clock:  clk,
+		Config:            cfg,
+		Scheme:            env.Scheme,
+		Clock:             clk,
+		InvitationWorkers: workers,
 		Manager: ctrl.Options{
 			Metrics:                 metricsserver.Options{BindAddress: "0"},
 			HealthProbeBindAddress:  probe,
