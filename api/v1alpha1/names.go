@@ -120,6 +120,18 @@ func CoveringDomain(email string, allowed []DomainName) (_ DomainName, ok bool) 
 	return best, ok
 }
 
+// AccountUIDByDomain is the UID of the account the invitation joined by its
+// address's domain: status.accountUID when spec.account is empty, else ""
+// (a named account is the admin's word, in the immutable spec). The
+// acceptance proof binds it (internal/token.Acceptance.Account), so that
+// rewriting status.account cannot move a member to another account.
+func (in *PartnerInvitation) AccountUIDByDomain() string {
+	if in.Spec.Account != "" {
+		return ""
+	}
+	return in.Status.AccountUID
+}
+
 // AccountName is the name of the PartnerAccount the invitation belongs to:
 // spec.account when set (the admin's word; status.account then says the
 // same), else status.account, the account chosen by the address's domain

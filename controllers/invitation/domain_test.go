@@ -245,3 +245,34 @@ func TestRecreatedAccountAdoptsNothing(t *testing.T) {
 		t.Errorf("early, once its account exists: accountUID %q, want %s", inv.Status.AccountUID, initech.UID)
 	}
 }
+
+// TestDomainMemberCannotBeMovedByStatus: a member who joined by domain
+// accepted into that account: a status writer who points status.account
+// (and its UID) at another account that also covers the address moves
+// nothing: the acceptance proof binds the account, so the invitation is
+// AcceptanceUnverified and the backend is not called. (The accounts'
+// members lists follow the status as written: bookkeeping a status writer
+// can break, docs/security.md.)
+func TestDomainMemberCannotBeMovedByStatus(t *testing.T) {
+	h := start(t)
+	globex := h.Account("globex", allowing("Globex Corporation", "globex.example"))
+	h.Account("globex-eu", allowing("Globex Europe", "eu.globex.example"))
+	h.Invite("frank", "frank@eu.globex.example", noAccount)
+	h.Accept("frank")
+	if inv := h.waitGranted("frank"); inv.Status.Account != "globex-eu" {
+		t.Fatalf("frank joined %q, want globex-eu", inv.Status.Account)
+	}
+	calls := h.Backend.Calls()
+
+	h.WriteStatus("frank", func(i *v1alpha1.PartnerInvitation) {
+		i.Status.Account, i.Status.AccountUID = "globex", string(globex.UID)
+	})
+	inv := h.WaitCondition("frank", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonAcceptanceUnverified)
+	if c := condition(inv, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonAcceptanceUnverified {
+		t.Errorf("Ready = %+v, want False/AcceptanceUnverified", c)
+	}
+	h.Settle()
+	if got := h.Backend.Calls(); got != calls {
+		t.Errorf("%d backend calls on the word of the rewritten status", got-calls)
+	}
+}

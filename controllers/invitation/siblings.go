@@ -58,7 +58,7 @@ func (r *Reconciler) verifyAcceptance(ctx context.Context, inv *v1alpha1.Partner
 // acceptanceOf is what inv's acceptance proof binds.
 func acceptanceOf(inv *v1alpha1.PartnerInvitation) token.Acceptance {
 	st := &inv.Status
-	a := token.Acceptance{UID: string(inv.UID), Resend: st.ObservedResend, Email: string(inv.Spec.Email)}
+	a := token.Acceptance{UID: string(inv.UID), Resend: st.ObservedResend, Email: string(inv.Spec.Email), Account: inv.AccountUIDByDomain()}
 	if st.AcceptedAt != nil {
 		a.AcceptedAt = st.AcceptedAt.Time
 	}

@@ -166,6 +166,7 @@ func (h *handler) record(ctx context.Context, inv *v1alpha1.PartnerInvitation, k
 		// link whose generation differs from it.
 		a := token.Acceptance{
 			UID: string(inv.UID), Resend: inv.Status.ObservedResend, Email: string(inv.Spec.Email), AcceptedAt: at,
+			Account: inv.AccountUIDByDomain(),
 		}
 		if id != nil {
 			a.Issuer, a.Subject = id.Issuer, id.Subject

@@ -300,7 +300,8 @@ func TestAccountDeletedAfterTheEmailWentOut(t *testing.T) {
 // TestJoinedByDomainThroughTheAPIServer: an invitation without
 // spec.account, which the controller associated with the account by its
 // domain (status.account and status.accountUID), is shown and accepted
-// like a named one and lands on the Hub with its account; once that
+// like a named one (its proof binding the account) and lands on the Hub
+// with its account; once that
 // account is deleted and another is created under the same name, the
 // link is dead (the new account never adopts it) and nothing is written.
 func TestJoinedByDomainThroughTheAPIServer(t *testing.T) {
@@ -325,8 +326,19 @@ func TestJoinedByDomainThroughTheAPIServer(t *testing.T) {
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != hub {
 		t.Errorf("jane accepts: %d to %q, want 303 to %s", rec.Code, rec.Header().Get("Location"), hub)
 	}
-	if st := p.invitation("jane").Status; st.State != v1alpha1.InvitationAccepted {
-		t.Errorf("jane is %q, want Accepted", st.State)
+	jane := p.invitation("jane")
+	if st := jane.Status; st.State != v1alpha1.InvitationAccepted || st.AcceptanceProof == nil {
+		t.Fatalf("jane is %q with proof %v, want Accepted with one", st.State, st.AcceptanceProof)
+	}
+	// The proof binds the account she joined by her domain.
+	a := token.Acceptance{UID: string(jane.UID), Resend: 0, Email: string(jane.Spec.Email), AcceptedAt: jane.Status.AcceptedAt.Time, Account: jane.Status.AccountUID}
+	proof := token.Proof{KeyID: jane.Status.AcceptanceProof.KeyID, MAC: jane.Status.AcceptanceProof.MAC}
+	if err := p.signer.VerifyAcceptance(t.Context(), a, proof); err != nil {
+		t.Errorf("jane's proof does not verify with her account: %v", err)
+	}
+	a.Account = "another-account"
+	if err := p.signer.VerifyAcceptance(t.Context(), a, proof); err == nil {
+		t.Error("jane's proof verifies for another account")
 	}
 
 	tok := p.link("ann")

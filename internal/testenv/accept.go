@@ -48,6 +48,7 @@ func AcceptanceProof(ctx context.Context, c client.Reader, secretNamespace strin
 	}
 	p, err := token.NewSigner(token.StaticKeys{K: keys}, clocktesting.NewFakePassiveClock(at)).ProveAcceptance(ctx, token.Acceptance{
 		UID: string(inv.UID), Resend: inv.Status.ObservedResend, Email: string(inv.Spec.Email), AcceptedAt: at,
+		Account: inv.AccountUIDByDomain(),
 	})
 	if err != nil {
 		return nil, err

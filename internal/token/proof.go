@@ -16,7 +16,8 @@ import (
 // invitation's status together with the acceptance: an HMAC-SHA256, with
 // one of the link-signing keys, over the invitation's UID, the resend
 // generation that was accepted, the invited address and the moment of
-// acceptance. Only a holder of the keys (the manager) can make one, so a
+// acceptance (and, for an invitation that joined its account by its
+// address's domain, that account's UID). Only a holder of the keys (the manager) can make one, so a
 // tenant who may write an invitation's status (RBAC on the status
 // subresource is often granted with `*`) cannot make the controller grant
 // access the partner never accepted: the controller grants only to an
@@ -59,6 +60,12 @@ type Acceptance struct {
 	// Issuer and Subject are who signed in before accepting (the ID
 	// token's iss and sub); both empty when no sign-in was asked for.
 	Issuer, Subject string
+	// Account is the UID of the PartnerAccount the invitation joined by its
+	// address's domain (its status.accountUID when it has no spec.account),
+	// so that a status writer cannot move the member to another account;
+	// empty for an invitation that names its account in spec.account (the
+	// admin's word, immutable).
+	Account string
 }
 
 // Proof is a MAC and the id of the key that made it.
@@ -123,6 +130,8 @@ func checkAcceptance(a Acceptance) error {
 		return errors.New("negative resend generation")
 	case (a.Issuer == "") != (a.Subject == ""):
 		return errors.New("a sign-in needs both its issuer and its subject")
+	case strings.ContainsAny(a.Account, "\n\r"):
+		return errors.New("an account UID with a line break")
 	}
 	return nil
 }
@@ -132,7 +141,9 @@ func checkAcceptance(a Acceptance) error {
 // admission, a timestamp), so the encoding is unambiguous.
 //
 // A sign-in's issuer and subject may hold any character, so they come
-// base64url-encoded, after the other fields, under the other label.
+// base64url-encoded, after the other fields, under the other label. The
+// account of an invitation joined by domain comes last, as "account:" and
+// its UID (a line no base64url field can be).
 func proofMAC(key []byte, a Acceptance) []byte {
 	m := hmac.New(sha256.New, key)
 	label := proofLabel
@@ -149,6 +160,9 @@ func proofMAC(key []byte, a Acceptance) []byte {
 	if a.Issuer != "" {
 		fields = append(fields, base64.RawURLEncoding.EncodeToString([]byte(a.Issuer)),
 			base64.RawURLEncoding.EncodeToString([]byte(a.Subject)))
+	}
+	if a.Account != "" {
+		fields = append(fields, "account:"+a.Account)
 	}
 	for _, f := range fields {
 		m.Write([]byte(f))

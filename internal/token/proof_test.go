@@ -60,6 +60,7 @@ func TestAcceptanceProof(t *testing.T) {
 		"no proof":                 {acceptance(), Proof{}},
 		"no acceptance time":       {acceptance(func(a *Acceptance) { a.AcceptedAt = time.Time{} }), p},
 		"a link token's signature": {acceptance(), Proof{KeyID: p.KeyID, MAC: strings.Split(mustSign(t, s, claims()), ".")[2]}},
+		"an account added":         {acceptance(func(a *Acceptance) { a.Account = "acct-1" }), p},
 	}
 	for name, tc := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -68,6 +69,34 @@ func TestAcceptanceProof(t *testing.T) {
 				t.Errorf("VerifyAcceptance = %v, want ErrProofInvalid", err)
 			}
 		})
+	}
+}
+
+// TestAcceptanceProofBindsTheAccount: the proof of an invitation joined by
+// domain binds its account's UID: it verifies for that account only, and
+// not without one.
+func TestAcceptanceProofBindsTheAccount(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newSigner(mustKeys(t, "k1"))
+	joined := acceptance(func(a *Acceptance) { a.Account = "acct-1" })
+	p, err := s.ProveAcceptance(ctx, joined)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyAcceptance(ctx, joined, p); err != nil {
+		t.Fatalf("the genuine proof: %v", err)
+	}
+	for name, a := range map[string]Acceptance{
+		"another account": acceptance(func(a *Acceptance) { a.Account = "acct-2" }),
+		"no account":      acceptance(),
+		"signed in, the account's UID as the subject": acceptance(func(a *Acceptance) { a.Issuer, a.Subject = "account", "acct-1" }),
+	} {
+		if err := s.VerifyAcceptance(ctx, a, p); !errors.Is(err, ErrProofInvalid) {
+			t.Errorf("%s: VerifyAcceptance = %v, want ErrProofInvalid", name, err)
+		}
+	}
+	if _, err := s.ProveAcceptance(ctx, acceptance(func(a *Acceptance) { a.Account = "acct\n1" })); err == nil {
+		t.Error("a proof for an account UID with a line break was made")
 	}
 }
 
