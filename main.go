@@ -22,10 +22,16 @@ import (
 	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/httpserver"
 	"github.com/partnerops/partnerops/internal/manager"
+	"github.com/partnerops/partnerops/internal/metrics"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=…"; commit
+// may be too (-X main.commit=…), else partnerops_build_info takes the
+// revision Go stamped into the binary.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 // options are the manager's command-line flags. Everything about the
 // product (catalogue, SMTP, backend, URLs, limits) is in the --config file;
@@ -112,6 +118,7 @@ func run(args []string) error {
 		Config:      cfg,
 		Scheme:      scheme,
 		EnableHTTP2: opts.enableHTTP2,
+		Build:       metrics.Build{Version: version, Commit: commit},
 		Manager: ctrl.Options{
 			Metrics:                       metricsOptions(opts),
 			HealthProbeBindAddress:        opts.probeAddr,

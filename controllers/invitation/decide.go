@@ -10,7 +10,6 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
-	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
@@ -327,11 +326,7 @@ func (d *decision) grants(inv *v1alpha1.PartnerInvitation, in input) {
 	g := in.grants
 	st.AppliedGrants = g.record
 	if g.err != nil {
-		reason := v1alpha1.ReasonBackendRejected
-		if errors.Is(g.err, identity.ErrUnavailable) {
-			reason = v1alpha1.ReasonBackendUnavailable
-		}
-		setGrants(inv, false, reason, grantErrorMessage(!plan.member, g.err), in.now)
+		setGrants(inv, false, backendErrorReason(g.err), grantErrorMessage(!plan.member, g.err), in.now)
 		return
 	}
 	switch {

@@ -18,6 +18,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/identity"
+	"github.com/partnerops/partnerops/internal/metrics"
 )
 
 // This file keeps the identity backend in step with an invitation: an
@@ -121,6 +122,7 @@ func (r *Reconciler) syncGrants(ctx context.Context, inv *v1alpha1.PartnerInvita
 	}
 	next, refused, err := r.applyGrants(ctx, inv, account, plan, now)
 	res := &grantsResult{record: next, refused: refused, err: err}
+	countSync(plan, res)
 	switch {
 	case err != nil:
 		if d, ok := identity.RetryAfter(err); ok {
@@ -133,6 +135,31 @@ func (r *Reconciler) syncGrants(ctx context.Context, inv *v1alpha1.PartnerInvita
 	}
 	r.resync.forget(inv.UID)
 	return res, 0, nil
+}
+
+// backendErrorReason is the GrantsSynced reason of a backend error.
+func backendErrorReason(err error) string {
+	if errors.Is(err, identity.ErrUnavailable) {
+		return v1alpha1.ReasonBackendUnavailable
+	}
+	return v1alpha1.ReasonBackendRejected
+}
+
+// countSync counts one call of the grants step to the backend in
+// partnerops_grant_syncs_total, with the GrantsSynced reason decide gives
+// it: revoke when the user is no longer a member, apply otherwise.
+func countSync(plan *grantsPlan, res *grantsResult) {
+	op, result, reason := metrics.GrantApply, metrics.ResultSuccess, v1alpha1.ReasonGrantsApplied
+	if !plan.member {
+		op, reason = metrics.GrantRevoke, v1alpha1.ReasonGrantsRevoked
+	}
+	switch {
+	case res.err != nil:
+		result, reason = metrics.ResultFailure, backendErrorReason(res.err)
+	case len(res.refused) > 0:
+		result, reason = metrics.ResultFailure, v1alpha1.ReasonGroupNotManaged
+	}
+	metrics.GrantSyncs.WithLabelValues(op, result, reason).Inc()
 }
 
 // grantsMayLand: grants go only to a user whose invitation and account

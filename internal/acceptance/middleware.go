@@ -93,6 +93,7 @@ func (h *handler) accessLog(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
+		h.countOutcome(r, rec)
 		if r.URL.Path == pathHealthz && rec.status == http.StatusOK {
 			return
 		}
@@ -106,6 +107,8 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// page is the page the request was answered with (seePage).
+	page string
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

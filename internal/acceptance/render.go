@@ -141,6 +141,7 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, status int, file
 		h.log.Error(err, "Rendering the acceptance page", "path", routeName(r.URL.Path))
 		status, body = http.StatusInternalServerError, []byte(fallbackPage)
 	}
+	seePage(w, file)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Content-Length", strconv.Itoa(len(body)))

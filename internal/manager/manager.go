@@ -55,6 +55,8 @@ type Options struct {
 	// which main.go also applies to the metrics server through
 	// Manager.Metrics.TLSOpts); see internal/httpserver.
 	EnableHTTP2 bool
+	// Build is the running binary, for partnerops_build_info.
+	Build metrics.Build
 }
 
 // Secrets (the link-signing keys, SMTP credentials) and the templates
@@ -109,7 +111,7 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 		}
 		sender = s
 	}
-	if err := metrics.Register(mgr.GetCache()); err != nil {
+	if err := metrics.Register(metrics.Options{Reader: mgr.GetCache(), Backend: cfg.IdentityBackend.Type, Build: o.Build}); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	// One signer: the emails' links and the page that checks them use the
@@ -122,6 +124,9 @@ func New(ctx context.Context, restConfig *rest.Config, o Options) (ctrl.Manager,
 			return nil, fmt.Errorf("configuring the identity backend: %w", err)
 		}
 	}
+	// Every call to the backend is counted and timed here, once for all
+	// drivers (partnerops_identity_backend_*).
+	backend = identity.Observed(backend, metrics.BackendObserver(cfg.IdentityBackend.Type))
 	// The controllers list invitations by account through this index;
 	// an index is registered once per manager.
 	if err := index.Register(ctx, mgr); err != nil {

@@ -13,30 +13,41 @@ import (
 // counters and gauges by value, histograms by their count of samples.
 func Metric(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
+	sum := 0.0
+	for _, m := range Series(t, name, labels) {
+		switch {
+		case m.GetCounter() != nil:
+			sum += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			sum += m.GetGauge().GetValue()
+		case m.GetHistogram() != nil:
+			sum += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return sum
+}
+
+// Series are the series of a metric of controller-runtime's registry whose
+// labels include the given ones (none: the metric is not exported, or not
+// with those labels).
+func Series(t testing.TB, name string, labels map[string]string) []*dto.Metric {
+	t.Helper()
 	families, err := crmetrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := 0.0
+	var out []*dto.Metric
 	for _, f := range families {
 		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			if !hasLabels(m, labels) {
-				continue
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				sum += float64(m.GetHistogram().GetSampleCount())
+			if hasLabels(m, labels) {
+				out = append(out, m)
 			}
 		}
 	}
-	return sum
+	return out
 }
 
 // Reconciles is controller_runtime_reconcile_total of controller
