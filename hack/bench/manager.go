@@ -9,16 +9,15 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/manager"
 	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 	"github.com/partnerops/partnerops/internal/testpeers/peer"
 )
 
@@ -146,43 +145,11 @@ func (r *running) waitReady(ctx context.Context, timeout time.Duration) error {
 // metric sums the samples of a metric of controller-runtime's registry
 // whose labels include the given ones.
 func metric(name string, labels map[string]string) float64 {
-	families, err := crmetrics.Registry.Gather()
+	series, err := managertest.Find(name, labels)
 	if err != nil {
 		return 0
 	}
-	sum := 0.0
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if !hasLabels(m, labels) {
-				continue
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-func hasLabels(m *dto.Metric, labels map[string]string) bool {
-	for k, v := range labels {
-		found := false
-		for _, l := range m.GetLabel() {
-			if l.GetName() == k && l.GetValue() == v {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return managertest.Sum(series)
 }
 
 var controllers = []string{"partnerinvitation", "partneraccount"}

@@ -13,8 +13,14 @@ import (
 // counters and gauges by value, histograms by their count of samples.
 func Metric(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
+	return Sum(Series(t, name, labels))
+}
+
+// Sum adds up series: counters and gauges by value, histograms by their
+// count of samples.
+func Sum(series []*dto.Metric) float64 {
 	sum := 0.0
-	for _, m := range Series(t, name, labels) {
+	for _, m := range series {
 		switch {
 		case m.GetCounter() != nil:
 			sum += m.GetCounter().GetValue()
@@ -32,9 +38,18 @@ func Metric(t testing.TB, name string, labels map[string]string) float64 {
 // with those labels).
 func Series(t testing.TB, name string, labels map[string]string) []*dto.Metric {
 	t.Helper()
-	families, err := crmetrics.Registry.Gather()
+	out, err := Find(name, labels)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// Find is Series for a program that has no testing.TB (make bench-system).
+func Find(name string, labels map[string]string) ([]*dto.Metric, error) {
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		return nil, err
 	}
 	var out []*dto.Metric
 	for _, f := range families {
@@ -47,7 +62,7 @@ func Series(t testing.TB, name string, labels map[string]string) []*dto.Metric {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Reconciles is controller_runtime_reconcile_total of controller
