@@ -64,8 +64,9 @@ verify-generated: $(CONTROLLER_GEN) ## Fail when the committed CRDs, RBAC or dee
 	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
 
 # with-control-plane runs a command with the TEST_ASSET_* variables envtest
-# reads, building the control plane first if needed.
-with-control-plane = test_env=$$( { hack/install-control-plane.sh && hack/install-peers.sh; } | sed 's/^/export /') && eval "$$test_env" && 
+# reads, building the control plane first if needed, and the paths of the
+# test peers and tools (MAILPIT=…, PROMTOOL=…).
+with-control-plane = test_env=$$( { hack/install-control-plane.sh && hack/install-peers.sh && hack/install-tools.sh; } | sed 's/^/export /') && eval "$$test_env" && 
 
 .PHONY: test
 test: verify-generated lint ## Run every test (builds the control plane and tools first).
@@ -150,3 +151,7 @@ $(CONTROLLER_GEN):
 .PHONY: peers
 peers: ## Install the test peers with hack/install-peers.sh: Mailpit with its web UI and the node servers into bin/tools/, Chromium and slapd with apt-get.
 	@hack/install-peers.sh >/dev/null
+.PHONY: tools
+tools: ## Build the test tools (promtool) into bin/tools/ and fetch the Prometheus Operator's CRDs, with hack/install-tools.sh (once per version).
+	@hack/install-tools.sh >/dev/null
+

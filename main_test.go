@@ -102,26 +102,59 @@ func waitHTTP(t *testing.T, url string, exited <-chan error) string {
 	}
 }
 
+// runningManager is a manager binary startManager started.
+type runningManager struct {
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	// page is the acceptance page's address.
+	page string
+	// exited receives the process's exit.
+	exited chan error
+}
+
+// startManager builds the manager binary and starts it against the test
+// API server with the dev configuration (its acceptance page on a free
+// loopback address) and args. When the test ends it is sent SIGTERM, and
+// killed if it has not stopped 45 seconds later.
+func startManager(t *testing.T, args ...string) *runningManager {
+	t.Helper()
+	bin := buildManager(t)
+	m := &runningManager{logs: &bytes.Buffer{}, page: freeAddr(t), exited: make(chan error, 1)}
+	m.cmd = exec.Command(bin, append([]string{
+		"--config", devConfigOn(t, m.page),
+		"--kubeconfig", testenv.KubeconfigFile(t, env.Config, ""),
+	}, args...)...)
+	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		m.exited <- m.cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(45 * time.Second):
+			_ = m.cmd.Process.Kill()
+			<-done
+		}
+	})
+	return m
+}
+
 // TestManagerRunsAndStopsOnSIGTERM starts the real binary against the test
 // API server: probes and metrics answer, it takes the leader Lease, and
 // SIGTERM stops it cleanly with exit code 0, releasing the Lease.
 func TestManagerRunsAndStopsOnSIGTERM(t *testing.T) {
-	bin := buildManager(t)
-	metrics, probes, page := freeAddr(t), freeAddr(t), freeAddr(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(bin,
-		"--config", devConfigOn(t, page),
-		"--kubeconfig", testenv.KubeconfigFile(t, env.Config, ""),
+	metrics, probes := freeAddr(t), freeAddr(t)
+	m := startManager(t,
 		"--metrics-bind-address", metrics, "--metrics-secure=false",
 		"--health-probe-bind-address", probes,
 		"--leader-elect", "--leader-election-namespace", "default")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	cmd, logs, exited, page := m.cmd, m.logs, m.exited, m.page
 
 	waitHTTP(t, "http://"+probes+"/healthz", exited)
 	waitHTTP(t, "http://"+probes+"/readyz", exited)
@@ -283,29 +316,8 @@ func h2cGet(url string) (*http.Response, error) {
 // the manager to the acceptance page, which then speaks HTTP/2 (h2c on its
 // plain port, as the dev configuration serves it).
 func TestEnableHTTP2ReachesTheAcceptancePage(t *testing.T) {
-	bin := buildManager(t)
-	probes, page := freeAddr(t), freeAddr(t)
-	var logs bytes.Buffer
-	cmd := exec.Command(bin,
-		"--config", devConfigOn(t, page),
-		"--kubeconfig", testenv.KubeconfigFile(t, env.Config, ""),
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", probes,
-		"--enable-http2")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(45 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
+	m := startManager(t, "--metrics-bind-address", "0", "--health-probe-bind-address", freeAddr(t), "--enable-http2")
+	logs, exited, page := m.logs, m.exited, m.page
 	waitHTTP(t, "http://"+page+"/healthz", exited)
 	resp, err := h2cGet("http://" + page + "/healthz")
 	if err != nil {

@@ -38,9 +38,13 @@
 //   - The NetworkPolicy Component is applied (dry run) and checked against
 //     the Deployment's ports and the shipped configuration's SMTP and SCIM
 //     ports; docs/install.md's overlays are rendered as the guide shows
-//     them, its step 5 patch taken from the guide itself. The
-//     ServiceMonitor is checked by its fields only: the test API server has
-//     no Prometheus Operator CRDs.
+//     them, its step 5 patch taken from the guide itself.
+//   - The Prometheus Component is applied (dry run) with the Prometheus
+//     Operator's own ServiceMonitor and PrometheusRule CRDs installed (from
+//     its Go module, by hack/install-tools.sh): the ServiceMonitor's
+//     `authorization` token is the scraper service account's, which alone
+//     may get /metrics; the guide's kube-prometheus-stack label patch is
+//     rendered from docs/install.md.
 //   - No container engine is needed, and none runs the image.
 package manifests
 

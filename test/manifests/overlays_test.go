@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -28,10 +27,9 @@ func TestComponentsOnlyAdd(t *testing.T) {
 		components []string
 		added      []string
 	}{
-		{[]string{"config/prometheus"}, []string{"ServiceMonitor/partnerops-metrics", "ClusterRoleBinding/partnerops-metrics-reader"}},
+		{[]string{"config/prometheus"}, prometheusObjects},
 		{[]string{"config/network-policy"}, []string{"NetworkPolicy/partnerops-manager"}},
-		{[]string{"config/prometheus", "config/network-policy"},
-			[]string{"ServiceMonitor/partnerops-metrics", "ClusterRoleBinding/partnerops-metrics-reader", "NetworkPolicy/partnerops-manager"}},
+		{[]string{"config/prometheus", "config/network-policy"}, append(slices.Clone(prometheusObjects), "NetworkPolicy/partnerops-manager")},
 	} {
 		t.Run(strings.Join(tc.components, "+"), func(t *testing.T) {
 			var rest objects
@@ -91,75 +89,6 @@ configMapGenerator:
 	}
 	if got := shippedConfig(t, objs, d).Acceptance.PublicURL; got != "https://partners.acme.example" {
 		t.Errorf("the manager reads publicURL %s, want the overlay's https://partners.acme.example", got)
-	}
-}
-
-// TestPrometheusComponent checks the ServiceMonitor by its fields: the
-// test API server has no Prometheus Operator CRDs, so it cannot be applied
-// there. It scrapes the metrics Service (and not the acceptance page's) on
-// its https port with Prometheus's service account token; the binding it
-// ships lets that account `get /metrics`, which is what the manager asks the
-// API server about each scraper (applied for real and asked here).
-func TestPrometheusComponent(t *testing.T) {
-	objs := renderOverlay(t, "config/prometheus")
-	sm := objs.get(t, "ServiceMonitor", "partnerops-metrics")
-	if sm.GetAPIVersion() != "monitoring.coreos.com/v1" {
-		t.Errorf("apiVersion %s", sm.GetAPIVersion())
-	}
-	metrics, acceptance := &corev1.Service{}, &corev1.Service{}
-	typed(t, objs.get(t, "Service", "partnerops-metrics"), metrics)
-	typed(t, objs.get(t, "Service", "partnerops-acceptance"), acceptance)
-
-	selector, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
-	if len(selector) == 0 || !matches(selector, metrics.Labels) {
-		t.Errorf("selector %v does not select the metrics Service %v", selector, metrics.Labels)
-	}
-	if matches(selector, acceptance.Labels) {
-		t.Errorf("selector %v selects the acceptance Service too", selector)
-	}
-	if sm.GetNamespace() != metrics.Namespace {
-		t.Errorf("the ServiceMonitor is in %s, the Service in %s", sm.GetNamespace(), metrics.Namespace)
-	}
-	endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
-	if len(endpoints) != 1 {
-		t.Fatalf("endpoints %v, want one", endpoints)
-	}
-	ep := endpoints[0].(map[string]any)
-	for _, f := range []struct {
-		path []string
-		want any
-	}{
-		{[]string{"port"}, metrics.Spec.Ports[0].Name},
-		{[]string{"scheme"}, "https"},
-		{[]string{"path"}, "/metrics"},
-		{[]string{"bearerTokenFile"}, "/var/run/secrets/kubernetes.io/serviceaccount/token"},
-		// The manager's certificate is self-signed, made at start.
-		{[]string{"tlsConfig", "insecureSkipVerify"}, true},
-	} {
-		got, _, _ := unstructured.NestedFieldNoCopy(ep, f.path...)
-		if got != f.want {
-			t.Errorf("endpoints[0].%s = %v, want %v", strings.Join(f.path, "."), got, f.want)
-		}
-	}
-
-	binding, reader := &rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}
-	typed(t, objs.get(t, "ClusterRoleBinding", "partnerops-metrics-reader"), binding)
-	typed(t, objs.get(t, "ClusterRole", binding.RoleRef.Name), reader)
-	if want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}; !slices.EqualFunc(reader.Rules, want, rulesEqual) {
-		t.Errorf("ClusterRole %s grants %v, want only get /metrics", reader.Name, reader.Rules)
-	}
-	if len(binding.Subjects) != 1 || binding.Subjects[0].Kind != rbacv1.ServiceAccountKind {
-		t.Fatalf("subjects %v, want Prometheus's service account", binding.Subjects)
-	}
-
-	apply(t, objects{objs.get(t, "ClusterRole", reader.Name), objs.get(t, "ClusterRoleBinding", binding.Name)})
-	t.Cleanup(func() { _ = env.Client.Delete(ctx, binding) })
-	s := binding.Subjects[0]
-	if ok, reason := scraperMay(t, "system:serviceaccount:"+s.Namespace+":"+s.Name); !ok {
-		t.Errorf("Prometheus's account %s/%s may not get /metrics (%s)", s.Namespace, s.Name, reason)
-	}
-	if ok, _ := scraperMay(t, "system:serviceaccount:"+s.Namespace+":someone-else"); ok {
-		t.Errorf("any account may get /metrics")
 	}
 }
 
