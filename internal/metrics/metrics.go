@@ -112,7 +112,8 @@ func grantSyncs() [][3]string {
 
 // The outcomes of partnerops_acceptance_requests_total.
 const (
-	// OutcomeShown: the invitation page of a pending link, with its forms.
+	// OutcomeShown: the invitation page of a pending link, with its forms
+	// (or, with acceptance.signIn, the confirmation after signing in).
 	OutcomeShown = "shown"
 	// OutcomeAccepted: an acceptance answered with the redirect to the
 	// Partner Hub (accepting twice is harmless, and counted twice).
