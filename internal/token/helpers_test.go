@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"testing"
 	"time"
 
@@ -114,4 +115,24 @@ func equalClaims(a, b Claims) bool {
 }
 
 // newFakeClock returns a fake clock at t0.
+// proofOnlyFor proves a with s, checks that the proof verifies for a and
+// that it is ErrProofInvalid for each of others, and returns it.
+func proofOnlyFor(t *testing.T, s *Signer, a Acceptance, others map[string]Acceptance) Proof {
+	t.Helper()
+	ctx := context.Background()
+	p, err := s.ProveAcceptance(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.VerifyAcceptance(ctx, a, p); err != nil {
+		t.Errorf("the genuine proof does not verify: %v", err)
+	}
+	for name, o := range others {
+		if err := s.VerifyAcceptance(ctx, o, p); !errors.Is(err, ErrProofInvalid) {
+			t.Errorf("%s: VerifyAcceptance = %v, want ErrProofInvalid", name, err)
+		}
+	}
+	return p
+}
+
 func newFakeClock() *testingclock.FakePassiveClock { return testingclock.NewFakePassiveClock(t0) }

@@ -76,26 +76,13 @@ func TestAcceptanceProof(t *testing.T) {
 // domain binds its account's UID: it verifies for that account only, and
 // not without one.
 func TestAcceptanceProofBindsTheAccount(t *testing.T) {
-	ctx := context.Background()
 	s, _ := newSigner(mustKeys(t, "k1"))
-	joined := acceptance(func(a *Acceptance) { a.Account = "acct-1" })
-	p, err := s.ProveAcceptance(ctx, joined)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.VerifyAcceptance(ctx, joined, p); err != nil {
-		t.Fatalf("the genuine proof: %v", err)
-	}
-	for name, a := range map[string]Acceptance{
+	proofOnlyFor(t, s, acceptance(func(a *Acceptance) { a.Account = "acct-1" }), map[string]Acceptance{
 		"another account": acceptance(func(a *Acceptance) { a.Account = "acct-2" }),
 		"no account":      acceptance(),
 		"signed in, the account's UID as the subject": acceptance(func(a *Acceptance) { a.Issuer, a.Subject = "account", "acct-1" }),
-	} {
-		if err := s.VerifyAcceptance(ctx, a, p); !errors.Is(err, ErrProofInvalid) {
-			t.Errorf("%s: VerifyAcceptance = %v, want ErrProofInvalid", name, err)
-		}
-	}
-	if _, err := s.ProveAcceptance(ctx, acceptance(func(a *Acceptance) { a.Account = "acct\n1" })); err == nil {
+	})
+	if _, err := s.ProveAcceptance(context.Background(), acceptance(func(a *Acceptance) { a.Account = "acct\n1" })); err == nil {
 		t.Error("a proof for an account UID with a line break was made")
 	}
 }
