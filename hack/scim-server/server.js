@@ -25,8 +25,11 @@
 //     SCIMMY's default count), whatever `count` asks.
 //   - a Group member must be an existing User (400 invalidValue); deleting a
 //     User removes it from every Group.
-//   - Users may carry the enterprise extension (organization, …), announced
-//     in /ResourceTypes/User.
+//   - Users may carry the enterprise extension (organization, …) and the
+//     extension partnerops documents for who signed in
+//     (urn:ietf:params:scim:schemas:extension:partnerops:2.0:User, string
+//     attributes issuer and subject, compared exactly), both announced in
+//     /ResourceTypes/User.
 //   - a PATCH remove of a member that is not there is 204 (SCIMMY's remove
 //     with a filter that matches nothing is no change).
 import {randomUUID, timingSafeEqual, createHash} from "node:crypto";
@@ -141,8 +144,16 @@ function plain(instance) {
 }
 
 // Users may carry the enterprise extension (RFC 7643 §4.3), which
-// /ResourceTypes/User announces, e.g. for urn:…:enterprise:2.0:User.organization.
-SCIMMY.Resources.declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false))
+// /ResourceTypes/User announces, e.g. for urn:…:enterprise:2.0:User.organization,
+// and the partnerops extension (as an administrator declares it on a
+// service provider with custom schemas).
+const PartnerOpsUser = new SCIMMY.Types.SchemaDefinition("PartnerOpsUser",
+    "urn:ietf:params:scim:schemas:extension:partnerops:2.0:User",
+    "Who a partner signed in as at the identity provider before accepting an invitation", [
+        new SCIMMY.Types.Attribute("string", "issuer", {caseExact: true, description: "The ID token's iss"}),
+        new SCIMMY.Types.Attribute("string", "subject", {caseExact: true, description: "The ID token's sub"}),
+    ]);
+SCIMMY.Resources.declare(SCIMMY.Resources.User.extend(SCIMMY.Schemas.EnterpriseUser, false).extend(PartnerOpsUser, false))
     .egress((resource) => {
         if (resource.id) return userOut(byId(users, resource));
         return select(resource, [...users.values()].map(userOut));

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -90,6 +91,50 @@ type NewUser struct {
 	// Account is the PartnerAccount's display name, recorded where the
 	// backend has a place for it (SCIM organization, LDAP o).
 	Account string
+	// SignedInAs is who the partner signed in as before accepting, from an
+	// acceptance whose proof verified (the proof covers it); nil when the
+	// partner did not sign in. A driver configured with a place for it
+	// (its SubjectAttribute) writes it on a user partnerops creates, and on a
+	// user partnerops created earlier that holds none; it never writes it on
+	// a user partnerops did not create, and a user holding another one is
+	// ErrConflict (see CheckSignIn).
+	SignedInAs *SignIn
+}
+
+// SignIn is who signed in with the identity provider before accepting: the
+// ID token's issuer and subject.
+type SignIn struct {
+	Issuer  string
+	Subject string
+}
+
+// SignInField is one attribute where a driver records a SignIn: its name
+// (for messages), the value it should hold and the values the user holds.
+type SignInField struct {
+	Attribute string
+	Want      string
+	Has       []string
+}
+
+// CheckSignIn decides what EnsureUser does with a found user's recorded
+// sign-in, given the driver's fields (none when it is configured with no
+// place for it): write is true when the user is partnerops's and some
+// field is empty; nothing is written on a user partnerops did not create.
+// A field holding anything but exactly its Want value is ErrConflict: the
+// user is bound to another person at the identity provider, so neither the
+// grant nor a rewrite may follow.
+func CheckSignIn(user User, fields []SignInField) (write bool, err error) {
+	empty := false
+	for _, f := range fields {
+		switch {
+		case len(f.Has) == 0 || (len(f.Has) == 1 && f.Has[0] == ""):
+			empty = true
+		case len(f.Has) != 1 || f.Has[0] != f.Want:
+			return false, fmt.Errorf("%w: the user %s holds %s %q, but the partner accepted signed in as %q; partnerops changes neither it nor the user's grants: an administrator must check who the user is, and correct or clear %s",
+				ErrConflict, user.ID, f.Attribute, strings.Join(f.Has, ", "), f.Want, f.Attribute)
+		}
+	}
+	return empty && user.Managed, nil
 }
 
 // Backend is an identity backend. Every method is idempotent: adding a

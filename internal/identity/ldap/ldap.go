@@ -126,6 +126,13 @@ type Config struct {
 	// marked as partnerops's); off, a missing group is
 	// identity.ErrGroupNotFound.
 	CreateGroups bool
+	// SubjectAttribute, when set, is the attribute of a user's entry that
+	// records the subject a partner signed in as (identity.NewUser.
+	// SignedInAs), such as employeeNumber; IssuerAttribute, when set too,
+	// the issuer. The entry's object classes must allow them (partnerops
+	// creates inetOrgPerson entries). Empty: nothing is recorded or checked.
+	SubjectAttribute string
+	IssuerAttribute  string
 	// PlaceholderMember, when set, is the DN put in a group that is not
 	// partnerops's when its last member is removed (groupOfNames cannot be
 	// empty). Empty: such a removal is refused with identity.ErrRejected.
@@ -214,6 +221,20 @@ func New(cfg Config) (*Backend, error) {
 		if _, err := goldap.ParseDN(d.dn); err != nil {
 			return nil, fmt.Errorf("ldap: %s %q is not a DN: %w", d.name, d.dn, err)
 		}
+	}
+	for _, a := range []struct{ name, v string }{{"SubjectAttribute", cfg.SubjectAttribute}, {"IssuerAttribute", cfg.IssuerAttribute}} {
+		if a.v == "" {
+			continue
+		}
+		if err := CheckAttribute(a.v); err != nil {
+			return nil, fmt.Errorf("ldap: %s %w", a.name, err)
+		}
+	}
+	switch {
+	case cfg.IssuerAttribute != "" && cfg.SubjectAttribute == "":
+		return nil, errors.New("ldap: IssuerAttribute needs SubjectAttribute")
+	case cfg.IssuerAttribute != "" && strings.EqualFold(cfg.IssuerAttribute, cfg.SubjectAttribute):
+		return nil, errors.New("ldap: IssuerAttribute and SubjectAttribute must differ")
 	}
 	if _, err := checkBase("user base DN", cfg.UserBaseDN); err != nil {
 		return nil, err

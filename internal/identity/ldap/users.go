@@ -32,14 +32,22 @@ func (b *Backend) FindUser(ctx context.Context, email string) (identity.User, er
 }
 
 // EnsureUser returns the user with u.Email, creating it when there is none.
+// With Config.SubjectAttribute, u.SignedInAs is recorded on a user it
+// creates and on a user partnerops created that holds none; a user
+// partnerops did not create is never changed; one holding another sign-in
+// is identity.ErrConflict.
 func (b *Backend) EnsureUser(ctx context.Context, nu identity.NewUser) (identity.User, error) {
 	if err := checkEmail(nu.Email); err != nil {
 		return identity.User{}, err
 	}
 	var u identity.User
+	fields := b.signInFields(nu.SignedInAs)
 	err := b.do(ctx, func(c *call) error {
 		var err error
 		u, err = c.findUser(nu.Email)
+		if err == nil {
+			return c.signIn(u, fields)
+		}
 		if !errors.Is(err, identity.ErrNotFound) {
 			return err
 		}
@@ -58,6 +66,9 @@ func (b *Backend) EnsureUser(ctx context.Context, nu identity.NewUser) (identity
 			req.Attribute("o", []string{nu.Account})
 		}
 		req.Attribute("description", []string{Mark})
+		for _, f := range fields {
+			req.Attribute(f.attr, []string{f.want})
+		}
 		err = c.conn.Add(req)
 		switch {
 		case err == nil, goldap.IsErrorWithCode(err, goldap.LDAPResultEntryAlreadyExists):
@@ -76,6 +87,9 @@ func (b *Backend) EnsureUser(ctx context.Context, nu identity.NewUser) (identity
 			if errors.Is(err, identity.ErrNotFound) {
 				return fmt.Errorf("%w: ldap: creating user %s: an entry with that DN already exists but the bind DN cannot read it or its mail is not %q; an administrator must rename or remove it",
 					identity.ErrConflict, dn, nu.Email)
+			}
+			if err == nil && !added {
+				return c.signIn(u, fields) // created meanwhile: as found
 			}
 			return err
 		case goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject):

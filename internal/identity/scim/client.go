@@ -107,6 +107,13 @@ type Config struct {
 	// PageSize is the count asked for in each page of a listing; zero
 	// means DefaultPageSize. The service provider may return fewer.
 	PageSize int
+	// SubjectAttribute, when set, is the User attribute that records the
+	// subject a partner signed in as (identity.NewUser.SignedInAs): a core
+	// attribute name, or <extension URN>:<name> (ParseAttributePath), such
+	// as PartnerOpsUserSchema+":subject". IssuerAttribute, when set too,
+	// records the issuer. Empty: nothing is recorded or checked.
+	SubjectAttribute string
+	IssuerAttribute  string
 }
 
 // Client is a SCIM 2.0 identity.Backend. It is safe for concurrent use.
@@ -119,6 +126,8 @@ type Client struct {
 	timeout      time.Duration
 	pageSize     int
 	now          func() time.Time
+	// subjectAttr and issuerAttr are where the sign-in goes (nil: nowhere).
+	subjectAttr, issuerAttr *attrPath
 
 	// groupLocks serialises the membership changes of one group within this
 	// process (find-or-create, and remove-then-delete-if-empty).
@@ -166,6 +175,25 @@ func New(cfg Config) (*Client, error) {
 		timeout:      cfg.Timeout,
 		pageSize:     cfg.PageSize,
 		now:          time.Now,
+	}
+	for _, a := range []struct {
+		key, v string
+		dst    **attrPath
+	}{{"SubjectAttribute", cfg.SubjectAttribute, &c.subjectAttr}, {"IssuerAttribute", cfg.IssuerAttribute, &c.issuerAttr}} {
+		if a.v == "" {
+			continue
+		}
+		p, err := ParseAttributePath(a.v)
+		if err != nil {
+			return nil, fmt.Errorf("scim: %s %w", a.key, err)
+		}
+		*a.dst = &p
+	}
+	switch {
+	case c.issuerAttr != nil && c.subjectAttr == nil:
+		return nil, errors.New("scim: IssuerAttribute needs SubjectAttribute")
+	case c.issuerAttr != nil && strings.EqualFold(c.issuerAttr.String(), c.subjectAttr.String()):
+		return nil, errors.New("scim: IssuerAttribute and SubjectAttribute must differ")
 	}
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +21,16 @@ type scimUser struct {
 	// Groups is the read-only groups attribute (RFC 7643 §4.1.2): nil when
 	// the service provider did not return it.
 	Groups []groupRef `json:"groups"`
+	// raw is every attribute, by name, for the sign-in's (signin.go).
+	raw map[string]json.RawMessage
+}
+
+func (u *scimUser) UnmarshalJSON(b []byte) error {
+	type plain scimUser
+	if err := json.Unmarshal(b, (*plain)(u)); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, &u.raw)
 }
 
 type groupRef struct {
@@ -40,14 +51,23 @@ func userExternalID(email string) string {
 // FindUser returns the user whose userName is email, compared without case.
 // It is ErrNotFound when there is none, ErrConflict when several match.
 func (c *Client) FindUser(ctx context.Context, email string) (identity.User, error) {
+	u, err := c.findUser(ctx, email)
+	if err != nil {
+		return identity.User{}, err
+	}
+	return u.identity(), nil
+}
+
+// findUser is FindUser, with the User as the service provider returned it.
+func (c *Client) findUser(ctx context.Context, email string) (scimUser, error) {
 	email = strings.TrimSpace(email)
 	if email == "" {
-		return identity.User{}, fmt.Errorf("%w: finding a user: empty email", identity.ErrRejected)
+		return scimUser{}, fmt.Errorf("%w: finding a user: empty email", identity.ErrRejected)
 	}
 	q := url.Values{"filter": {"userName eq " + filterValue(email)}}
 	found, err := list(ctx, c, "/Users", q, func(u scimUser) string { return u.ID })
 	if err != nil {
-		return identity.User{}, fmt.Errorf("finding SCIM user %s: %w", email, err)
+		return scimUser{}, fmt.Errorf("finding SCIM user %s: %w", email, err)
 	}
 	var match []scimUser
 	for _, u := range found {
@@ -59,29 +79,36 @@ func (c *Client) FindUser(ctx context.Context, email string) (identity.User, err
 	}
 	switch len(match) {
 	case 0:
-		return identity.User{}, fmt.Errorf("SCIM user %s: %w", email, identity.ErrNotFound)
+		return scimUser{}, fmt.Errorf("SCIM user %s: %w", email, identity.ErrNotFound)
 	case 1:
-		return match[0].identity(), nil
+		return match[0], nil
 	default:
 		ids := make([]string, len(match))
 		for i, u := range match {
 			ids[i] = u.ID
 		}
-		return identity.User{}, fmt.Errorf("%w: %d SCIM users have the userName %s (ids %s)", identity.ErrConflict, len(match), email, strings.Join(ids, ", "))
+		return scimUser{}, fmt.Errorf("%w: %d SCIM users have the userName %s (ids %s)", identity.ErrConflict, len(match), email, strings.Join(ids, ", "))
 	}
 }
 
 // EnsureUser returns the user with u.Email, creating it when there is none:
 // userName and the primary work email are u.Email, externalId marks it as
-// partnerops's, and u.Account goes to the enterprise extension's
-// organization when the service provider announces that extension.
+// partnerops's, u.Account goes to the enterprise extension's organization
+// when the service provider announces that extension, and u.SignedInAs to
+// Config.SubjectAttribute (and IssuerAttribute) when they are set. A user
+// partnerops created that holds no sign-in gets it; one partnerops did not
+// create is never changed; one holding another sign-in is ErrConflict.
 func (c *Client) EnsureUser(ctx context.Context, nu identity.NewUser) (identity.User, error) {
 	email := strings.TrimSpace(nu.Email)
-	u, err := c.FindUser(ctx, email)
-	if err == nil || !errors.Is(err, identity.ErrNotFound) {
-		return u, err
+	fields := c.signInFields(nu.SignedInAs)
+	u, err := c.findUser(ctx, email)
+	if err == nil {
+		return c.existing(ctx, u, fields)
 	}
-	body, err := c.newUserBody(ctx, email, nu)
+	if !errors.Is(err, identity.ErrNotFound) {
+		return identity.User{}, err
+	}
+	body, err := c.newUserBody(ctx, email, nu, fields)
 	if err != nil {
 		return identity.User{}, fmt.Errorf("creating SCIM user %s: %w", email, err)
 	}
@@ -89,8 +116,8 @@ func (c *Client) EnsureUser(ctx context.Context, nu identity.NewUser) (identity.
 	if err != nil {
 		if httpStatus(err) == http.StatusConflict {
 			// Someone created it since we looked (uniqueness): use theirs.
-			if u, ferr := c.FindUser(ctx, email); ferr == nil {
-				return u, nil
+			if u, ferr := c.findUser(ctx, email); ferr == nil {
+				return c.existing(ctx, u, fields)
 			}
 		}
 		return identity.User{}, fmt.Errorf("creating SCIM user %s: %w", email, err)
@@ -102,6 +129,14 @@ func (c *Client) EnsureUser(ctx context.Context, nu identity.NewUser) (identity.
 	if created.ID == "" {
 		return identity.User{}, fmt.Errorf("creating SCIM user %s: %w: the response has no id", email, identity.ErrRejected)
 	}
+	if len(fields) > 0 {
+		if err := c.verifySignIn(ctx, created.ID, fields); err != nil {
+			// A user that cannot hold the sign-in is of no use: it goes
+			// again (it is partnerops's, and in no group yet).
+			_ = c.DeleteUser(ctx, created.identity())
+			return identity.User{}, fmt.Errorf("creating SCIM user %s: %w", email, err)
+		}
+	}
 	out := created.identity()
 	if out.Email == "" {
 		out.Email = email
@@ -109,7 +144,20 @@ func (c *Client) EnsureUser(ctx context.Context, nu identity.NewUser) (identity.
 	return out, nil
 }
 
-func (c *Client) newUserBody(ctx context.Context, email string, nu identity.NewUser) (map[string]any, error) {
+// existing is EnsureUser's answer for a user that exists: the sign-in
+// checked against it, and written when it is partnerops's and holds none.
+func (c *Client) existing(ctx context.Context, u scimUser, fields []signInField) (identity.User, error) {
+	write, err := checkSignIn(u, fields)
+	if err == nil && write {
+		err = c.writeSignIn(ctx, u, fields)
+	}
+	if err != nil {
+		return identity.User{}, err
+	}
+	return u.identity(), nil
+}
+
+func (c *Client) newUserBody(ctx context.Context, email string, nu identity.NewUser, fields []signInField) (map[string]any, error) {
 	display := strings.TrimSpace(nu.DisplayName)
 	if display == "" {
 		display = email
@@ -132,6 +180,7 @@ func (c *Client) newUserBody(ctx context.Context, email string, nu identity.NewU
 			body[schemaEnterprise] = map[string]any{"organization": account}
 		}
 	}
+	setSignIn(body, &schemas, fields)
 	body["schemas"] = schemas
 	return body, nil
 }

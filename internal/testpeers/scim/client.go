@@ -27,7 +27,30 @@ type User struct {
 	Enterprise *struct {
 		Organization string `json:"organization"`
 	} `json:"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"`
+	// SignIn is the partnerops extension (who signed in), when the user
+	// has it.
+	SignIn *SignIn `json:"urn:ietf:params:scim:schemas:extension:partnerops:2.0:User"`
+	// NickName is the core attribute, which a test may have the sign-in
+	// recorded in.
+	NickName    string `json:"nickName"`
 	DisplayName string `json:"displayName"`
+}
+
+// SignIn is the server's partnerops extension of a User.
+type SignIn struct {
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
+}
+
+// SetSignIn records a sign-in on the user id as an administrator would,
+// with a PATCH of the partnerops extension.
+func (s *Server) SetSignIn(t testing.TB, userID string, si SignIn) {
+	t.Helper()
+	s.must(t, http.MethodPatch, "/Users/"+url.PathEscape(userID), map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:partnerops:2.0:User",
+			"value": si}},
+	}, nil)
 }
 
 // Value is one value of a multi-valued attribute (emails).
