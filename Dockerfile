@@ -5,6 +5,12 @@
 # is distroless (no shell, no package manager) and runs as the nonroot user
 # 65532, which the Deployment's securityContext names too. test/manifests
 # (TestDockerfile*) checks all of this and replays the builder's steps.
+#
+# Base images: `make pin-base-images` pins both by the digest their registry
+# serves for the tag now (image:tag@sha256:…, the multi-platform index, so
+# `make docker-buildx` gets each platform's image from it), and refreshes
+# the pins when run again. It needs a registry; until it has run, the
+# images follow their tags.
 
 # The builder runs on the build machine's platform and cross-compiles for
 # the image's (docker buildx build --platform linux/arm64 …); BuildKit sets
@@ -13,8 +19,12 @@
 FROM --platform=$BUILDPLATFORM golang:1.26.0 AS builder
 ARG TARGETOS
 ARG TARGETARCH
-# The version the manager logs at start (main.version).
+# What the manager reports (--version, its start log line, metrics):
+# main.version, main.commit and main.date, as `make build` and the release
+# set them; make docker-build and docker-buildx pass all three.
 ARG VERSION=dev
+ARG COMMIT
+ARG BUILD_DATE
 WORKDIR /src
 ENV GOTOOLCHAIN=local
 
@@ -27,7 +37,7 @@ COPY main.go ./
 COPY api/ api/
 COPY controllers/ controllers/
 COPY internal/ internal/
-RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-X main.version=${VERSION}" -o partnerops .
+RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-X main.version=${VERSION} -X main.commit=${COMMIT} -X main.date=${BUILD_DATE}" -o partnerops .
 
 FROM gcr.io/distroless/static:nonroot
 COPY --from=builder /src/partnerops /partnerops

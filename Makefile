@@ -69,7 +69,7 @@ verify-generated: $(CONTROLLER_GEN) ## Fail when the committed CRDs, RBAC or dee
 with-control-plane = test_env=$$( { hack/install-control-plane.sh && hack/install-peers.sh && hack/install-tools.sh; } | sed 's/^/export /') && eval "$$test_env" && 
 
 .PHONY: test
-test: verify-generated lint ## Run every test (builds the control plane and tools first).
+test: verify-generated lint release-tools ## Run every test (builds the control plane and tools first).
 	$(with-control-plane) $(GO) test ./... -count=1 $(TESTFLAGS)
 
 .PHONY: bench
@@ -85,16 +85,18 @@ bench-system: ## Benchmark the whole manager against the API server's and the ma
 
 .PHONY: build
 build: plugin ## Build the manager binary into bin/partnerops (and the kubectl plugin).
-	$(GO) build -o $(BIN)/partnerops .
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/partnerops .
 
-# What `kubectl partners version` prints besides VERSION (GoReleaser's names:
-# -X main.version, main.commit, main.date).
+# What `partnerops --version` and `kubectl partners version` print besides
+# VERSION (GoReleaser's names: -X main.version, main.commit, main.date, in
+# both binaries; .goreleaser.yaml and the Dockerfile set the same).
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSION_LDFLAGS = -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)
 
 .PHONY: plugin
 plugin: ## Build the kubectl plugin into bin/kubectl-partners, with bin/kubectl_complete-partners for kubectl's shell completion (put bin/ on PATH).
-	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)" -o $(BIN)/kubectl-partners ./cmd/kubectl-partners
+	$(GO) build -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/kubectl-partners ./cmd/kubectl-partners
 	ln -sf kubectl-partners $(BIN)/kubectl_complete-partners
 
 ##@ Deployment
@@ -109,13 +111,37 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # Where build-installer writes.
 INSTALLER ?= $(ROOT)/dist/install.yaml
 
+# What the image's manager reports (main.version, main.commit, main.date).
+DOCKER_BUILD_ARGS = --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE)
+
 .PHONY: docker-build
 docker-build: ## Build the manager's image IMG (default partnerops:dev) from the Dockerfile with CONTAINER_TOOL (docker).
-	$(CONTAINER_TOOL) build -t $(IMG) --build-arg VERSION=$(VERSION) .
+	$(CONTAINER_TOOL) build -t $(IMG) $(DOCKER_BUILD_ARGS) .
 
 .PHONY: docker-push
 docker-push: ## Push the image IMG.
 	$(CONTAINER_TOOL) push $(IMG)
+
+# The platforms of `make docker-buildx`: one image index with an image for
+# each. The Dockerfile's builder runs on the build machine's platform and
+# cross-compiles for each (TARGETOS, TARGETARCH), so no emulation is needed
+# for the build; the base images are multi-platform.
+PLATFORMS ?= linux/amd64,linux/arm64
+
+# As kubebuilder's scaffold does, with a builder of its own (the docker
+# driver builds one platform only), removed afterwards whatever happens.
+# The Dockerfile already names --platform=$$BUILDPLATFORM, so no
+# Dockerfile.cross is needed. Pushes: IMG must be a registry you can push to.
+.PHONY: docker-buildx
+docker-buildx: ## Build and push the manager's image IMG for each of PLATFORMS (linux/amd64,linux/arm64) with docker buildx.
+	- $(CONTAINER_TOOL) buildx create --name partnerops-builder
+	$(CONTAINER_TOOL) buildx use partnerops-builder
+	trap '$(CONTAINER_TOOL) buildx rm partnerops-builder' EXIT; \
+		$(CONTAINER_TOOL) buildx build --push --platform=$(PLATFORMS) --tag $(IMG) $(DOCKER_BUILD_ARGS) -f Dockerfile .
+
+.PHONY: pin-base-images
+pin-base-images: ## Pin (or refresh) the Dockerfile's base images by the digest their registry serves now (needs gcr.io and Docker Hub).
+	@crane=$$(hack/install-release-tools.sh crane | sed -n 's/^CRANE=//p') && CRANE="$$crane" hack/pin-base-images.sh
 
 # build-installer renders config/default through a throwaway overlay (in
 # dist/, git-ignored) that sets the image, so no tracked file changes.
@@ -138,6 +164,27 @@ build-installer: control-plane ## Write dist/install.yaml: all of config/default
 		$(BIN)/kubectl kustomize "$$overlay" >"$(INSTALLER).tmp" && \
 		mv "$(INSTALLER).tmp" "$(INSTALLER)"
 	@echo "Wrote $(INSTALLER) (image $(IMG)): kubectl apply --server-side -f $(INSTALLER)"
+
+##@ Release
+
+# `make release-snapshot` builds everything a release publishes, locally,
+# into dist/release/ (nothing is published): the manager and kubectl-partners
+# for linux, darwin and windows on amd64 and arm64 (12 binaries), their
+# archives, checksums.txt, a CycloneDX SBOM per binary, and the krew
+# manifest filled from the archives (dist/release/krew/partners.yaml).
+# dist/release is .goreleaser.yaml's dist.
+# docs/releasing.md says how a release is cut and what each step costs.
+RELEASE_DIST := $(ROOT)/dist/release
+
+.PHONY: release-snapshot
+release-snapshot: ## Build every release artifact for all 6 platforms into dist/release/ with GoReleaser in snapshot mode (nothing published), then the krew manifest.
+	hack/goreleaser.sh release --snapshot --clean
+	$(GO) run ./hack/krew -template hack/krew/partners.yaml -dist $(RELEASE_DIST) -o $(RELEASE_DIST)/krew/partners.yaml
+	@echo "Wrote $(RELEASE_DIST): archives, checksums.txt, SBOMs (*.cdx.json), krew/partners.yaml"
+
+.PHONY: release-tools
+release-tools: ## Build GoReleaser, cyclonedx-gomod and crane from the Go module proxy into bin/tools/ (once per version).
+	@hack/install-release-tools.sh >/dev/null
 
 ##@ Tools
 

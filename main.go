@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	goruntime "runtime"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -27,10 +28,14 @@ import (
 
 // version is set at build time with -ldflags "-X main.version=…"; commit
 // may be too (-X main.commit=…), else partnerops_build_info takes the
-// revision Go stamped into the binary.
+// revision Go stamped into the binary. date (-X main.date=…) is the commit's
+// time in a release. These are GoReleaser's names, set alike by `make
+// build`, the Dockerfile and .goreleaser.yaml, and the kubectl plugin's
+// too; `partnerops --version` prints them.
 var (
 	version = "dev"
 	commit  = ""
+	date    = ""
 )
 
 // options are the manager's command-line flags. Everything about the
@@ -45,6 +50,7 @@ type options struct {
 	leaderElectNamespace string
 	enableHTTP2          bool
 	invitationWorkers    int
+	printVersion         bool
 	zap                  zap.Options
 }
 
@@ -68,13 +74,14 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.invitationWorkers, "invitation-workers", manager.DefaultInvitationWorkers,
 		"How many invitations are reconciled at once. Each waits mostly on the API server and the mail server; "+
 			"see docs/performance.md before changing it.")
+	fs.BoolVar(&o.printVersion, "version", false, "Print the version, commit and build date, and exit.")
 	o.zap.BindFlags(fs)
 	// --kubeconfig is registered on the default FlagSet by controller-runtime.
 	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if o.configFile == "" {
+	if o.configFile == "" && !o.printVersion {
 		return nil, errors.New("--config is required: the path of the configuration file (see docs/configuration.md)")
 	}
 	return o, nil
@@ -94,6 +101,10 @@ func run(args []string) error {
 			return nil
 		}
 		return err
+	}
+	if opts.printVersion {
+		fmt.Println(versionText())
+		return nil
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
 	log := ctrl.Log.WithName("setup")
@@ -135,7 +146,7 @@ func run(args []string) error {
 		return err
 	}
 
-	log.Info("Starting manager", "version", version, "config", opts.configFile,
+	log.Info("Starting manager", "version", version, "commit", orUnknown(commit), "config", opts.configFile,
 		"roles", len(cfg.Catalogue.Roles), "systems", len(cfg.Catalogue.Systems),
 		"identityBackend", cfg.IdentityBackend.Type, "leaderElection", opts.leaderElect)
 	if err := mgr.Start(ctx); err != nil {
@@ -161,3 +172,17 @@ func metricsOptions(opts *options) metricsserver.Options {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// versionText is what --version prints: partnerops v1.2.3 (commit …, built
+// …, go1.26.0 linux/amd64).
+func versionText() string {
+	return fmt.Sprintf("partnerops %s (commit %s, built %s, %s %s/%s)",
+		version, orUnknown(commit), orUnknown(date), goruntime.Version(), goruntime.GOOS, goruntime.GOARCH)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

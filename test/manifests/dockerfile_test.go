@@ -3,11 +3,14 @@ package manifests
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -52,9 +55,33 @@ func (s stage) all(cmd string) []instruction {
 
 var flagRE = regexp.MustCompile(`^--([a-z-]+)=(\S*)\s*`)
 
+// imageRE is a base image as the Dockerfile may name it: name:tag, or
+// name:tag@sha256:<digest> once `make pin-base-images` pinned it (the tag
+// kept for people and for TestDockerfileGoVersion).
+var imageRE = regexp.MustCompile(`^([a-z0-9./-]+):([A-Za-z0-9._-]+)(@sha256:[0-9a-f]{64})?$`)
+
+// baseImage splits a FROM's image into name:tag and its digest ("" when
+// not pinned); a form other than imageRE's fails the test.
+func baseImage(t *testing.T, image string) (nameTag, digest string) {
+	t.Helper()
+	m := imageRE.FindStringSubmatch(image)
+	if m == nil {
+		t.Fatalf("FROM %s: want name:tag or name:tag@sha256:<64 hex digits>", image)
+	}
+	if m[2] == "latest" {
+		t.Errorf("FROM %s: the latest tag says nothing about what is built on", image)
+	}
+	return m[1] + ":" + m[2], strings.TrimPrefix(m[3], "@")
+}
+
 func parseDockerfile(t *testing.T) []stage {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	return parseDockerfileAt(t, filepath.Join(root, "Dockerfile"))
+}
+
+func parseDockerfileAt(t *testing.T, file string) []stage {
+	t.Helper()
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +216,7 @@ func TestDockerfileGoVersion(t *testing.T) {
 		t.Fatalf("go.mod pins Go %q: want a full version such as 1.26.0", want)
 	}
 	builder := parseDockerfile(t)[0]
-	if got := builder.image; got != "golang:"+want {
+	if got, _ := baseImage(t, builder.image); got != "golang:"+want {
 		t.Errorf("the builder is %s, want golang:%s (go.mod)", got, want)
 	}
 	if !slices.ContainsFunc(builder.all("ENV"), func(in instruction) bool { return in.args == "GOTOOLCHAIN=local" }) {
@@ -198,21 +225,18 @@ func TestDockerfileGoVersion(t *testing.T) {
 }
 
 // TestDockerfileBuildLineIsMakeBuild: the builder's go build is `make
-// build`'s (as `make -n build` prints it: same package, same flags), plus
-// only what a release image adds: CGO_ENABLED=0 (a static binary for
-// distroless), -trimpath (no local paths in the binary), the version
-// (-ldflags -X main.version), and GOOS/GOARCH for the image's platform.
+// build`'s (as `make -n build` prints it: same package, same flags, the
+// same -X variables: main.version, main.commit and main.date, from the
+// build arguments VERSION, COMMIT and BUILD_DATE), plus only what a release
+// image adds: CGO_ENABLED=0 (a static binary for distroless), -trimpath (no
+// local paths in the binary), and GOOS/GOARCH for the image's platform.
 func TestDockerfileBuildLineIsMakeBuild(t *testing.T) {
-	cmd := exec.Command("make", "-n", "build")
-	cmd.Dir, cmd.Env = root, makeEnv()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("make -n build: %v", err)
-	}
+	out := makeDryRun(t, "build", "VERSION=v9.8.7", "COMMIT=c0ffee", "BUILD_DATE=2026-01-02T03:04:05Z")
 	var makeWords []string
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		w := strings.Fields(line)
 		if i := slices.Index(w, "-o"); i >= 0 && i+1 < len(w) && strings.HasSuffix(w[i+1], "/bin/partnerops") {
+			w = shellWords(t, line)
 			makeWords = w[slices.Index(w, "build"):]
 		}
 	}
@@ -220,23 +244,35 @@ func TestDockerfileBuildLineIsMakeBuild(t *testing.T) {
 		t.Fatalf("no go build -o …/bin/partnerops in make -n build:\n%s", out)
 	}
 	makeRest, _ := withoutOutput(makeWords)
+	makeRest, makeX := withoutLdflags(t, makeRest)
+	if want := map[string]string{"main.version": "v9.8.7", "main.commit": "c0ffee", "main.date": "2026-01-02T03:04:05Z"}; !maps.Equal(makeX, want) {
+		t.Errorf("make build sets -X %v, want %v", makeX, want)
+	}
 
-	env, words := goBuild(t, parseDockerfile(t)[0])
+	builder := parseDockerfile(t)[0]
+	env, words := goBuild(t, builder)
 	dockerRest, _ := withoutOutput(words)
+	dockerRest, dockerX := withoutLdflags(t, dockerRest)
 	var extras []string
-	for i := 0; i < len(dockerRest); i++ {
-		switch w := dockerRest[i]; {
-		case w == "-trimpath":
-			extras = append(extras, w)
-			dockerRest = slices.Delete(dockerRest, i, i+1)
-			i--
-		case w == "-ldflags" && i+1 < len(dockerRest):
-			if v := dockerRest[i+1]; !regexp.MustCompile(`^-X main\.version=\$\{?VERSION\}?$`).MatchString(v) {
-				t.Errorf("-ldflags %q: a release sets only main.version", v)
-			}
-			extras = append(extras, w)
-			dockerRest = slices.Delete(dockerRest, i, i+2)
-			i--
+	if i := slices.Index(dockerRest, "-trimpath"); i >= 0 {
+		extras = append(extras, "-trimpath")
+		dockerRest = slices.Delete(dockerRest, i, i+1)
+	}
+	args := map[string]bool{}
+	for _, in := range builder.all("ARG") {
+		name, _, _ := strings.Cut(in.args, "=")
+		args[name] = true
+	}
+	for name := range makeX {
+		v := dockerX[name]
+		m := regexp.MustCompile(`^\$\{?([A-Z_]+)\}?$`).FindStringSubmatch(v)
+		if m == nil || !args[m[1]] {
+			t.Errorf("the Dockerfile sets -X %s=%q, want it from a build argument (ARG) as make build sets it", name, v)
+		}
+	}
+	for name := range dockerX {
+		if _, ok := makeX[name]; !ok {
+			t.Errorf("the Dockerfile sets -X %s, which make build does not", name)
 		}
 	}
 	if !slices.Equal(dockerRest, makeRest) {
@@ -256,13 +292,200 @@ func TestDockerfileBuildLineIsMakeBuild(t *testing.T) {
 	}
 }
 
+// withoutLdflags removes `-ldflags "…"` from a go build command line and
+// returns its -X assignments, name → value; any other linker flag fails.
+func withoutLdflags(t *testing.T, words []string) (rest []string, x map[string]string) {
+	t.Helper()
+	x = map[string]string{}
+	for i := 0; i < len(words); i++ {
+		if words[i] != "-ldflags" || i+1 == len(words) {
+			rest = append(rest, words[i])
+			continue
+		}
+		f := strings.Fields(words[i+1])
+		for j := 0; j < len(f); j += 2 {
+			if f[j] != "-X" || j+1 == len(f) || !strings.Contains(f[j+1], "=") {
+				t.Fatalf("-ldflags %q: only -X name=value here", words[i+1])
+			}
+			name, value, _ := strings.Cut(f[j+1], "=")
+			x[name] = value
+		}
+		i++
+	}
+	return rest, x
+}
+
+// makeDryRun is `make -n target vars…` at the repository's root.
+func makeDryRun(t *testing.T, target string, vars ...string) string {
+	t.Helper()
+	cmd := exec.Command("make", append([]string{"-n", target}, vars...)...)
+	cmd.Dir, cmd.Env = root, makeEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("make -n %s: %v", target, err)
+	}
+	return string(out)
+}
+
+// TestDockerfileCrossBuilds: the builder runs on the build machine's
+// platform and compiles for the image's, from the TARGETOS and TARGETARCH
+// BuildKit gives it, so `docker buildx build --platform a,b` needs no
+// emulation; and `make docker-buildx PLATFORMS=…` (kubebuilder's target,
+// which cannot run here: no container engine) builds and pushes IMG for
+// those platforms with the same build arguments as `make docker-build`,
+// each an ARG of the Dockerfile, on a builder of its own that it removes.
+func TestDockerfileCrossBuilds(t *testing.T) {
+	builder := parseDockerfile(t)[0]
+	if p := builder.instrs[0].flags["platform"]; p != "$BUILDPLATFORM" && p != "${BUILDPLATFORM}" {
+		t.Errorf("the builder's FROM has --platform=%q, want $BUILDPLATFORM", p)
+	}
+	args := map[string]bool{}
+	for _, in := range builder.all("ARG") {
+		name, _, _ := strings.Cut(in.args, "=")
+		args[name] = true
+	}
+	for _, a := range []string{"TARGETOS", "TARGETARCH"} {
+		if !args[a] {
+			t.Errorf("the builder does not declare ARG %s: BuildKit's value would not reach go build", a)
+		}
+	}
+	env, _ := goBuild(t, builder)
+	if !regexp.MustCompile(`^\$\{TARGETOS(:-linux)?\}$`).MatchString(env["GOOS"]) ||
+		!regexp.MustCompile(`^\$\{?TARGETARCH\}?$`).MatchString(env["GOARCH"]) {
+		t.Errorf("go build runs with GOOS=%q GOARCH=%q, want them from TARGETOS and TARGETARCH", env["GOOS"], env["GOARCH"])
+	}
+
+	const img = "registry.example.com/partnerops:v9.8.7"
+	out := makeDryRun(t, "docker-buildx", "IMG="+img, "PLATFORMS=linux/amd64,linux/arm64",
+		"VERSION=v9.8.7", "COMMIT=c0ffee", "BUILD_DATE=2026-01-02T03:04:05Z")
+	var create, use, build, remove []string
+	for _, line := range strings.Split(out, "\n") {
+		var w []string
+		for _, f := range strings.Fields(line) {
+			w = append(w, strings.Trim(f, `'";`))
+		}
+		for i := 0; i+2 < len(w); i++ {
+			if w[i] != "docker" || w[i+1] != "buildx" {
+				continue
+			}
+			switch rest := w[i+2:]; rest[0] {
+			case "create":
+				create = rest
+			case "use":
+				use = rest
+			case "build":
+				build = rest
+			case "rm":
+				remove = rest
+			}
+		}
+	}
+	if create == nil || use == nil || build == nil || remove == nil {
+		t.Fatalf("make -n docker-buildx does not create, use, build with and remove a builder:\n%s", out)
+	}
+	name := create[slices.Index(create, "--name")+1]
+	if use[1] != name || remove[1] != name {
+		t.Errorf("the builder created is %s, then %v and %v", name, use, remove)
+	}
+	for _, want := range []string{"--push", "--platform=linux/amd64,linux/arm64", "--tag " + img, "-f Dockerfile",
+		"--build-arg VERSION=v9.8.7", "--build-arg COMMIT=c0ffee", "--build-arg BUILD_DATE=2026-01-02T03:04:05Z"} {
+		if !strings.Contains(" "+strings.Join(build, " ")+" ", " "+want+" ") {
+			t.Errorf("docker buildx %s: no %s", strings.Join(build, " "), want)
+		}
+	}
+	if build[len(build)-1] != "." {
+		t.Errorf("docker buildx %s: the context is not the repository's root", strings.Join(build, " "))
+	}
+	for i, w := range build {
+		if w == "--build-arg" && i+1 < len(build) {
+			if name, _, _ := strings.Cut(build[i+1], "="); !args[name] {
+				t.Errorf("docker buildx build --build-arg %s: the builder has no ARG %s", build[i+1], name)
+			}
+		}
+	}
+}
+
+// TestPinBaseImages runs hack/pin-base-images.sh on a copy of the
+// Dockerfile with a stand-in for crane (the registry is out of reach):
+// every base image becomes name:tag@sha256:<the digest crane gave for
+// name:tag>, nothing else changes, the result still passes the checks of
+// the tests above, running it again replaces the pins, and a registry that
+// fails leaves the file as it was.
+func TestPinBaseImages(t *testing.T) {
+	dir := t.TempDir()
+	dockerfile := filepath.Join(dir, "Dockerfile")
+	orig, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(root, "Dockerfile"), dockerfile)
+	// The stand-in's digest is the sha256 of the reference and a salt, so
+	// each image gets its own and a new salt gives new ones.
+	crane := filepath.Join(dir, "crane")
+	script := "#!/bin/sh\n[ \"$1\" = digest ] || exit 2\n[ -z \"$FAIL\" ] || { echo 'UNAUTHORIZED' >&2; exit 1; }\n" +
+		"printf 'sha256:%s\\n' \"$(printf '%s%s' \"$2\" \"$SALT\" | sha256sum | cut -d' ' -f1)\"\n"
+	if err := os.WriteFile(crane, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pin := func(salt, fail string) ([]byte, error) {
+		cmd := exec.Command(filepath.Join(root, "hack", "pin-base-images.sh"))
+		cmd.Env = append(os.Environ(), "DOCKERFILE="+dockerfile, "CRANE="+crane, "SALT="+salt, "FAIL="+fail)
+		return cmd.CombinedOutput()
+	}
+	check := func(salt string) {
+		t.Helper()
+		stages := parseDockerfileAt(t, dockerfile)
+		want := parseDockerfile(t)
+		for i, st := range stages {
+			nameTag, digest := baseImage(t, st.image)
+			wantNameTag, _ := baseImage(t, want[i].image)
+			sum := sha256.Sum256([]byte(nameTag + salt))
+			if nameTag != wantNameTag || digest != "sha256:"+hex.EncodeToString(sum[:]) {
+				t.Errorf("stage %d: FROM %s, want %s@sha256:<crane digest %s>", i, st.image, wantNameTag, nameTag)
+			}
+			if len(st.instrs) != len(want[i].instrs) {
+				t.Errorf("stage %d has %d instructions, the Dockerfile's %d", i, len(st.instrs), len(want[i].instrs))
+			}
+		}
+		// Only the FROM lines changed.
+		got, _ := os.ReadFile(dockerfile)
+		gl, ol := strings.Split(string(got), "\n"), strings.Split(string(orig), "\n")
+		if len(gl) != len(ol) {
+			t.Fatalf("pinning changed the number of lines: %d, was %d", len(gl), len(ol))
+		}
+		for i := range gl {
+			if gl[i] != ol[i] && !strings.HasPrefix(gl[i], "FROM ") {
+				t.Errorf("line %d changed: %q, was %q", i+1, gl[i], ol[i])
+			}
+		}
+	}
+	if out, err := pin("one", ""); err != nil {
+		t.Fatalf("pin-base-images.sh: %v\n%s", err, out)
+	}
+	check("one")
+	if out, err := pin("two", ""); err != nil {
+		t.Fatalf("pin-base-images.sh again: %v\n%s", err, out)
+	}
+	check("two")
+	before, _ := os.ReadFile(dockerfile)
+	if out, err := pin("three", "yes"); err == nil {
+		t.Errorf("pin-base-images.sh succeeded with a failing registry:\n%s", out)
+	}
+	if after, _ := os.ReadFile(dockerfile); !bytes.Equal(before, after) {
+		t.Errorf("a failing registry changed the Dockerfile")
+	}
+	if leftovers, _ := filepath.Glob(dockerfile + ".*"); len(leftovers) > 0 {
+		t.Errorf("pin-base-images.sh left %v", leftovers)
+	}
+}
+
 // TestDockerfileImage: the image is distroless static as the nonroot user,
 // the same user and group the Deployment runs as, and starts the manager
 // the builder made.
 func TestDockerfileImage(t *testing.T) {
 	stages := parseDockerfile(t)
 	builder, image := stages[0], stages[1]
-	if image.image != "gcr.io/distroless/static:nonroot" {
+	if base, _ := baseImage(t, image.image); base != "gcr.io/distroless/static:nonroot" {
 		t.Errorf("the image is based on %s, want gcr.io/distroless/static:nonroot", image.image)
 	}
 	for _, in := range image.instrs {
@@ -346,7 +569,8 @@ func TestDockerfileBuilderReplay(t *testing.T) {
 	fsRoot := t.TempDir() // the builder's /
 	workdir := fsRoot
 	args := map[string]string{}
-	buildArgs := map[string]string{"VERSION": version} // docker build --build-arg, as make docker-build passes
+	// docker build --build-arg, as make docker-build passes them.
+	buildArgs := map[string]string{"VERSION": version, "COMMIT": "c0ffee" + version, "BUILD_DATE": "2026-01-02T03:04:05Z"}
 	env := map[string]string{}
 	inside := func(p string) string {
 		if path.IsAbs(p) {
@@ -449,6 +673,11 @@ func TestDockerfileBuilderReplay(t *testing.T) {
 	out, err := exec.Command(bin, "--help").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "-config") {
 		t.Errorf("%s --help: %v\n%s", from, err, out)
+	}
+	out, err = exec.Command(bin, "--version").CombinedOutput()
+	want := fmt.Sprintf("partnerops %s (commit %s, built %s, ", version, buildArgs["COMMIT"], buildArgs["BUILD_DATE"])
+	if err != nil || !strings.HasPrefix(string(out), want) {
+		t.Errorf("%s --version: %v\n%s\nwant it to start with %q", from, err, out, want)
 	}
 }
 
