@@ -160,6 +160,11 @@ type SCIMConfig struct {
 	// removes its last member; by default such a group is deleted once the
 	// service provider proves it empty.
 	KeepEmptyGroups bool `json:"keepEmptyGroups,omitempty"`
+	// SubjectAttribute and IssuerAttribute are the User attributes (a core
+	// attribute, or <extension URN>:<name>) that record who a partner
+	// signed in as (acceptance.signIn: oidc); empty: nowhere.
+	SubjectAttribute string `json:"subjectAttribute,omitempty"`
+	IssuerAttribute  string `json:"issuerAttribute,omitempty"`
 }
 
 // LDAPConfig is an LDAP directory.
@@ -183,6 +188,11 @@ type LDAPConfig struct {
 	// PlaceholderMember is a DN left in a group partnerops did not create
 	// when it removes that group's last member (groupOfNames needs one).
 	PlaceholderMember string `json:"placeholderMember,omitempty"`
+	// SubjectAttribute and IssuerAttribute are the attributes of a user's
+	// entry that record who a partner signed in as (acceptance.signIn:
+	// oidc); empty: nowhere.
+	SubjectAttribute string `json:"subjectAttribute,omitempty"`
+	IssuerAttribute  string `json:"issuerAttribute,omitempty"`
 }
 
 // RateLimits bounds the manager's outgoing mail and incoming page requests.

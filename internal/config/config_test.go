@@ -258,6 +258,12 @@ func TestParseAcceptsValidVariants(t *testing.T) {
 		"ldap:// in clear on localhost for development": ldapDoc().set("identityBackend.ldap.url", "ldap://127.0.0.1:389"),
 		"scim with a private CA":                        validDoc().set("identityBackend.scim.caFile", "/etc/partnerops/ca/ca.crt"),
 		"ldap with a CA and a placeholder member":       ldapDoc().set("identityBackend.ldap.caFile", "/etc/ca.pem").set("identityBackend.ldap.placeholderMember", "cn=nobody,dc=example,dc=com"),
+		"scim recording the sign-in in the partnerops extension": validDoc().
+			set("identityBackend.scim.subjectAttribute", "urn:ietf:params:scim:schemas:extension:partnerops:2.0:User:subject").
+			set("identityBackend.scim.issuerAttribute", "urn:ietf:params:scim:schemas:extension:partnerops:2.0:User:issuer"),
+		"scim recording the subject in a core attribute": validDoc().set("identityBackend.scim.subjectAttribute", "nickName"),
+		"ldap recording the sign-in": ldapDoc().set("identityBackend.ldap.subjectAttribute", "employeeNumber").
+			set("identityBackend.ldap.issuerAttribute", "labeledURI"),
 		"http URLs on localhost for development": validDoc().
 			set("acceptance.publicURL", "http://localhost:8082").
 			set("acceptance.partnerHubURL", "http://[::1]:3000/hub"),
@@ -424,6 +430,17 @@ func TestParseRejectsBadDocuments(t *testing.T) {
 			wantPath: "identityBackend.ldap.startTLS", wantMsg: "ldaps:// is already encrypted"},
 		{name: "bindDN without '='", doc: ldapDoc().set("identityBackend.ldap.bindDN", "partnerops"),
 			wantPath: "identityBackend.ldap.bindDN", wantMsg: "must be a distinguished name"},
+		{name: "scim subject in partnerops's mark", doc: validDoc().set("identityBackend.scim.subjectAttribute", "externalId"),
+			wantPath: "identityBackend.scim.subjectAttribute", wantMsg: "already uses that attribute"},
+		{name: "scim subject in a sub-attribute", doc: validDoc().set("identityBackend.scim.subjectAttribute", "name.givenName"),
+			wantPath: "identityBackend.scim.subjectAttribute", wantMsg: "sub-attributes"},
+		{name: "scim issuer without subject", doc: validDoc().set("identityBackend.scim.issuerAttribute", "nickName"),
+			wantPath: "identityBackend.scim.subjectAttribute", wantMsg: "set subjectAttribute too"},
+		{name: "ldap subject in the mark's attribute", doc: ldapDoc().set("identityBackend.ldap.subjectAttribute", "description"),
+			wantPath: "identityBackend.ldap.subjectAttribute", wantMsg: "already uses that attribute"},
+		{name: "ldap issuer and subject in one attribute", doc: ldapDoc().set("identityBackend.ldap.subjectAttribute", "employeeNumber").
+			set("identityBackend.ldap.issuerAttribute", "employeenumber"),
+			wantPath: "identityBackend.ldap.issuerAttribute", wantMsg: "must differ"},
 		{name: "missing groupBaseDN", doc: ldapDoc().without("identityBackend.ldap.groupBaseDN"),
 			wantPath: "identityBackend.ldap.groupBaseDN", wantMsg: "Required value"},
 		{name: "ldap without a bind password", doc: ldapDoc().without("identityBackend.ldap.bindPasswordSecret"),

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/identity/ldap"
+	"github.com/partnerops/partnerops/internal/identity/scim"
 )
 
 // This file holds the validation of a defaulted Config: Validate and one
@@ -231,6 +233,10 @@ func (b *IdentityBackend) validate(p *field.Path) field.ErrorList {
 			errs = append(errs, validateHTTPURL(p.Child("scim", "baseURL"), b.SCIM.BaseURL)...)
 			errs = append(errs, validateSecretRef(p.Child("scim", "tokenSecret"), b.SCIM.TokenSecret)...)
 			errs = append(errs, validateCAFile(p.Child("scim", "caFile"), b.SCIM.CAFile)...)
+			errs = append(errs, validateSignInAttributes(p.Child("scim"), b.SCIM.SubjectAttribute, b.SCIM.IssuerAttribute, func(s string) error {
+				_, err := scim.ParseAttributePath(s)
+				return err
+			})...)
 		}
 	case BackendLDAP:
 		if b.LDAP == nil {
@@ -282,6 +288,29 @@ func (l *LDAPConfig) validate(p *field.Path) field.ErrorList {
 	errs = append(errs, validateCAFile(p.Child("caFile"), l.CAFile)...)
 	if l.PlaceholderMember != "" && !strings.Contains(l.PlaceholderMember, "=") {
 		errs = append(errs, field.Invalid(p.Child("placeholderMember"), l.PlaceholderMember, "must be a distinguished name such as cn=nobody,dc=example,dc=com"))
+	}
+	errs = append(errs, validateSignInAttributes(p, l.SubjectAttribute, l.IssuerAttribute, ldap.CheckAttribute)...)
+	return errs
+}
+
+// validateSignInAttributes checks a backend's subjectAttribute and
+// issuerAttribute with the driver's own check: the issuer goes only with a
+// subject, to another attribute.
+func validateSignInAttributes(p *field.Path, subject, issuer string, check func(string) error) field.ErrorList {
+	var errs field.ErrorList
+	for _, a := range []struct{ key, v string }{{"subjectAttribute", subject}, {"issuerAttribute", issuer}} {
+		if a.v == "" {
+			continue
+		}
+		if err := check(a.v); err != nil {
+			errs = append(errs, field.Invalid(p.Child(a.key), a.v, err.Error()))
+		}
+	}
+	switch {
+	case issuer != "" && subject == "":
+		errs = append(errs, field.Required(p.Child("subjectAttribute"), "issuerAttribute is only written with the subject: set subjectAttribute too"))
+	case issuer != "" && strings.EqualFold(issuer, subject):
+		errs = append(errs, field.Invalid(p.Child("issuerAttribute"), issuer, "must differ from subjectAttribute"))
 	}
 	return errs
 }

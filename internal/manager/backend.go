@@ -30,10 +30,12 @@ func newBackend(c client.Reader, cfg *config.Config) (identity.Backend, error) {
 			return nil, err
 		}
 		return scim.New(scim.Config{
-			BaseURL:         b.SCIM.BaseURL,
-			Token:           secretValue(c, cfg.SecretNamespace, b.SCIM.TokenSecret.Name, "token"),
-			CreateGroups:    b.SCIM.CreateGroups,
-			KeepEmptyGroups: b.SCIM.KeepEmptyGroups,
+			BaseURL:          b.SCIM.BaseURL,
+			Token:            secretValue(c, cfg.SecretNamespace, b.SCIM.TokenSecret.Name, "token"),
+			CreateGroups:     b.SCIM.CreateGroups,
+			KeepEmptyGroups:  b.SCIM.KeepEmptyGroups,
+			SubjectAttribute: b.SCIM.SubjectAttribute,
+			IssuerAttribute:  b.SCIM.IssuerAttribute,
 			// The driver builds the HTTP client itself, so that its rule
 			// of never following a redirect holds with a CA too.
 			RootCAs: pool,
@@ -53,6 +55,8 @@ func newBackend(c client.Reader, cfg *config.Config) (identity.Backend, error) {
 			GroupBaseDN:        b.LDAP.GroupBaseDN,
 			CreateGroups:       b.LDAP.CreateGroups,
 			PlaceholderMember:  b.LDAP.PlaceholderMember,
+			SubjectAttribute:   b.LDAP.SubjectAttribute,
+			IssuerAttribute:    b.LDAP.IssuerAttribute,
 			RootCAs:            pool,
 		})
 	}
