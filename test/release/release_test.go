@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -272,7 +273,7 @@ func TestSnapshot(t *testing.T) {
 		files := unpack(t, abs(a.Path), filepath.Join(t.TempDir(), binary))
 		for _, f := range []string{binary + exe, "LICENSE", "CHANGELOG.md", "README.md"} {
 			if _, ok := files[f]; !ok {
-				t.Errorf("%s holds %v, not %s", a.Name, keys(files), f)
+				t.Errorf("%s holds %v, not %s", a.Name, slices.Sorted(maps.Keys(files)), f)
 			}
 		}
 		checkVersion(t, binary, files[binary+exe], "v"+meta.Version, commit)
@@ -479,13 +480,4 @@ func unpack(t *testing.T, archive, dir string) map[string]string {
 			write(h.Name, os.FileMode(h.Mode), tr)
 		}
 	}
-}
-
-func keys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
