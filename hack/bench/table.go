@@ -93,7 +93,7 @@ func (r *results) table() string {
 		r.emails, sec(r.smtpFloor), n, r.o.smtpConns, r.send.Seconds()/r.smtpFloor.Seconds())
 	p("| API writes per invitation to `PendingApproval` | %s; watch events %.2f | 2 (create + status patch) | | 1 status write |",
 		perItem(r.sendWrites, n), float64(r.sendEvents)/float64(n))
-	p("| heap in use per cached invitation, after a restart over N | %s | | | ≤ 4 KiB |", perObject(r.heap0, r.heap2, n))
+	p("| heap in use per cached invitation: after a restart over N, less the first manager idle | %s | | | ≤ 4 KiB |", perObject(r.heap0, r.heap2, n))
 	p("| heap in use per invitation right after the sends (with the Event recorder's 6-minute cache) | %s | | | |", perObject(r.heap0, r.heap1, n))
 	p("| RSS per cached invitation, after a restart (whole benchmark process) | %s | | | |", perObject(r.rss0, r.rss2, n))
 	p("| restart over N settled | ready in %s, all reconciled in %s; %d writes, %d emails | | | 0 writes, 0 emails |",

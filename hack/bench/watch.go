@@ -17,6 +17,10 @@ import (
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
+// benchPrefix starts the names of the namespaces the manager serves; the
+// floor's are named floor-NNN.
+const benchPrefix = "bench-"
+
 // tracker watches every PartnerInvitation and records, per invitation of
 // the benchmark (named inv-NNNNN), the first moment (real time) each
 // milestone is seen, and counts the watch events: each is one write that
@@ -78,7 +82,7 @@ func (t *tracker) consume(w watch.Interface, rv string) string {
 		if ev.Type == watch.Bookmark {
 			continue
 		}
-		if ev.Type == watch.Modified {
+		if ev.Type == watch.Modified && strings.HasPrefix(inv.Namespace, benchPrefix) {
 			t.modified.Add(1)
 		}
 		t.observe(inv)
@@ -88,8 +92,8 @@ func (t *tracker) consume(w watch.Interface, rv string) string {
 
 func (t *tracker) observe(inv *v1alpha1.PartnerInvitation) {
 	i, ok := invIndex(inv.Name)
-	if !ok || i >= len(t.emailSent) {
-		return
+	if !ok || i >= len(t.emailSent) || !strings.HasPrefix(inv.Namespace, benchPrefix) {
+		return // the floor's invitations: watched alike, but not tracked
 	}
 	now := time.Now().UnixNano()
 	mark := func(s []atomic.Int64) { s[i].CompareAndSwap(0, now) }
