@@ -250,7 +250,7 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 		err  error
 	)
 	if len(desired) > 0 {
-		nu := identity.NewUser{Email: addr, DisplayName: addr}
+		nu := identity.NewUser{Email: addr, DisplayName: addr, SignedInAs: provenSignIn(inv, plan)}
 		if account != nil {
 			nu.Account = account.Spec.DisplayName
 		}
@@ -334,6 +334,18 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 		rec.SyncedAt = &t
 	}
 	return keep(), refused, nil
+}
+
+// provenSignIn is who the partner signed in as, for the backend user: only
+// for a member, which planGrants makes of an acceptance whose proof
+// verified, and the proof covers status.signedInAs; a signedInAs someone
+// else wrote unverifies the proof, and nothing is granted nor recorded.
+func provenSignIn(inv *v1alpha1.PartnerInvitation, plan *grantsPlan) *identity.SignIn {
+	si := inv.Status.SignedInAs
+	if !plan.member || si == nil {
+		return nil
+	}
+	return &identity.SignIn{Issuer: si.Issuer, Subject: si.Subject}
 }
 
 // deleteUserIfUnheld deletes a user partnerops created once it is a

@@ -21,8 +21,9 @@ import (
 // acceptance at `at`: state Accepted, acceptedAt, the Accepted and Ready
 // conditions, and the acceptance proof made with the link-signing keys the
 // manager keeps in the Secret config.DefaultTokenKeysSecret of
-// secretNamespace (the manager must have started once). The caller writes
-// the status.
+// secretNamespace (the manager must have started once). A
+// status.signedInAs the caller set is covered by the proof, as the page
+// covers who signed in. The caller writes the status.
 func MarkAccepted(ctx context.Context, c client.Reader, secretNamespace string, inv *v1alpha1.PartnerInvitation, at time.Time) error {
 	now := metav1.NewTime(at.UTC().Truncate(time.Second))
 	proof, err := AcceptanceProof(ctx, c, secretNamespace, inv, now.Time)
@@ -46,10 +47,14 @@ func AcceptanceProof(ctx context.Context, c client.Reader, secretNamespace strin
 	if err != nil {
 		return nil, err
 	}
-	p, err := token.NewSigner(token.StaticKeys{K: keys}, clocktesting.NewFakePassiveClock(at)).ProveAcceptance(ctx, token.Acceptance{
+	a := token.Acceptance{
 		UID: string(inv.UID), Resend: inv.Status.ObservedResend, Email: string(inv.Spec.Email), AcceptedAt: at,
 		Account: inv.AccountUIDByDomain(),
-	})
+	}
+	if si := inv.Status.SignedInAs; si != nil {
+		a.Issuer, a.Subject = si.Issuer, si.Subject
+	}
+	p, err := token.NewSigner(token.StaticKeys{K: keys}, clocktesting.NewFakePassiveClock(at)).ProveAcceptance(ctx, a)
 	if err != nil {
 		return nil, err
 	}

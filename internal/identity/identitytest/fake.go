@@ -39,6 +39,9 @@ type Fake struct {
 type fakeUser struct {
 	id, email string
 	managed   bool
+	// signIn is the sign-in recorded on the user, as a driver configured
+	// with a subjectAttribute records it.
+	signIn identity.SignIn
 }
 
 type fakeGroup struct {
@@ -134,6 +137,26 @@ func (f *Fake) UserID(email string) (string, bool) {
 	return u.id, true
 }
 
+// SignIn returns the sign-in recorded on the user with email (zero when
+// none, or no such user).
+func (f *Fake) SignIn(email string) identity.SignIn {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u := f.users[strings.ToLower(email)]; u != nil {
+		return u.signIn
+	}
+	return identity.SignIn{}
+}
+
+// SetSignIn records si on the user with email, as an administrator would.
+func (f *Fake) SetSignIn(email string, si identity.SignIn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u := f.users[strings.ToLower(email)]; u != nil {
+		u.signIn = si
+	}
+}
+
 // SetDown makes every Backend method return err (one wrapping
 // identity.ErrUnavailable, as a driver reports an outage) until it is
 // called again with nil.
@@ -189,7 +212,28 @@ func (f *Fake) EnsureUser(ctx context.Context, nu identity.NewUser) (identity.Us
 		u = &fakeUser{id: fmt.Sprintf("u%d", f.seq), email: nu.Email, managed: true}
 		f.users[strings.ToLower(nu.Email)] = u
 	}
-	return identity.User{ID: u.id, Email: u.email, Managed: u.managed}, nil
+	user := identity.User{ID: u.id, Email: u.email, Managed: u.managed}
+	// The sign-in, as a driver configured with subject and issuer
+	// attributes records it (identity.CheckSignIn).
+	if si := nu.SignedInAs; si != nil {
+		has := func(v string) []string {
+			if v == "" {
+				return nil
+			}
+			return []string{v}
+		}
+		write, err := identity.CheckSignIn(user, []identity.SignInField{
+			{Attribute: "subject", Want: si.Subject, Has: has(u.signIn.Subject)},
+			{Attribute: "issuer", Want: si.Issuer, Has: has(u.signIn.Issuer)},
+		})
+		if err != nil {
+			return identity.User{}, err
+		}
+		if write {
+			u.signIn = *si
+		}
+	}
+	return user, nil
 }
 
 func (f *Fake) AddMember(ctx context.Context, group string, user identity.User) error {

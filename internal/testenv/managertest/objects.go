@@ -161,8 +161,16 @@ func retry(t testing.TB, what string, f func() error) {
 // the proof in one status write), once it is sent, at the fake clock's time.
 func (m *Manager) Accept(name string) {
 	m.T.Helper()
+	m.AcceptSignedIn(name, nil)
+}
+
+// AcceptSignedIn is Accept by a partner who signed in as who first: the
+// page records status.signedInAs, covered by the proof (nil: no sign-in).
+func (m *Manager) AcceptSignedIn(name string, who *v1alpha1.SignedInIdentity) {
+	m.T.Helper()
 	m.WaitState(name, v1alpha1.InvitationPendingApproval)
 	m.WriteStatus(name, func(inv *v1alpha1.PartnerInvitation) {
+		inv.Status.SignedInAs = who.DeepCopy()
 		if err := testenv.MarkAccepted(context.Background(), m.Env.Client, SecretNamespace, inv, m.Clock.Now()); err != nil {
 			m.T.Fatal(err)
 		}
