@@ -24,6 +24,11 @@
 //     withdrawal leaves both as they were; with trustMailAttribute, the user
 //     that existed before partnerops is found by mail, granted, and kept
 //     after the withdrawal.
+//   - signin_subject_test.go, on each backend configured with subjectAttribute
+//     and issuerAttribute: a signed-in acceptance puts the issuer and
+//     subject on the user partnerops creates, an acceptance without sign-in
+//     puts nothing there, a user that existed before partnerops is granted
+//     and not changed.
 //   - gitops_test.go: after the controllers have worked, the objects applied
 //     from config/samples/ are still exactly as applied (no spec write, no
 //     difference for `kubectl diff`), as Argo CD and Flux rely on.
