@@ -183,8 +183,8 @@ release-snapshot: ## Build every release artifact for all 6 platforms into dist/
 	@echo "Wrote $(RELEASE_DIST): archives, checksums.txt, SBOMs (*.cdx.json), krew/partners.yaml"
 
 .PHONY: release-tools
-release-tools: ## Build GoReleaser, cyclonedx-gomod and crane from the Go module proxy into bin/tools/ (once per version).
-	@hack/install-release-tools.sh >/dev/null
+release-tools: ## Build GoReleaser and cyclonedx-gomod from the Go module proxy into bin/tools/ (once per version).
+	@hack/install-release-tools.sh goreleaser cyclonedx-gomod >/dev/null
 
 ##@ Tools
 
