@@ -50,7 +50,8 @@ func TestSignInConfig(t *testing.T) {
 		t.Errorf("acceptance.signIn written = %+v %+v", si, si.OIDC)
 	}
 	got.Acceptance.SignIn = base.Acceptance.SignIn
-	if b1, _ := os.ReadFile(o.config); !bytes.Contains(b1, []byte("partnerHubURL: "+base.Acceptance.PartnerHubURL)) || got.Acceptance.PartnerHubURL != base.Acceptance.PartnerHubURL || got.IdentityBackend.SCIM.BaseURL != base.IdentityBackend.SCIM.BaseURL {
+	if b1, _ := os.ReadFile(o.config); !bytes.Contains(b1, []byte("partnerHubURL: "+base.Acceptance.PartnerHubURL)) || got.Acceptance.PartnerHubURL != base.Acceptance.PartnerHubURL || got.IdentityBackend.SCIM.BaseURL != base.IdentityBackend.SCIM.BaseURL ||
+		got.IdentityBackend.SCIM.SubjectAttribute == "" || got.IdentityBackend.SCIM.SubjectAttribute != base.IdentityBackend.SCIM.SubjectAttribute {
 		t.Errorf("the rest of --config changed:\n%s", b1)
 	}
 }
