@@ -60,6 +60,46 @@ const (
 	// a message naming them; False (NoneNeedAttention) otherwise. While a
 	// member is Active it does not turn Ready False.
 	ConditionInvitationsNeedAttention = "InvitationsNeedAttention"
+
+	// ConditionReconciling is kstatus's Reconciling
+	// (sigs.k8s.io/cli-utils/pkg/kstatus), on both kinds: True while the
+	// controller is still working towards what the spec asks (sending an
+	// email, retrying after a transient failure, applying or revoking
+	// grants; on an account, creating, updating or removing the
+	// invitations of spec.users, or revoking grants on deletion), with
+	// the reason of what it does; False (NotReconciling) otherwise. An
+	// invitation waiting for its partner is not reconciling: nothing is
+	// left to do until they answer.
+	ConditionReconciling = "Reconciling"
+
+	// ConditionStalled is kstatus's Stalled, on both kinds: True when no
+	// progress can be made without someone changing something (an Invalid
+	// invitation, an address the mail server refused, an expired link
+	// with no resend asked, grants the backend refuses for good; on an
+	// account, ActionRequired, Invalid invitations or a user invited
+	// twice), with the reason that names the cause; False (NotStalled)
+	// otherwise. A Revoked invitation is a finished, intended outcome, not
+	// stalled. At most one of Reconciling and Stalled is True.
+	ConditionStalled = "Stalled"
+)
+
+// Reasons of the Reconciling and Stalled conditions when they are False;
+// when True they carry the reason of the cause (Sending, SMTPUnavailable,
+// UnknownRole, Expired, ...).
+const (
+	// ReasonNotReconciling surfaces on Reconciling=False: the controller
+	// has done everything the spec asks for now (an invitation sent and
+	// waiting for its partner, accepted with its grants synced, revoked;
+	// an account whose invitations are as spec.users asks), or is stalled.
+	ReasonNotReconciling = "NotReconciling"
+	// ReasonNotStalled surfaces on Stalled=False: nothing needs someone to
+	// act.
+	ReasonNotStalled = "NotStalled"
+	// ReasonGrantsPending surfaces on an invitation's Reconciling=True
+	// while the identity backend does not hold what it asks yet: the
+	// grants of an accepted partner to apply (the account's finalizer
+	// comes first), or those of a removed one to revoke.
+	ReasonGrantsPending = "GrantsPending"
 )
 
 // Reasons for an invalid spec (Ready=False, state Invalid).
@@ -101,7 +141,8 @@ const (
 
 // Reasons of the EmailSent condition (Sending is on Ready).
 const (
-	// ReasonSending surfaces on Ready while the first email is being sent.
+	// ReasonSending surfaces on Ready and Reconciling while the first email
+	// is being sent, and on Reconciling while a resend is.
 	ReasonSending = "Sending"
 	// ReasonSent surfaces when the mail server accepted the email.
 	ReasonSent = "Sent"
@@ -192,7 +233,10 @@ const (
 	// the same address to the account, or an invitation the account does
 	// not own under the name its own would take. No second email is sent.
 	ReasonDuplicateUser = "DuplicateUser"
-	// ReasonDeleting surfaces while the account's grants are being revoked before it goes.
+	// ReasonDeleting surfaces while the account's grants are being revoked
+	// before it goes (on its Ready and Reconciling), and on the
+	// Reconciling=True of an invitation being deleted while its grants are
+	// revoked.
 	ReasonDeleting = "Deleting"
 	// ReasonInvitationsExpired surfaces on an account's Ready=False (state
 	// ActionRequired) when nothing is active or waiting and some invitations

@@ -234,7 +234,12 @@ type PartnerAccountStatus struct {
 	// +optional
 	State AccountState `json:"state,omitempty"`
 
-	// conditions are the account's conditions; Ready summarises them.
+	// conditions are Ready (the summary), InvitationsNeedAttention, and
+	// kstatus's Reconciling (True while the invitations of spec.users are
+	// created, updated or removed, or grants revoked on deletion) and
+	// Stalled (True while someone must act: ActionRequired, Invalid
+	// invitations, a user invited twice). An account waiting for its
+	// partners to accept is neither.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -224,8 +224,13 @@ type PartnerInvitationStatus struct {
 	// +optional
 	RevokedReason RevokedReason `json:"revokedReason,omitempty"`
 
-	// conditions are Ready (the summary), EmailSent, Accepted, Expired and
-	// GrantsSynced.
+	// conditions are Ready (the summary), EmailSent, Accepted, Expired,
+	// GrantsSynced, and kstatus's Reconciling (True while the controller
+	// still works: sending, retrying, syncing grants) and Stalled (True
+	// while nothing moves until someone acts: Invalid, refused by the mail
+	// server, expired with no resend asked, grants refused for good). An
+	// invitation waiting for its partner, accepted with its grants synced,
+	// or revoked is neither.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -276,7 +276,8 @@ func TestPublishedSchemaIsDocumented(t *testing.T) {
 		}
 	}
 	explained := string(rawGet(t, "/openapi/v3/apis/partners.partnerops.dev/v1alpha1", "application/json"))
-	for _, phrase := range []string{"defaults to 168h (7 days)", "Cannot be set back to false", "can only be raised"} {
+	for _, phrase := range []string{"defaults to 168h (7 days)", "Cannot be set back to false", "can only be raised",
+		"kstatus's Reconciling (True while the controller", "kstatus's Reconciling (True while the invitations"} {
 		if !strings.Contains(explained, phrase) {
 			t.Errorf("the published schema does not explain %q", phrase)
 		}

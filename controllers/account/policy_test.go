@@ -389,11 +389,25 @@ func TestReadiness(t *testing.T) {
 		"deleting, retaining": {readyInput{deleting: true, policy: v1alpha1.DeletionPolicyRetain, holders: []*v1alpha1.PartnerInvitation{&hank}}, false, v1alpha1.ReasonDeleting,
 			[]string{"deletionPolicy is Retain", "grants of 1 user (hank@x.example) are kept"}},
 	}
+	// What kstatus's Reconciling and Stalled say of each Ready reason: the
+	// controller working, someone must act, or neither (Ready=True,
+	// including an account waiting for its partners).
+	kstatus := map[string]string{
+		v1alpha1.ReasonReconciled: "", v1alpha1.ReasonInvitationsPending: "Reconciling", v1alpha1.ReasonDeleting: "Reconciling",
+		v1alpha1.ReasonInvalidInvitations: "Stalled", v1alpha1.ReasonDuplicateUser: "Stalled",
+		v1alpha1.ReasonInvitationsExpired: "Stalled", v1alpha1.ReasonInvitationsFailed: "Stalled",
+	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			ok, reason, msg := readiness(tc.in)
 			if ok != tc.ok || reason != tc.reason {
 				t.Errorf("readiness = %v %s (%q), want %v %s", ok, reason, msg, tc.ok, tc.reason)
+			}
+			want, known := kstatus[reason]
+			reconciling, stalled := progress(ok, reason)
+			got := map[[2]bool]string{{false, false}: "", {true, false}: "Reconciling", {false, true}: "Stalled"}[[2]bool{reconciling, stalled}]
+			if !known || got != want || (reconciling && stalled) {
+				t.Errorf("Reconciling %v, Stalled %v for Ready %v/%s; want %q", reconciling, stalled, ok, reason, want)
 			}
 			for _, s := range tc.says {
 				if !strings.Contains(msg, s) {

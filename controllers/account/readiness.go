@@ -11,8 +11,9 @@ import (
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
-// This file decides the account's Ready condition, a pure function of what
-// one reconcile found, and writes its messages (which name the users and
+// This file decides the account's Ready condition (and kstatus's
+// Reconciling and Stalled from it), a pure function of what one reconcile
+// found, and writes its messages (which name the users and
 // invitations in question, a few at most).
 
 // readyInput is what the account's Ready condition is decided from.
@@ -66,6 +67,24 @@ func readiness(in readyInput) (ok bool, reason, message string) {
 			list(names))
 	}
 	return true, v1alpha1.ReasonReconciled, msg
+}
+
+// progress is how kstatus's Reconciling and Stalled read the Ready
+// decision: Reconciling while the account controller itself still works
+// (creating, updating or removing the invitations of spec.users, revoking
+// grants on deletion), Stalled while someone must act (ActionRequired, an
+// Invalid invitation, a user invited twice). Ready=True is neither: an
+// account waiting for its partners to accept is settled, so that a GitOps
+// health check does not wait days for them. Every Ready=False is one of
+// the two.
+func progress(ok bool, reason string) (reconciling, stalled bool) {
+	switch {
+	case ok:
+		return false, false
+	case reason == v1alpha1.ReasonInvitationsPending || reason == v1alpha1.ReasonDeleting:
+		return true, false
+	}
+	return false, true
 }
 
 // attention decides the InvitationsNeedAttention condition: True with

@@ -11,8 +11,9 @@ import (
 )
 
 // This file sets the account's status from what one reconcile saw: the
-// members, the counts, the state and the Ready condition, whose
-// lastTransitionTime only moves when its status moves.
+// members, the counts, the state and the conditions (Ready, kstatus's
+// Reconciling and Stalled, InvitationsNeedAttention), whose
+// lastTransitionTime only moves when their status moves.
 
 // setStatus fills the account's status from the invitations naming it and
 // the reconcile's findings.
@@ -42,6 +43,25 @@ func setStatus(acct *v1alpha1.PartnerAccount, s *scope) {
 func setReady(acct *v1alpha1.PartnerAccount, in readyInput, now time.Time) {
 	ok, reason, msg := readiness(in)
 	setCondition(acct, v1alpha1.ConditionReady, ok, reason, msg, now)
+	setProgress(acct, ok, reason, msg, now)
+}
+
+// setProgress sets kstatus's Reconciling and Stalled from the Ready
+// decision: the one that holds is True with Ready's reason and message,
+// the other False (both False when Ready is True).
+func setProgress(acct *v1alpha1.PartnerAccount, ok bool, reason, msg string, now time.Time) {
+	reconciling, stalled := progress(ok, reason)
+	switch {
+	case reconciling:
+		setCondition(acct, v1alpha1.ConditionReconciling, true, reason, msg, now)
+		setCondition(acct, v1alpha1.ConditionStalled, false, v1alpha1.ReasonNotStalled, "Not stalled: the controller is working on it (see Reconciling)", now)
+	case stalled:
+		setCondition(acct, v1alpha1.ConditionReconciling, false, v1alpha1.ReasonNotReconciling, "Nothing moves until someone acts (see Stalled)", now)
+		setCondition(acct, v1alpha1.ConditionStalled, true, reason, msg, now)
+	default:
+		setCondition(acct, v1alpha1.ConditionReconciling, false, v1alpha1.ReasonNotReconciling, "Nothing left to do: "+msg, now)
+		setCondition(acct, v1alpha1.ConditionStalled, false, v1alpha1.ReasonNotStalled, "Nothing needs someone to act", now)
+	}
 }
 
 // setAttention sets the InvitationsNeedAttention condition.

@@ -121,6 +121,7 @@ func decide(in input) decision {
 	setAccepted(inv, in.now)
 	setExpired(inv, in.now)
 	setReady(inv, d.problem, in.now)
+	setProgress(inv, &d, in.now)
 	inv.Status.ObservedGeneration = inv.Generation
 	d.status = inv.Status
 	return d

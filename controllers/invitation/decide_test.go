@@ -127,7 +127,7 @@ func decideRows() map[string]struct {
 		exp   = v1alpha1.ConditionExpired
 		gr    = v1alpha1.ConditionGrantsSynced
 	)
-	return map[string]struct {
+	rows := map[string]struct {
 		in   input
 		want want
 	}{
@@ -194,6 +194,99 @@ func decideRows() map[string]struct {
 		"a member whose domain left the account": {decideIn(acceptedIn, withGrants, func(in *input) {
 			in.account.Spec.AllowedDomains = []v1alpha1.DomainName{"initech.example"}
 		}), want{v1alpha1.InvitationInvalid, c(ready, "False/DomainNotAllowed", acc, "False/DomainNotAllowed"), false}},
+		"a member whose domain left the account, grants revoked": {decideIn(acceptedIn, withGrants, func(in *input) {
+			in.account.Spec.AllowedDomains = []v1alpha1.DomainName{"initech.example"}
+		}, backend(nil, nil)), want{v1alpha1.InvitationInvalid, c(gr, "True/GrantsRevoked", ready, "False/DomainNotAllowed"), false}},
+		"accepted, grants not applied yet": {decideIn(acceptedIn), want{v1alpha1.InvitationAccepted, c(ready, "True/Accepted", acc, "True/Accepted"), false}},
+		"withdrawn member, backend down": {decideIn(acceptedIn, withGrants, func(in *input) { in.inv.Spec.Revoked = true },
+			backend(someRecord, fmt.Errorf("%w: refused", identity.ErrUnavailable))),
+			want{v1alpha1.InvitationRevoked, c(gr, "False/BackendUnavailable", ready, "False/Withdrawn"), false}},
+		"expired, the resend held by the mail server": {decideIn(sent, func(in *input) { in.inv.Status.ExpiresAt, in.inv.Spec.Resend = &past, 1 },
+			failedSend(v1alpha1.ReasonSMTPUnavailable)),
+			want{v1alpha1.InvitationExpired, c(email, "False/SMTPUnavailable", exp, "True/Expired"), false}},
+	}
+	for name, ks := range kstatusRows {
+		row, ok := rows[name]
+		if !ok {
+			continue // TestDecideSaysReconcilingOrStalled reports it
+		}
+		row.want.conditions[v1alpha1.ConditionReconciling], row.want.conditions[v1alpha1.ConditionStalled] = ks[0], ks[1]
+	}
+	return rows
+}
+
+// Reconciling and Stalled (kstatus's conditions) of each row of
+// decideRows, as "Status/Reason".
+const (
+	working = "False/NotStalled"     // Stalled, while Reconciling is True
+	waits   = "False/NotReconciling" // Reconciling, while Stalled is True
+)
+
+var settled = [2]string{"False/NotReconciling", "False/NotStalled"}
+
+var kstatusRows = map[string][2]string{
+	"new: an email is due":                  {"True/Sending", working},
+	"sent":                                  settled,
+	"rate limited":                          {"True/RateLimited", working},
+	"mail server down":                      {"True/SMTPUnavailable", working},
+	"email cannot be built":                 {"True/SendFailed", working},
+	"recipient refused":                     {waits, "True/RecipientRejected"},
+	"a resend failing while the link works": {"True/SMTPUnavailable", working},
+	"expired":                               {waits, "True/Expired"},
+	"expired, the resend held by the mail server": {"True/SMTPUnavailable", working},
+	"unknown role":                                            {waits, "True/UnknownRole"},
+	"unknown system":                                          {waits, "True/UnknownSystem"},
+	"no account":                                              {waits, "True/AccountNotFound"},
+	"domain not allowed":                                      {waits, "True/DomainNotAllowed"},
+	"joined by domain":                                        {"True/Sending", working},
+	"no account covers the domain":                            {waits, "True/NoAccountForDomain"},
+	"two accounts cover the domain equally":                   {waits, "True/AmbiguousAccount"},
+	"another invitation of the address is live":               {waits, "True/DuplicateInvitation"},
+	"withdrawn":                                               settled,
+	"declined":                                                settled,
+	"account deleted":                                         settled,
+	"account deleted and created again":                       settled,
+	"an invalid invitation's account deleted":                 settled,
+	"a member's account deleted and created again":            settled,
+	"resend asked of an accepted invitation":                  {"True/GrantsPending", working}, // no grants applied in this row
+	"accepted, grants applied":                                settled,
+	"accepted, grants not applied yet":                        {"True/GrantsPending", working},
+	"accepted without a proof that verifies":                  {waits, "True/AcceptanceUnverified"},
+	"withdrawn member, grants revoked":                        settled,
+	"withdrawn member, backend down":                          {"True/BackendUnavailable", working},
+	"a member's invitation deleted (removed from spec.users)": {"True/Deleting", working},
+	"account deleted with Retain":                             settled,
+	"backend down":                                            {"True/BackendUnavailable", working},
+	"backend refuses":                                         {waits, "True/BackendRejected"},
+	"a foreign group in the record":                           settled,
+	"a member whose domain left the account":                  {"True/GrantsPending", working},
+	"a member whose domain left the account, grants revoked":  {waits, "True/DomainNotAllowed"},
+}
+
+// TestDecideSaysReconcilingOrStalled: every row of TestDecide says what
+// kstatus reads, and at most one of Reconciling and Stalled is True.
+func TestDecideSaysReconcilingOrStalled(t *testing.T) {
+	rows := decideRows()
+	for name := range rows {
+		if _, ok := kstatusRows[name]; !ok {
+			t.Errorf("row %q has no Reconciling/Stalled expectation in kstatusRows", name)
+		}
+	}
+	for name := range kstatusRows {
+		if _, ok := rows[name]; !ok {
+			t.Errorf("kstatusRows names %q, which is no row of decideRows", name)
+		}
+	}
+	for name, tc := range rows {
+		d := decide(tc.in)
+		r, s := findCondition(&d.status, v1alpha1.ConditionReconciling), findCondition(&d.status, v1alpha1.ConditionStalled)
+		if r == nil || s == nil {
+			t.Errorf("%s: Reconciling %v, Stalled %v: both must be present", name, r, s)
+			continue
+		}
+		if r.Status == metav1.ConditionTrue && s.Status == metav1.ConditionTrue {
+			t.Errorf("%s: both Reconciling and Stalled are True", name)
+		}
 	}
 }
 
@@ -317,8 +410,9 @@ func TestDecideCoversEveryReason(t *testing.T) {
 
 // FuzzDecide: whatever the invitation, its account, siblings and the
 // outcomes, decide never panics, never moves a Revoked invitation, never
-// replaces a recorded accountUID, and never asks to send for one that is
-// accepted, revoked or invalid.
+// replaces a recorded accountUID, never asks to send for one that is
+// accepted, revoked or invalid, and never says both Reconciling and
+// Stalled.
 func FuzzDecide(f *testing.F) {
 	f.Add(uint64(0), uint8(0), int64(0))
 	f.Add(uint64(0xdeadbeef), uint8(7), int64(-3600))
@@ -420,6 +514,10 @@ func FuzzDecide(f *testing.F) {
 			if c.Reason == "" || c.Message == "" || (c.Status != metav1.ConditionTrue && c.Status != metav1.ConditionFalse) {
 				t.Fatalf("a malformed condition: %+v", c)
 			}
+		}
+		r, s := findCondition(&d.status, v1alpha1.ConditionReconciling), findCondition(&d.status, v1alpha1.ConditionStalled)
+		if r == nil || s == nil || (r.Status == metav1.ConditionTrue && s.Status == metav1.ConditionTrue) {
+			t.Fatalf("Reconciling %+v and Stalled %+v: both present, at most one True", r, s)
 		}
 	})
 }
