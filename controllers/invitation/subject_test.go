@@ -9,6 +9,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/identity"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
 )
 
 // Who signed in lands on the backend user (issue 15): through the whole
@@ -95,5 +96,28 @@ func TestSignedInAsRewrittenGrantsNothing(t *testing.T) {
 	}
 	if got := h.Backend.Calls(); got != calls {
 		t.Errorf("a rewritten signedInAs cost %d backend calls, want none", got-calls)
+	}
+}
+
+// TestSignedInSubjectOnAUserCreatedEarlier: the user partnerops created for
+// an acceptance without sign-in (in one namespace) gets the subject when
+// the same partner accepts signed in (in another): the same user.
+func TestSignedInSubjectOnAUserCreatedEarlier(t *testing.T) {
+	h := start(t, managertest.WithNamespaces(1))
+	h.Account("globex")
+	first := h.grant("mindy", "mindy@globex.example")
+	if got := h.Backend.SignIn("mindy@globex.example"); got != (identity.SignIn{}) {
+		t.Fatalf("an acceptance without sign-in recorded %+v", got)
+	}
+	o := h.in(h.Others[0])
+	o.Account("globex")
+	o.Invite("mindy", "mindy@globex.example")
+	o.AcceptSignedIn("mindy", signedInAs("sub-mindy"))
+	second := o.waitGranted("mindy")
+	if got := h.Backend.SignIn("mindy@globex.example"); got != (identity.SignIn{Issuer: idpIssuer, Subject: "sub-mindy"}) {
+		t.Errorf("the user partnerops created earlier holds %+v after a signed-in acceptance", got)
+	}
+	if second.Status.AppliedGrants.UserID != first.Status.AppliedGrants.UserID {
+		t.Errorf("another user: %s, then %s", first.Status.AppliedGrants.UserID, second.Status.AppliedGrants.UserID)
 	}
 }
