@@ -15,7 +15,9 @@ import (
 // This file renders the acceptance page: html/template, each page a file
 // under templates/page/ that defines "title" and "content" inside the
 // shared templates/page/layout.html, styled by templates/page/page.css, in
-// each locale with its catalog.
+// each locale with its catalog. The pages that only tell the partner
+// something (declined, expired, invalid) define a heading, a lead and a
+// hint and take their markup from the layout's "notice".
 //
 // The layout and the style sheet are not overridable: the Content Security
 // Policy carries the style sheet's hash, computed once. Each locale's pages
