@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
@@ -80,21 +79,7 @@ func TestKstatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := start(t)
 			tc.run(h)
-			res := h.WaitKstatus(&v1alpha1.PartnerAccount{}, "globex", tc.want)
-			a := h.GetAccount("globex")
-			var got string
-			for _, typ := range []string{v1alpha1.ConditionReconciling, v1alpha1.ConditionStalled} {
-				c := meta.FindStatusCondition(a.Status.Conditions, typ)
-				if c == nil || c.ObservedGeneration != a.Generation {
-					t.Fatalf("%s = %+v, want it present for generation %d", typ, c, a.Generation)
-				}
-				if c.Status == metav1.ConditionTrue {
-					got = c.Reason
-				}
-			}
-			if got != tc.reason {
-				t.Errorf("the True one of Reconciling and Stalled has reason %q, want %q (kstatus: %s %q)", got, tc.reason, res.Status, res.Message)
-			}
+			h.ExpectKstatus(&v1alpha1.PartnerAccount{}, "globex", tc.want, tc.reason)
 			if tc.name == "deleting while the identity backend is down" {
 				h.Backend.SetDown(nil) // let the account go before the namespace does
 			}

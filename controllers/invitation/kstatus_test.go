@@ -116,21 +116,7 @@ func TestKstatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := start(t)
 			tc.run(h)
-			res := h.WaitKstatus(&v1alpha1.PartnerInvitation{}, "inv", tc.want)
-			inv := h.Invitation("inv")
-			var got string
-			for _, typ := range []string{v1alpha1.ConditionReconciling, v1alpha1.ConditionStalled} {
-				c := condition(inv, typ)
-				if c == nil || c.ObservedGeneration != inv.Generation {
-					t.Fatalf("%s = %+v, want it present for generation %d", typ, c, inv.Generation)
-				}
-				if c.Status == metav1.ConditionTrue {
-					got = c.Reason
-				}
-			}
-			if got != tc.reason {
-				t.Errorf("the True one of Reconciling and Stalled has reason %q, want %q (kstatus: %s %q)", got, tc.reason, res.Status, res.Message)
-			}
+			h.ExpectKstatus(&v1alpha1.PartnerInvitation{}, "inv", tc.want, tc.reason)
 		})
 	}
 }
