@@ -175,20 +175,26 @@ func (i invitation) create(t *testing.T, ns string) *v1alpha1.PartnerInvitation 
 
 func getInvitation(t *testing.T, ns, name string) *v1alpha1.PartnerInvitation {
 	t.Helper()
-	inv := &v1alpha1.PartnerInvitation{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, inv); err != nil {
-		t.Fatalf("getting invitation %s: %v", name, err)
-	}
-	return inv
+	return get[v1alpha1.PartnerInvitation](t, "invitation", ns, name)
 }
 
 func getAccount(t *testing.T, ns, name string) *v1alpha1.PartnerAccount {
 	t.Helper()
-	a := &v1alpha1.PartnerAccount{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, a); err != nil {
-		t.Fatalf("getting account %s: %v", name, err)
+	return get[v1alpha1.PartnerAccount](t, "account", ns, name)
+}
+
+// get reads the object ns/name (a kind, for the failure) from the API
+// server, failing the test when it cannot.
+func get[T any, P interface {
+	*T
+	client.Object
+}](t *testing.T, kind, ns, name string) P {
+	t.Helper()
+	obj := P(new(T))
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+		t.Fatalf("getting %s %s: %v", kind, name, err)
 	}
-	return a
+	return obj
 }
 
 // invitationNames lists the names of the invitations in ns.
