@@ -138,6 +138,9 @@ func TestSignInInABrowser(t *testing.T) {
 		if s := got.Status.SignedInAs; s == nil || s.Issuer != op.Issuer || s.Subject != opMindy.Subject {
 			t.Errorf("status.signedInAs = %+v, want %s %s", s, op.Issuer, opMindy.Subject)
 		}
+		if u := h.Backend.SignIn(string(inv.Spec.Email)); u.Issuer != op.Issuer || u.Subject != opMindy.Subject {
+			t.Errorf("the backend user holds the sign-in %+v, want %s %s", u, op.Issuer, opMindy.Subject)
+		}
 
 		// The callback again: refused, nothing written.
 		if err := chromedp.Do(ctx, chromedp.Navigate(callbackURL)); err != nil {
