@@ -149,13 +149,8 @@ func (h *handler) signedIn(w http.ResponseWriter, r *http.Request) {
 		h.signInFailed(w, r, "no state", nil)
 		return
 	}
-	st, err := h.signIns.VerifySignIn(ctx, token.AudienceSignInState, q.Get("state"))
-	switch {
-	case errors.Is(err, token.ErrInvalid), errors.Is(err, token.ErrExpired):
-		h.signInFailed(w, r, "state not valid or too old", nil)
-		return
-	case err != nil:
-		h.unavailable(w, r, err)
+	st, ok := h.verifySignIn(ctx, w, r, token.AudienceSignInState, "state", q.Get("state"))
+	if !ok {
 		return
 	}
 	f, ok := readFlow(r)
@@ -205,13 +200,8 @@ func (h *handler) acceptSignedIn(ctx context.Context, w http.ResponseWriter, r *
 		h.signInFailed(w, r, "not one ticket", nil)
 		return
 	}
-	tk, err := h.signIns.VerifySignIn(ctx, token.AudienceSignInTicket, values[0])
-	switch {
-	case errors.Is(err, token.ErrInvalid), errors.Is(err, token.ErrExpired):
-		h.signInFailed(w, r, "ticket not valid or too old", nil)
-		return
-	case err != nil:
-		h.unavailable(w, r, err)
+	tk, ok := h.verifySignIn(ctx, w, r, token.AudienceSignInTicket, "ticket", values[0])
+	if !ok {
 		return
 	}
 	res, err := h.load(ctx, link{claims: tk.Link, expired: !h.clock.Now().Before(tk.Link.ExpiresAt)})
@@ -224,6 +214,22 @@ func (h *handler) acceptSignedIn(ctx context.Context, w http.ResponseWriter, r *
 		return
 	}
 	h.conclude(ctx, w, r, res, accept, &tk.Identity)
+}
+
+// verifySignIn verifies raw, a sign-in state or ticket (what, of
+// audience). When it is not one, it answers, the sign-in failed page for
+// one not valid or too old and 503 when it cannot tell, and ok is false.
+func (h *handler) verifySignIn(ctx context.Context, w http.ResponseWriter, r *http.Request, audience, what, raw string) (v token.SignIn, ok bool) {
+	v, err := h.signIns.VerifySignIn(ctx, audience, raw)
+	switch {
+	case errors.Is(err, token.ErrInvalid), errors.Is(err, token.ErrExpired):
+		h.signInFailed(w, r, what+" not valid or too old", nil)
+		return token.SignIn{}, false
+	case err != nil:
+		h.unavailable(w, r, err)
+		return token.SignIn{}, false
+	}
+	return v, true
 }
 
 // signInProblem answers a failed step with the provider: 503 when it
