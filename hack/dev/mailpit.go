@@ -150,8 +150,9 @@ func (w *watcher) failed(ctx context.Context, err error) bool {
 }
 
 // unseen lists the IDs of the messages not seen yet, oldest first. The API
-// lists the newest first: pages are read until one holds a seen message (a
-// message that arrives meanwhile shifts the pages: IDs are listed once).
+// lists the newest first: pages are read until one holds a seen message,
+// that page to its end (a message that arrives meanwhile shifts the pages:
+// IDs are listed once).
 func (w *watcher) unseen(ctx context.Context) ([]string, error) {
 	var ids []string
 	listed := map[string]bool{}
@@ -163,8 +164,12 @@ func (w *watcher) unseen(ctx context.Context) ([]string, error) {
 		done := len(page) < mailPageSize || start+len(page) >= total
 		for _, s := range page {
 			if w.seen[s.ID] {
+				// Older pages hold only seen messages; this one may still
+				// hold a new one listed after a seen one: Mailpit dates a
+				// message before storing it, so two received at once can be
+				// listed in the other order than they became visible.
 				done = true
-				break
+				continue
 			}
 			if !listed[s.ID] {
 				listed[s.ID] = true
