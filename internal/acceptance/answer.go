@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/i18n"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
@@ -83,7 +84,7 @@ func (h *handler) conclude(ctx context.Context, w http.ResponseWriter, r *http.R
 				if kind == accept {
 					h.toHub(w, res.inv)
 				} else {
-					h.invitationPage(w, r, http.StatusOK, pageDeclined, res)
+					h.invitationPage(w, r, http.StatusOK, i18n.PageDeclined, res)
 				}
 				return
 			}
@@ -110,16 +111,16 @@ func (h *handler) conclude(ctx context.Context, w http.ResponseWriter, r *http.R
 			if kind == accept {
 				h.toHub(w, res.inv) // accepting twice is harmless
 			} else {
-				h.invitationPage(w, r, http.StatusConflict, pageAccepted, res)
+				h.invitationPage(w, r, http.StatusConflict, i18n.PageAccepted, res)
 			}
 		case verdictDeclined:
 			status := http.StatusGone
 			if kind == decline {
 				status = http.StatusOK // declining twice is harmless
 			}
-			h.invitationPage(w, r, status, pageDeclined, res)
+			h.invitationPage(w, r, status, i18n.PageDeclined, res)
 		case verdictExpired:
-			h.invitationPage(w, r, http.StatusGone, pageExpired, res)
+			h.invitationPage(w, r, http.StatusGone, i18n.PageExpired, res)
 		default:
 			h.dead(w, r, res.why, &res.link.claims)
 		}
@@ -133,18 +134,18 @@ func (h *handler) conclude(ctx context.Context, w http.ResponseWriter, r *http.R
 func readForm(w http.ResponseWriter, r *http.Request) (url.Values, int, string) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, http.StatusUnsupportedMediaType, errUnsupportedMedia
+		return nil, http.StatusUnsupportedMediaType, i18n.KindUnsupportedMedia
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, http.StatusRequestEntityTooLarge, errTooLarge
+			return nil, http.StatusRequestEntityTooLarge, i18n.KindTooLarge
 		}
-		return nil, http.StatusBadRequest, errBadRequest
+		return nil, http.StatusBadRequest, i18n.KindBadRequest
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, http.StatusBadRequest, errBadRequest
+		return nil, http.StatusBadRequest, i18n.KindBadRequest
 	}
 	return form, 0, ""
 }

@@ -20,6 +20,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/i18n"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
@@ -202,7 +203,7 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) {
 	case pathSignedIn:
 		switch {
 		case h.signIn == nil:
-			h.fail(w, r, http.StatusNotFound, errNotFound)
+			h.fail(w, r, http.StatusNotFound, i18n.KindNotFound)
 		case r.Method != http.MethodGet:
 			h.methodNotAllowed(w, r, "GET")
 		default:
@@ -215,7 +216,7 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) {
 		}
 		h.answer(w, r, decline)
 	default:
-		h.fail(w, r, http.StatusNotFound, errNotFound)
+		h.fail(w, r, http.StatusNotFound, i18n.KindNotFound)
 	}
 }
 
@@ -230,7 +231,7 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	w.Header().Set("Allow", allow)
-	h.fail(w, r, http.StatusMethodNotAllowed, errMethodNotAllowed)
+	h.fail(w, r, http.StatusMethodNotAllowed, i18n.KindMethodNotAllowed)
 }
 
 // show answers GET /invitations/accept. It never writes.
@@ -247,13 +248,13 @@ func (h *handler) show(w http.ResponseWriter, r *http.Request) {
 func (h *handler) showResolution(w http.ResponseWriter, r *http.Request, res resolution) {
 	switch res.verdict {
 	case verdictPending:
-		h.invitationPage(w, r, http.StatusOK, pageInvitation, res)
+		h.invitationPage(w, r, http.StatusOK, i18n.PageInvitation, res)
 	case verdictAccepted:
-		h.invitationPage(w, r, http.StatusOK, pageAccepted, res)
+		h.invitationPage(w, r, http.StatusOK, i18n.PageAccepted, res)
 	case verdictExpired:
-		h.invitationPage(w, r, http.StatusGone, pageExpired, res)
+		h.invitationPage(w, r, http.StatusGone, i18n.PageExpired, res)
 	case verdictDeclined:
-		h.invitationPage(w, r, http.StatusGone, pageDeclined, res)
+		h.invitationPage(w, r, http.StatusGone, i18n.PageDeclined, res)
 	default:
 		h.dead(w, r, res.why, &res.link.claims)
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/partnerops/partnerops/internal/i18n"
 )
 
 // contentSecurityPolicy allows nothing but the page's own <style> element
@@ -63,7 +65,7 @@ func (h *handler) recoverPanics(next http.Handler) http.Handler {
 			}
 			h.log.Info("Panic serving the acceptance page", "path", routeName(r.URL.Path),
 				"panicType", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
-			h.fail(w, r, http.StatusInternalServerError, errInternal)
+			h.fail(w, r, http.StatusInternalServerError, i18n.KindInternal)
 		}()
 		next.ServeHTTP(w, r)
 	})
@@ -74,7 +76,7 @@ func (h *handler) rateLimit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if wait, ok := h.limiter.allow(clientKey(clientIP(r, h.trusted)), h.clock.Now()); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-			h.fail(w, r, http.StatusTooManyRequests, errTooManyRequests)
+			h.fail(w, r, http.StatusTooManyRequests, i18n.KindTooManyRequests)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/partnerops/partnerops/internal/i18n"
 	"github.com/partnerops/partnerops/internal/metrics"
 )
 
@@ -30,18 +31,18 @@ func (h *handler) countOutcome(r *http.Request, rec *statusRecorder) {
 // requestOutcome is what a request came to (metrics.AcceptanceOutcomes).
 func requestOutcome(r *http.Request, status int, page, location string, hub *url.URL) string {
 	switch page {
-	case pageInvitation:
+	case i18n.PageInvitation:
 		return metrics.OutcomeShown
-	case pageAccepted:
+	case i18n.PageAccepted:
 		return metrics.OutcomeAlreadyAccepted
-	case pageDeclined:
+	case i18n.PageDeclined:
 		if r.Method == http.MethodPost && r.URL.Path == pathDecline && status == http.StatusOK {
 			return metrics.OutcomeDeclined
 		}
 		return metrics.OutcomeAlreadyDeclined
-	case pageExpired:
+	case i18n.PageExpired:
 		return metrics.OutcomeExpired
-	case pageDead:
+	case i18n.PageDead:
 		return metrics.OutcomeInvalidLink
 	}
 	switch {

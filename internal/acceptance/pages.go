@@ -2,32 +2,10 @@ package acceptance
 
 import "github.com/partnerops/partnerops/internal/i18n"
 
-// This file names what the handler renders with. The pages' templates,
-// their words in each language, the text cleaners and the choice of a
-// language for a request are internal/i18n's, shared with the email.
-
-// The pages, by file name.
-const (
-	pageInvitation = i18n.PageInvitation // the pending invitation, with its forms
-	pageAccepted   = i18n.PageAccepted   // already accepted, with a link to the Hub
-	pageExpired    = i18n.PageExpired    // 410: ask the customer for a new invitation
-	pageDeclined   = i18n.PageDeclined   // the partner declined
-	pageDead       = i18n.PageDead       // 404: the one generic page for a dead link
-	pageError      = i18n.PageError      // other errors, by kind
-	pageSignIn     = i18n.PageSignIn     // the sign-in's outcome, by kind
-)
-
-// Kinds of the error page.
-const (
-	errNotFound         = i18n.KindNotFound
-	errMethodNotAllowed = i18n.KindMethodNotAllowed
-	errTooLarge         = i18n.KindTooLarge
-	errUnsupportedMedia = i18n.KindUnsupportedMedia
-	errBadRequest       = i18n.KindBadRequest
-	errTooManyRequests  = i18n.KindTooManyRequests
-	errUnavailable      = i18n.KindUnavailable
-	errInternal         = i18n.KindInternal
-)
+// This file names what the handler renders with. The pages' templates
+// (i18n.Page*, the error page's kinds i18n.Kind*), their words in each
+// language, the text cleaners and the choice of a language for a request
+// are internal/i18n's, shared with the email.
 
 // pageData is what the page templates see.
 type pageData = i18n.PageData

@@ -178,7 +178,7 @@ func TestOtherPagesSayWhatToDo(t *testing.T) {
 }
 
 func TestErrorPagesAreLocalized(t *testing.T) {
-	kinds := []string{errNotFound, errMethodNotAllowed, errTooLarge, errUnsupportedMedia, errBadRequest, errTooManyRequests, errUnavailable, errInternal}
+	kinds := []string{i18n.KindNotFound, i18n.KindMethodNotAllowed, i18n.KindTooLarge, i18n.KindUnsupportedMedia, i18n.KindBadRequest, i18n.KindTooManyRequests, i18n.KindUnavailable, i18n.KindInternal}
 	pages, err := builtinPages()
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func TestErrorPagesAreLocalized(t *testing.T) {
 	for _, locale := range i18n.Locales {
 		titles := map[string]string{}
 		for _, kind := range kinds {
-			b, err := pages.render(pageError, pageData{Locale: locale, Kind: kind})
+			b, err := pages.render(i18n.PageError, pageData{Locale: locale, Kind: kind})
 			if err != nil {
 				t.Fatalf("%s/%s: %v", locale, kind, err)
 			}

@@ -31,7 +31,7 @@ func (h *handler) invitationPage(w http.ResponseWriter, r *http.Request, status 
 		h.unavailable(w, r, err)
 		return
 	}
-	if file == pageInvitation {
+	if file == i18n.PageInvitation {
 		d.Token = res.link.raw
 		if h.signIn != nil {
 			// Accepting leads to the identity provider: the form may go
@@ -114,7 +114,7 @@ func (h *handler) dead(w http.ResponseWriter, r *http.Request, why string, c *to
 	}
 	h.log.V(1).Info("Invitation link refused", kv...)
 	w.Header().Set("Vary", "Accept-Language")
-	h.write(w, r, http.StatusNotFound, pageDead, pageData{Locale: negotiateLocale(r.Header.Get("Accept-Language"))})
+	h.write(w, r, http.StatusNotFound, i18n.PageDead, pageData{Locale: negotiateLocale(r.Header.Get("Accept-Language"))})
 }
 
 // unavailable answers 503 when the page cannot decide (the API or the
@@ -122,13 +122,13 @@ func (h *handler) dead(w http.ResponseWriter, r *http.Request, why string, c *to
 func (h *handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.Error(err, "Acceptance page unavailable", "path", routeName(r.URL.Path))
 	w.Header().Set("Retry-After", "30")
-	h.fail(w, r, http.StatusServiceUnavailable, errUnavailable)
+	h.fail(w, r, http.StatusServiceUnavailable, i18n.KindUnavailable)
 }
 
 // fail answers an error page of the given kind, in the request's language.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, kind string) {
 	w.Header().Set("Vary", "Accept-Language")
-	h.write(w, r, status, pageError, pageData{Locale: negotiateLocale(r.Header.Get("Accept-Language")), Kind: kind})
+	h.write(w, r, status, i18n.PageError, pageData{Locale: negotiateLocale(r.Header.Get("Accept-Language")), Kind: kind})
 }
 
 // fallbackPage is served when a page fails to render.

@@ -284,5 +284,5 @@ func (h *handler) signInPage(w http.ResponseWriter, r *http.Request, status int,
 	if set != nil {
 		set(&d)
 	}
-	h.write(w, r, status, pageSignIn, d)
+	h.write(w, r, status, i18n.PageSignIn, d)
 }
