@@ -10,6 +10,10 @@ TOOLS := $(BIN)/tools/$(CONTROLLER_TOOLS_VERSION)
 CONTROLLER_GEN := $(TOOLS)/controller-gen
 GO    ?= go
 
+# The Helm chart's tests and `make helm-package`: a Go module of its own, so
+# that the Helm SDK stays out of the operator's go.mod.
+HELM_MODULE := test/helm
+
 # Test flags: `make test TESTFLAGS='-run TestX -v'`.
 TESTFLAGS ?=
 BENCHFLAGS ?= -benchtime=2s
@@ -41,9 +45,10 @@ screenshots: ## Take the pictures of README.md and docs/ again, into docs/images
 	$(with-control-plane) $(GO) test ./hack/dev/ -run '^TestWalkthrough$$' -count=1 -args -docs-images
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the Go markers.
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs and RBAC from the Go markers (and copy them into the Helm chart).
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	hack/chart-files.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the deepcopy code of the API types.
@@ -58,6 +63,7 @@ lint: ## Check formatting and go vet.
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd $(HELM_MODULE) && $(GO) vet ./...
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when the committed CRDs, RBAC or deepcopy code are stale.
@@ -70,7 +76,8 @@ with-control-plane = test_env=$$( { hack/install-control-plane.sh && hack/instal
 
 .PHONY: test
 test: verify-generated lint release-tools ## Run every test (builds the control plane and tools first).
-	$(with-control-plane) $(GO) test ./... -count=1 $(TESTFLAGS)
+	$(with-control-plane) $(GO) test ./... -count=1 $(TESTFLAGS) && \
+		cd $(HELM_MODULE) && $(GO) test ./... -count=1 $(TESTFLAGS)
 
 .PHONY: bench
 bench: ## Run the benchmarks.
@@ -164,6 +171,20 @@ build-installer: control-plane ## Write dist/install.yaml: all of config/default
 		$(BIN)/kubectl kustomize "$$overlay" >"$(INSTALLER).tmp" && \
 		mv "$(INSTALLER).tmp" "$(INSTALLER)"
 	@echo "Wrote $(INSTALLER) (image $(IMG)): kubectl apply --server-side -f $(INSTALLER)"
+
+# The Helm chart charts/partnerops as an archive, written with the Helm SDK
+# (no helm binary needed) after a strict lint. CHART_VERSION and
+# APP_VERSION, when set, replace Chart.yaml's version and appVersion (the
+# default image tag).
+CHART_VERSION ?=
+APP_VERSION ?=
+# Where helm-package writes.
+HELM_DIST ?= $(ROOT)/dist
+
+.PHONY: helm-package
+helm-package: ## Write dist/partnerops-<version>.tgz: the Helm chart (CHART_VERSION, APP_VERSION override Chart.yaml's).
+	@cd $(HELM_MODULE) && $(GO) run ./cmd/helm-package -chart $(ROOT)/charts/partnerops -destination $(HELM_DIST) \
+		-version "$(CHART_VERSION)" -app-version "$(APP_VERSION)"
 
 ##@ Release
 

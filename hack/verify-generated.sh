@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fails when the committed generated files (CRDs, RBAC, deepcopy) differ from
-# what controller-gen makes of the current Go code. It generates into a copy
-# of the tree, so a developer's uncommitted work is never touched.
+# what controller-gen makes of the current Go code, or the Helm chart's
+# copies of config/ (charts/partnerops/files) from config/. It generates
+# into a copy of the tree, so a developer's uncommitted work is never
+# touched.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,10 +18,11 @@ trap 'rm -rf "$tmp"' EXIT
 	"$gen" object paths="./api/..."
 	"$gen" rbac:roleName=manager-role crd paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	hack/chart-files.sh "$tmp"
 )
 
 status=0
-for dir in api config/crd/bases config/rbac; do
+for dir in api config/crd/bases config/rbac charts/partnerops/files; do
 	if ! diff -r -q "$root/$dir" "$tmp/$dir" >/dev/null 2>&1; then
 		echo "Generated files in $dir are stale:" >&2
 		diff -r -u "$root/$dir" "$tmp/$dir" >&2 || true

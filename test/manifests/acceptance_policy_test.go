@@ -25,13 +25,13 @@ func TestInstallGuideNarrowsTheAcceptancePage(t *testing.T) {
 	}
 	block := yamlBlockWith(t, string(guide), "path: /spec/ingress/0/from")
 	objs := renderKustomization(t, "resources:\n- {{root}}/config/default\n"+strings.ReplaceAll(block, "../partnerops/", "{{root}}/"), nil)
-	u := objs.get(t, "NetworkPolicy", "partnerops-manager")
-	apply(t, objs.ofKind("Namespace"))
+	u := objs.Get(t, "NetworkPolicy", "partnerops-manager")
+	apply(t, objs.OfKind("Namespace"))
 	apply(t, objects{u}, "--dry-run=server")
 
 	np, shipped := &networkingv1.NetworkPolicy{}, &networkingv1.NetworkPolicy{}
 	typed(t, u, np)
-	typed(t, renderOverlay(t, "config/network-policy").get(t, "NetworkPolicy", "partnerops-manager"), shipped)
+	typed(t, renderOverlay(t, "config/network-policy").Get(t, "NetworkPolicy", "partnerops-manager"), shipped)
 	if len(np.Spec.Ingress) == 0 || len(np.Spec.Ingress[0].Ports) != 1 || np.Spec.Ingress[0].Ports[0].Port.String() != "acceptance" {
 		t.Fatalf("/spec/ingress/0 is not the acceptance page's rule: %v", np.Spec.Ingress)
 	}

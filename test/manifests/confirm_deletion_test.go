@@ -26,7 +26,7 @@ const confirmDeletionPolicy = "partnerops-confirm-deletion"
 // an annotation other than "true" does not confirm.
 func TestConfirmDeletionPolicy(t *testing.T) {
 	objs := render(t, "config/default")
-	admission := objects{objs.get(t, "ValidatingAdmissionPolicy", confirmDeletionPolicy), objs.get(t, "ValidatingAdmissionPolicyBinding", confirmDeletionPolicy)}
+	admission := objects{objs.Get(t, "ValidatingAdmissionPolicy", confirmDeletionPolicy), objs.Get(t, "ValidatingAdmissionPolicyBinding", confirmDeletionPolicy)}
 	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{}
 	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
 	typed(t, admission[0], policy)

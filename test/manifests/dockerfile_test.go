@@ -723,18 +723,6 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// makeEnv is this process's environment without the variables of a `make
-// test` the tests may run under.
-func makeEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MFLAGS" && k != "MAKELEVEL" {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
 // buildContext is what a container engine sends as the build context of
 // the repository: every file .dockerignore does not exclude, by its path
 // relative to the root (with /), to its path on disk.

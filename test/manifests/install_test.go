@@ -92,7 +92,7 @@ func TestDefaultRendersEverything(t *testing.T) {
 // in a namespace that does not exist yet.
 func TestDefaultAppliesServerSide(t *testing.T) {
 	objs := render(t, "config/default")
-	apply(t, objs.ofKind("Namespace"))
+	apply(t, objs.OfKind("Namespace"))
 
 	stdout, stderr := apply(t, objs, "--dry-run=server")
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
@@ -244,7 +244,7 @@ func shippedConfig(t *testing.T, objs objects, d *appsv1.Deployment) *config.Con
 				continue
 			}
 			cm := &corev1.ConfigMap{}
-			typed(t, objs.get(t, "ConfigMap", v.ConfigMap.Name), cm)
+			typed(t, objs.Get(t, "ConfigMap", v.ConfigMap.Name), cm)
 			data, ok := cm.Data[strings.TrimPrefix(path, m.MountPath+"/")]
 			if !ok {
 				t.Fatalf("ConfigMap %s has no key for %s", cm.Name, path)
@@ -314,7 +314,7 @@ func TestServices(t *testing.T) {
 	} {
 		t.Run(tc.service, func(t *testing.T) {
 			s := &corev1.Service{}
-			typed(t, objs.get(t, "Service", tc.service), s)
+			typed(t, objs.Get(t, "Service", tc.service), s)
 			if len(s.Spec.Selector) == 0 || !matches(s.Spec.Selector, pod.Labels) {
 				t.Errorf("selector %v does not select the manager's pods %v", s.Spec.Selector, pod.Labels)
 			}
@@ -354,7 +354,7 @@ func matches(selector, labels map[string]string) bool {
 func TestPodSecurityRestricted(t *testing.T) {
 	objs := installNamespaceAndRBAC(t)
 	ns := &corev1.Namespace{}
-	typed(t, objs.get(t, "Namespace", namespace), ns)
+	typed(t, objs.Get(t, "Namespace", namespace), ns)
 	if got := ns.Labels["pod-security.kubernetes.io/enforce"]; got != "restricted" {
 		t.Fatalf("namespace label pod-security.kubernetes.io/enforce=%q, want restricted", got)
 	}
@@ -436,13 +436,13 @@ func TestBuildInstaller(t *testing.T) {
 	}
 	installed := decode(t, string(raw))
 	want := render(t, "config/default")
-	d := want.get(t, "Deployment", deployment)
+	d := want.Get(t, "Deployment", deployment)
 	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	containers[0].(map[string]any)["image"] = img
 	if err := unstructured.SetNestedSlice(d.Object, containers, "spec", "template", "spec", "containers"); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := installed.yaml(t), want.yaml(t); got != want {
+	if got, want := installed.YAML(t), want.YAML(t); got != want {
 		t.Errorf("dist/install.yaml is not config/default with image %s:\n%s", img, lineDiff(got, want))
 	}
 	if after := readFiles(t, watched); !slices.Equal(before, after) {

@@ -49,27 +49,16 @@
 package manifests
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/partnerops/partnerops/internal/testenv"
+	"github.com/partnerops/partnerops/internal/testenv/manifest"
 )
 
 var env *testenv.Env
@@ -93,174 +82,37 @@ var managerGroups = []string{"system:serviceaccounts", "system:serviceaccounts:"
 // root is the repository's root.
 var root = testenv.RepoRoot()
 
-// kubectl is the kubectl the tests run: TEST_ASSET_KUBECTL (make test sets
-// it) or the one hack/install-control-plane.sh links at bin/kubectl.
-func kubectl(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("TEST_ASSET_KUBECTL"); p != "" {
-		return p
-	}
-	p := filepath.Join(root, "bin", "kubectl")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("no kubectl at %s: run `make test` (or hack/install-control-plane.sh), which builds it", p)
-	}
-	return p
-}
+// What this package shares with test/helm (internal/testenv/manifest):
+// objects are rendered manifests, in order; decode reads them; typed
+// converts one into its Go type, failing on fields it does not have; kubectl
+// is the kubectl the tests run; run (failing the test) and runErr run a
+// command in a directory; render runs `kubectl kustomize` on a directory of
+// the repository, such as "config/default"; renderOverlay renders an
+// overlay of config/default with Components of the repository, as
+// docs/install.md shows it; renderKustomization renders a kustomization.yaml
+// outside the repository ({{root}} in it is the repository), with files
+// beside it; makeEnv is the environment for a make the tests run.
+type objects = manifest.Objects
 
-// run runs a command in dir and returns its standard output and error; it
-// fails the test when the command fails.
-func run(t *testing.T, dir, name string, args ...string) (stdout, stderr string) {
-	t.Helper()
-	stdout, stderr, err := runErr(dir, name, args...)
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s%s", filepath.Base(name), strings.Join(args, " "), err, stdout, stderr)
-	}
-	return stdout, stderr
-}
-
-func runErr(dir, name string, args ...string) (stdout, stderr string, err error) {
-	var o, e bytes.Buffer
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	return o.String(), e.String(), err
-}
-
-// render runs `kubectl kustomize` on a directory of the repository, such as
-// "config/default", and returns the objects it printed.
-func render(t *testing.T, dir string) objects {
-	t.Helper()
-	out, _ := run(t, root, kubectl(t), "kustomize", filepath.Join(root, dir))
-	return decode(t, out)
-}
-
-// renderOverlay renders an overlay of config/default with the given
-// Components of the repository, as docs/install.md shows it.
-func renderOverlay(t *testing.T, components ...string) objects {
-	t.Helper()
-	k := "resources:\n- {{root}}/config/default\n"
-	if len(components) > 0 {
-		k += "components:\n"
-		for _, c := range components {
-			k += "- {{root}}/" + c + "\n"
-		}
-	}
-	return renderKustomization(t, k, nil)
-}
-
-// renderKustomization renders a kustomization.yaml of a directory outside
-// the repository, with files beside it; {{root}} in it is the repository
-// (kustomize refuses absolute paths to other kustomizations, so it becomes a
-// relative one).
-func renderKustomization(t *testing.T, kustomization string, files map[string]string) objects {
-	t.Helper()
-	dir := t.TempDir()
-	rel, err := filepath.Rel(dir, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
-		strings.ReplaceAll(kustomization, "{{root}}", filepath.ToSlash(rel))
-	writeFile(t, filepath.Join(dir, "kustomization.yaml"), k)
-	for name, content := range files {
-		writeFile(t, filepath.Join(dir, name), content)
-	}
-	out, _ := run(t, dir, kubectl(t), "kustomize", dir)
-	return decode(t, out)
-}
-
-// objects are rendered manifests, in order.
-type objects []*unstructured.Unstructured
-
-func decode(t *testing.T, manifests string) objects {
-	t.Helper()
-	var objs objects
-	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifests)))
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return objs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
-			t.Fatalf("decoding %s: %v", doc, err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
-}
-
-// get returns the object of that kind and name, failing the test when there
-// is none.
-func (objs objects) get(t *testing.T, kind, name string) *unstructured.Unstructured {
-	t.Helper()
-	for _, o := range objs {
-		if o.GetKind() == kind && o.GetName() == name {
-			return o
-		}
-	}
-	t.Fatalf("no %s %s in the rendered manifests", kind, name)
-	return nil
-}
-
-// ofKind returns the objects of the given kinds.
-func (objs objects) ofKind(kinds ...string) objects {
-	var out objects
-	for _, o := range objs {
-		for _, k := range kinds {
-			if o.GetKind() == k {
-				out = append(out, o)
-			}
-		}
-	}
-	return out
-}
-
-// yaml is the objects as one multi-document manifest.
-func (objs objects) yaml(t *testing.T) string {
-	t.Helper()
-	var b strings.Builder
-	for _, o := range objs {
-		out, err := yaml.Marshal(o.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString("---\n")
-		b.Write(out)
-	}
-	return b.String()
-}
-
-// typed converts a rendered object into its Go type, failing on fields the
-// type does not have (a misspelt or misplaced key in a manifest).
-func typed(t *testing.T, u *unstructured.Unstructured, into any) {
-	t.Helper()
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, into, true); err != nil {
-		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	decode              = manifest.Decode
+	typed               = manifest.Typed
+	kubectl             = manifest.Kubectl
+	run                 = manifest.Run
+	runErr              = manifest.RunErr
+	writeFile           = manifest.WriteFile
+	render              = manifest.Kustomize
+	renderOverlay       = manifest.KustomizeDefault
+	renderKustomization = manifest.KustomizeOverlay
+	makeEnv             = manifest.MakeEnv
+)
 
 // apply runs `kubectl apply --server-side` of objs on the test API server,
 // with extra flags (such as --dry-run=server), and returns what kubectl
 // printed.
 func apply(t *testing.T, objs objects, flags ...string) (stdout, stderr string) {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "manifests.yaml")
-	writeFile(t, file, objs.yaml(t))
-	args := append([]string{"--kubeconfig", testenv.KubeconfigFile(t, env.Config, ""), "apply", "--server-side", "-f", file}, flags...)
-	return run(t, root, kubectl(t), args...)
+	return manifest.Apply(t, env.Config, objs, flags...)
 }
 
 // installNamespaceAndRBAC applies, for real, the namespace and the RBAC of
@@ -270,8 +122,8 @@ func apply(t *testing.T, objs objects, flags ...string) (stdout, stderr string) 
 func installNamespaceAndRBAC(t *testing.T) objects {
 	t.Helper()
 	objs := render(t, "config/default")
-	apply(t, objs.ofKind("Namespace"))
-	apply(t, objs.ofKind("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"))
+	apply(t, objs.OfKind("Namespace"))
+	apply(t, objs.OfKind("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"))
 	return objs
 }
 
@@ -279,7 +131,7 @@ func installNamespaceAndRBAC(t *testing.T) objects {
 func managerDeployment(t *testing.T, objs objects) *appsv1.Deployment {
 	t.Helper()
 	d := &appsv1.Deployment{}
-	typed(t, objs.get(t, "Deployment", deployment), d)
+	typed(t, objs.Get(t, "Deployment", deployment), d)
 	return d
 }
 

@@ -22,7 +22,7 @@ import (
 // TestComponentsOnlyAdd: each Component, and both together, add their
 // objects to config/default and change nothing of it.
 func TestComponentsOnlyAdd(t *testing.T) {
-	base := render(t, "config/default").yaml(t)
+	base := render(t, "config/default").YAML(t)
 	for _, tc := range []struct {
 		components []string
 		added      []string
@@ -48,7 +48,7 @@ func TestComponentsOnlyAdd(t *testing.T) {
 			if slices.Sort(added); !slices.Equal(added, slices.Sorted(slices.Values(tc.added))) {
 				t.Errorf("added %v, want %v", added, tc.added)
 			}
-			if got := rest.yaml(t); got != base {
+			if got := rest.YAML(t); got != base {
 				t.Errorf("the Components changed config/default:\n%s", lineDiff(got, base))
 			}
 		})
@@ -84,7 +84,7 @@ configMapGenerator:
 	if got := d.Spec.Template.Spec.Containers[0].Image; got != "registry.example.com/partnerops:v0.1.0" {
 		t.Errorf("image %s, want registry.example.com/partnerops:v0.1.0", got)
 	}
-	if cms := objs.ofKind("ConfigMap"); len(cms) != 1 {
+	if cms := objs.OfKind("ConfigMap"); len(cms) != 1 {
 		t.Errorf("%d ConfigMaps, want the replaced one alone", len(cms))
 	}
 	if got := shippedConfig(t, objs, d).Acceptance.PublicURL; got != "https://partners.acme.example" {
@@ -113,8 +113,8 @@ func scraperMay(t *testing.T, user string) (bool, string) {
 // configuration.
 func TestNetworkPolicyComponent(t *testing.T) {
 	objs := renderOverlay(t, "config/network-policy")
-	u := objs.get(t, "NetworkPolicy", "partnerops-manager")
-	apply(t, objs.ofKind("Namespace"))
+	u := objs.Get(t, "NetworkPolicy", "partnerops-manager")
+	apply(t, objs.OfKind("Namespace"))
 	apply(t, objects{u}, "--dry-run=server")
 
 	np := &networkingv1.NetworkPolicy{}

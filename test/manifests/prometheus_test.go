@@ -80,20 +80,20 @@ func installPrometheusOperatorCRDs(t *testing.T) {
 func TestPrometheusComponent(t *testing.T) {
 	installPrometheusOperatorCRDs(t)
 	objs := renderOverlay(t, "config/prometheus")
-	apply(t, objs.ofKind("Namespace"))
+	apply(t, objs.OfKind("Namespace"))
 	var added objects
 	for _, id := range prometheusObjects {
 		kind, name, _ := strings.Cut(id, "/")
-		added = append(added, objs.get(t, kind, name))
+		added = append(added, objs.Get(t, kind, name))
 	}
 	if _, stderr := apply(t, added, "--dry-run=server"); stderr != "" {
 		t.Errorf("applying config/prometheus warned: %s", stderr)
 	}
 
-	sm := objs.get(t, "ServiceMonitor", "partnerops-metrics")
+	sm := objs.Get(t, "ServiceMonitor", "partnerops-metrics")
 	metrics, acceptance := &corev1.Service{}, &corev1.Service{}
-	typed(t, objs.get(t, "Service", "partnerops-metrics"), metrics)
-	typed(t, objs.get(t, "Service", "partnerops-acceptance"), acceptance)
+	typed(t, objs.Get(t, "Service", "partnerops-metrics"), metrics)
+	typed(t, objs.Get(t, "Service", "partnerops-acceptance"), acceptance)
 	selector, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
 	if len(selector) == 0 || !matches(selector, metrics.Labels) {
 		t.Errorf("selector %v does not select the metrics Service %v", selector, metrics.Labels)
@@ -110,7 +110,7 @@ func TestPrometheusComponent(t *testing.T) {
 	}
 	ep := endpoints[0].(map[string]any)
 	token := &corev1.Secret{}
-	typed(t, objs.get(t, "Secret", "partnerops-metrics-scraper-token"), token)
+	typed(t, objs.Get(t, "Secret", "partnerops-metrics-scraper-token"), token)
 	for _, f := range []struct {
 		path []string
 		want any
@@ -135,22 +135,22 @@ func TestPrometheusComponent(t *testing.T) {
 
 	// The token is the scraper's, and only the scraper may read /metrics.
 	scraper := &corev1.ServiceAccount{}
-	typed(t, objs.get(t, "ServiceAccount", "partnerops-metrics-scraper"), scraper)
+	typed(t, objs.Get(t, "ServiceAccount", "partnerops-metrics-scraper"), scraper)
 	if token.Type != corev1.SecretTypeServiceAccountToken || token.Annotations[corev1.ServiceAccountNameKey] != scraper.Name ||
 		token.Namespace != sm.GetNamespace() || scraper.Namespace != sm.GetNamespace() {
 		t.Errorf("the Secret %s/%s (%s, for %q) is not a token of %s/%s in the ServiceMonitor's namespace",
 			token.Namespace, token.Name, token.Type, token.Annotations[corev1.ServiceAccountNameKey], scraper.Namespace, scraper.Name)
 	}
 	binding, reader := &rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}
-	typed(t, objs.get(t, "ClusterRoleBinding", "partnerops-metrics-reader"), binding)
-	typed(t, objs.get(t, "ClusterRole", binding.RoleRef.Name), reader)
+	typed(t, objs.Get(t, "ClusterRoleBinding", "partnerops-metrics-reader"), binding)
+	typed(t, objs.Get(t, "ClusterRole", binding.RoleRef.Name), reader)
 	if want := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}; !slices.EqualFunc(reader.Rules, want, rulesEqual) {
 		t.Errorf("ClusterRole %s grants %v, want only get /metrics", reader.Name, reader.Rules)
 	}
 	if want := (rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: scraper.Name, Namespace: scraper.Namespace}); !slices.Equal(binding.Subjects, []rbacv1.Subject{want}) {
 		t.Fatalf("subjects %v, want the scraper's service account alone", binding.Subjects)
 	}
-	apply(t, objects{objs.get(t, "ClusterRole", reader.Name), objs.get(t, "ClusterRoleBinding", binding.Name)})
+	apply(t, objects{objs.Get(t, "ClusterRole", reader.Name), objs.Get(t, "ClusterRoleBinding", binding.Name)})
 	t.Cleanup(func() { _ = env.Client.Delete(ctx, binding) })
 	if ok, reason := scraperMay(t, "system:serviceaccount:"+scraper.Namespace+":"+scraper.Name); !ok {
 		t.Errorf("the scraper's account may not get /metrics (%s)", reason)
@@ -168,7 +168,7 @@ func TestPrometheusComponent(t *testing.T) {
 	}{
 		{sm, []string{"spec", "endpoints"}, []any{map[string]any{"port": "https", "authorization": map[string]any{"credentials": map[string]any{"nam": "x", "key": "token"}}}},
 			".spec.endpoints[0].authorization.credentials.nam: field not declared in schema"},
-		{objs.get(t, "PrometheusRule", "partnerops"), []string{"spec", "groups"}, []any{map[string]any{"name": "g", "rules": []any{map[string]any{"alert": "A", "expr": "up", "for": "15 minutes"}}}},
+		{objs.Get(t, "PrometheusRule", "partnerops"), []string{"spec", "groups"}, []any{map[string]any{"name": "g", "rules": []any{map[string]any{"alert": "A", "expr": "up", "for": "15 minutes"}}}},
 			"spec.groups[0].rules[0].for"},
 	} {
 		o := bad.obj.DeepCopy()
@@ -176,7 +176,7 @@ func TestPrometheusComponent(t *testing.T) {
 			t.Fatal(err)
 		}
 		file := filepath.Join(t.TempDir(), "bad.yaml")
-		writeFile(t, file, objects{o}.yaml(t))
+		writeFile(t, file, objects{o}.YAML(t))
 		_, stderr, err := runErr(root, kubectl(t), "--kubeconfig", testenv.KubeconfigFile(t, env.Config, ""), "apply", "--server-side", "--dry-run=server", "-f", file)
 		if err == nil || !strings.Contains(stderr, bad.says) {
 			t.Errorf("a %s with %s %v: %v %s, want refused for %s", o.GetKind(), strings.Join(bad.path, "."), bad.val, err, stderr, bad.says)
@@ -196,8 +196,8 @@ func TestInstallGuideSelectsForKubePrometheusStack(t *testing.T) {
 	}
 	block := yamlBlockWith(t, string(guide), "path: /metadata/labels/release")
 	objs := renderKustomization(t, "resources:\n- {{root}}/config/default\n"+strings.ReplaceAll(block, "../partnerops/", "{{root}}/"), nil)
-	apply(t, objs.ofKind("Namespace"))
-	monitoring := objs.ofKind("ServiceMonitor", "PrometheusRule")
+	apply(t, objs.OfKind("Namespace"))
+	monitoring := objs.OfKind("ServiceMonitor", "PrometheusRule")
 	if len(monitoring) != 2 {
 		t.Fatalf("%d ServiceMonitors and PrometheusRules, want one of each", len(monitoring))
 	}

@@ -29,7 +29,7 @@ const requestedByPolicy = "partnerops-requested-by"
 func TestRequestedByPolicy(t *testing.T) {
 	objs := installNamespaceAndRBAC(t) // the tenant role the users get, the manager's RBAC
 	var policies objects
-	for _, o := range objs.ofKind("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding") {
+	for _, o := range objs.OfKind("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding") {
 		if o.GetName() == requestedByPolicy {
 			policies = append(policies, o)
 		}
@@ -40,10 +40,10 @@ func TestRequestedByPolicy(t *testing.T) {
 	mutating := &admissionregistrationv1.MutatingAdmissionPolicy{}
 	mutatingBinding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{}
 	validatingBinding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
-	typed(t, objs.get(t, "MutatingAdmissionPolicy", requestedByPolicy), mutating)
-	typed(t, objs.get(t, "MutatingAdmissionPolicyBinding", requestedByPolicy), mutatingBinding)
-	typed(t, objs.get(t, "ValidatingAdmissionPolicy", requestedByPolicy), &admissionregistrationv1.ValidatingAdmissionPolicy{})
-	typed(t, objs.get(t, "ValidatingAdmissionPolicyBinding", requestedByPolicy), validatingBinding)
+	typed(t, objs.Get(t, "MutatingAdmissionPolicy", requestedByPolicy), mutating)
+	typed(t, objs.Get(t, "MutatingAdmissionPolicyBinding", requestedByPolicy), mutatingBinding)
+	typed(t, objs.Get(t, "ValidatingAdmissionPolicy", requestedByPolicy), &admissionregistrationv1.ValidatingAdmissionPolicy{})
+	typed(t, objs.Get(t, "ValidatingAdmissionPolicyBinding", requestedByPolicy), validatingBinding)
 	if mutatingBinding.Spec.PolicyName != requestedByPolicy || validatingBinding.Spec.PolicyName != requestedByPolicy {
 		t.Errorf("the bindings bind %q and %q, want %s (kustomize renames the policies)", mutatingBinding.Spec.PolicyName, validatingBinding.Spec.PolicyName, requestedByPolicy)
 	}

@@ -56,7 +56,7 @@ func TestTenantRoles(t *testing.T) {
 		tenantEditRole: {"rbac.authorization.k8s.io/aggregate-to-edit", "rbac.authorization.k8s.io/aggregate-to-admin"},
 	} {
 		role := &rbacv1.ClusterRole{}
-		typed(t, objs.get(t, "ClusterRole", name), role)
+		typed(t, objs.Get(t, "ClusterRole", name), role)
 		for _, l := range label {
 			if role.Labels[l] != "true" {
 				t.Errorf("ClusterRole %s lacks the label %s: \"true\"", name, l)
@@ -130,7 +130,7 @@ func TestTenantRolesLeaveBuiltInBindingsAlone(t *testing.T) {
 	objs := renderKustomization(t, k, files)
 	for _, builtin := range []string{"view", "edit", "admin"} {
 		rb := &rbacv1.RoleBinding{}
-		typed(t, objs.get(t, "RoleBinding", "team-"+builtin), rb)
+		typed(t, objs.Get(t, "RoleBinding", "team-"+builtin), rb)
 		if rb.RoleRef.Name != builtin {
 			t.Errorf("the overlay's binding to the built-in %s binds %s", builtin, rb.RoleRef.Name)
 		}
