@@ -42,6 +42,8 @@ const (
 	readmeKubeconfig = "$PWD/bin/dev/kubeconfig"
 	readmeMailpit    = "127.0.0.1:8025"
 	readmeSCIM       = "127.0.0.1:8091"
+	readmePlugin     = "bin/kubectl-partners"
+	readmeDevDir     = "bin/dev/"
 )
 
 // docsImages makes TestWalkthrough write its pictures into docs/images/
@@ -52,23 +54,27 @@ var docsImages = flag.Bool("docs-images", false, "TestWalkthrough: write the REA
 // cannot rot: it starts dev as `make dev` does, runs the commands of the
 // README's ```sh walkthrough blocks as they are written, in one bash
 // session in the repository's root (only make dev's default addresses are
-// rewritten to the ones this test's dev listens on), and between the
-// blocks does in headless Chromium what the README asks of a person: open
+// rewritten to the ones this test's dev listens on, bin/dev/ to a scratch
+// directory and bin/kubectl-partners to the plugin built from this tree),
+// and between the blocks does in headless Chromium what the README asks of
+// a person: open
 // Mailpit's inbox, open carlos's email, click its "Aceptar y continuar"
 // (which opens the acceptance page in a new tab), press the page's button
 // and land on the Partner Hub stand-in, taking the README's pictures on
 // the way (see pictures). It checks what the README says the commands
-// show: the invitations sent and listed by `kubectl get partners`, then
-// carlos Accepted, the account Active, and his grant in the SCIM server's
-// groups.
+// show: the invitations sent and listed by `kubectl get partners`; jane
+// added to a copy of the sample account with `kubectl partners invite -f`,
+// her invitation's email sent, and the resend raised in the file sending
+// her, and nobody else, a second email; then carlos Accepted, the account
+// Active, and his grant in the SCIM server's groups.
 func TestWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: this test builds the manager and runs etcd, kube-apiserver and the manager")
 	}
 	root := testenv.RepoRoot()
 	blocks := walkthroughBlocks(t, filepath.Join(root, "README.md"))
-	if len(blocks) != 2 {
-		t.Fatalf("README.md has %d ```sh walkthrough blocks, want 2 (invite, then check the grant after accepting in the browser)", len(blocks))
+	if len(blocks) != 3 {
+		t.Fatalf("README.md has %d ```sh walkthrough blocks, want 3 (invite, add a user to the account's file and resend, then check the grant after accepting in the browser)", len(blocks))
 	}
 	if err := checkExecutable(filepath.Join(root, "bin", "kubectl")); err != nil {
 		t.Fatalf("bin/kubectl: %v: hack/install-control-plane.sh builds it", err)
@@ -85,6 +91,11 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("no Chromium: hack/install-peers.sh installs it: %v", err)
 	}
 	pics := newPictures(t, root)
+	// make dev builds bin/kubectl-partners (make build); this test builds
+	// the plugin of this tree instead, and gives the walkthrough a scratch
+	// bin/dev/ of its own.
+	plugin := goBuild(t, root, "./cmd/kubectl-partners", filepath.Join(t.TempDir(), "kubectl-partners"))
+	scratch := t.TempDir()
 	e := launchDev(t, root)
 	dev, kubeconfig, mailpitAddr, scimAddr, hubURL := e.dev, e.kubeconfig, e.mailpitAddr, e.scimAddr, e.hubURL
 	// The README's first command is the line dev prints.
@@ -95,6 +106,8 @@ func TestWalkthrough(t *testing.T) {
 		readmeKubeconfig, kubeconfig,
 		readmeMailpit, mailpitAddr,
 		readmeSCIM, scimAddr,
+		readmePlugin, plugin,
+		readmeDevDir, scratch+"/",
 	)
 	sh := startShell(t, root)
 
@@ -110,7 +123,30 @@ func TestWalkthrough(t *testing.T) {
 		}
 	}
 
-	// 2. The email in the inbox, and 3. accepted in the browser, as a
+	// 2. Add a user in Git: jane into a copy of the account's manifest,
+	// applied; her email sent; her entry's resend raised and applied: a
+	// second email to her, and to nobody else.
+	out = sh.run(t, rewrite.Replace(blocks[1]), walkthroughTimeout)
+	const jane, janeInv = "jane.doe@globex.example", "globex-jane-doe-a47910df"
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^partneraccount/globex in ` + regexp.QuoteMeta(scratch) + `/\S+\.yaml: jane\.doe@globex\.example added to spec\.users \(its invitation: partnerinvitation/` + janeInv + `\)$`),
+		regexp.MustCompile(`(?m)^partnerinvitation\.partners\.partnerops\.dev/` + janeInv + ` condition met$`),
+		regexp.MustCompile(`(?m)^jane\.doe@globex\.example +fr +1 +\S+$`),
+		regexp.MustCompile(`(?m)^(frank@eu\.globex\.example|hank\.scorpio@globex\.example|mindy@globex\.example) +\S+ +<none> +\S+$`),
+		regexp.MustCompile(`(?m)^globex +Globex Corporation +PendingApproval +6 +\S+$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("the walkthrough's second block printed no match for %s:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "/"+janeInv+" condition met\n"); n != 3 {
+		t.Errorf("the walkthrough's second block waited for %s %d times, want 3 (created, EmailSent, observedResend 1):\n%s", janeInv, n, out)
+	}
+	checkResentOnlyTo(t, "http://"+mailpitAddr, jane,
+		"amelie.dupont@globex.example", "carlos.ruiz@globex.example",
+		"hank.scorpio@globex.example", "mindy@globex.example", "frank@eu.globex.example")
+
+	// 3. The email in the inbox, and 4. accepted in the browser, as a
 	// person does it.
 	const carlos = "carlos.ruiz@globex.example"
 	link := acceptLinkInMailpit(t, "http://"+mailpitAddr, carlos)
@@ -131,8 +167,8 @@ func TestWalkthrough(t *testing.T) {
 		openAcceptancePage(t, ctx, others[to], locale, pics)
 	}
 
-	// 4. Accepted, Active, and the grant in the SCIM server.
-	out = sh.run(t, rewrite.Replace(blocks[1]), walkthroughTimeout)
+	// 5. Accepted, Active, and the grant in the SCIM server.
+	out = sh.run(t, rewrite.Replace(blocks[2]), walkthroughTimeout)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^partneraccount\.partners\.partnerops\.dev/globex +Globex Corporation +Active\b`),
 		regexp.MustCompile(`(?m)^partnerinvitation\.partners\.partnerops\.dev/globex-carlos +carlos\.ruiz@globex\.example +globex +viewer +Accepted\b`),
@@ -140,13 +176,13 @@ func TestWalkthrough(t *testing.T) {
 		regexp.MustCompile(`"display":"carlos\.ruiz@globex\.example"`),
 	} {
 		if !want.MatchString(out) {
-			t.Errorf("the walkthrough's second block printed no match for %s:\n%s", want, out)
+			t.Errorf("the walkthrough's third block printed no match for %s:\n%s", want, out)
 		}
 	}
 	// The README's curl line, with the token in place of $TOKEN, is the
 	// line dev prints.
 	token := secretToken(t, root, kubeconfig)
-	for _, line := range strings.Split(rewrite.Replace(blocks[1]), "\n") {
+	for _, line := range strings.Split(rewrite.Replace(blocks[2]), "\n") {
 		if strings.HasPrefix(line, "curl ") {
 			printed := strings.ReplaceAll(line, "$TOKEN", token)
 			if !dev.hasLine("  " + printed) {
@@ -328,6 +364,58 @@ func acceptLinkInMailpit(t *testing.T, apiURL, recipient string) string {
 	}
 	t.Fatalf("Mailpit holds no email to %s", recipient)
 	return ""
+}
+
+// checkResentOnlyTo checks Mailpit's inbox once resent's second email is
+// there: two emails to resent, with different accept links (the resend's
+// link is a fresh one), and exactly one to each of others.
+func checkResentOnlyTo(t *testing.T, apiURL, resent string, others ...string) {
+	t.Helper()
+	var ids map[string][]string
+	deadline := time.Now().Add(mailTimeout)
+	for {
+		var list struct {
+			Messages []struct {
+				ID string
+				To []struct{ Address string }
+			}
+		}
+		getJSONInto(t, apiURL+"/api/v1/messages?limit=100", &list)
+		ids = map[string][]string{}
+		for _, m := range list.Messages {
+			for _, to := range m.To {
+				ids[to.Address] = append(ids[to.Address], m.ID)
+			}
+		}
+		arrived := len(ids[resent]) >= 2
+		for _, o := range others {
+			arrived = arrived && len(ids[o]) >= 1
+		}
+		if arrived || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(ids[resent]) != 2 {
+		t.Fatalf("Mailpit holds %d emails to %s, want 2 (the first and the resend's): %v", len(ids[resent]), resent, ids)
+	}
+	links := map[string]bool{}
+	for _, id := range ids[resent] {
+		var msg struct{ HTML string }
+		getJSONInto(t, apiURL+"/api/v1/message/"+url.PathEscape(id), &msg)
+		links[acceptLink.FindString(msg.HTML)] = true
+	}
+	if len(links) != 2 || links[""] {
+		t.Errorf("the two emails to %s do not hold two different accept links: %v", resent, links)
+	}
+	for _, o := range others {
+		if len(ids[o]) != 1 {
+			t.Errorf("Mailpit holds %d emails to %s, want 1 (only %s was resent)", len(ids[o]), o, resent)
+		}
+	}
+	if len(ids) != 1+len(others) {
+		t.Errorf("Mailpit holds emails to %d addresses, want %d: %v", len(ids), 1+len(others), ids)
+	}
 }
 
 func getJSONInto(t *testing.T, u string, v any) {
@@ -530,7 +618,7 @@ func pageLanguage(t *testing.T, ctx context.Context) (lang, text string) {
 	return lang, text
 }
 
-// acceptInBrowser does step 3 in the tab the email's button opened: the
+// acceptInBrowser does step 4 in the tab the email's button opened: the
 // acceptance page shows carlos's invitation in Spanish; pressing "Aceptar
 // y continuar" lands on the Partner Hub stand-in, which says for which
 // account and namespace.
