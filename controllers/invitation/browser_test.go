@@ -109,6 +109,21 @@ func readPage(t *testing.T, ctx context.Context) pageFacts {
 	return f
 }
 
+// openLink opens link in a new browser and reads the page it shows; the
+// link must answer status.
+func openLink(t *testing.T, link string, status int) (context.Context, pageFacts) {
+	t.Helper()
+	ctx := browser.New(t)
+	resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != int64(status) {
+		t.Errorf("the link answered %d, want %d", resp.Status, status)
+	}
+	return ctx, readPage(t, ctx)
+}
+
 // TestAcceptInABrowser is the partner's whole journey in headless Chromium:
 // the real email arrives in Mailpit, its link opens the page (on a desktop
 // and on a phone-sized screen, screenshots under bin/screenshots/), the
@@ -138,15 +153,7 @@ func TestAcceptInABrowser(t *testing.T) {
 			link := linkFromEmail(t, mp, addr)
 			h.WaitState(inv.Name, v1alpha1.InvitationPendingApproval)
 
-			ctx := browser.New(t)
-			resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(link))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.Status != http.StatusOK {
-				t.Fatalf("the link answered %d, want 200", resp.Status)
-			}
-			f := readPage(t, ctx)
+			ctx, f := openLink(t, link, http.StatusOK)
 			if f.Lang != tc.locale || f.Page != "invitation" {
 				t.Errorf("page %q in %q, want the invitation in %q", f.Page, f.Lang, tc.locale)
 			}
@@ -246,15 +253,7 @@ func TestAcceptInABrowser(t *testing.T) {
 		link := linkFromEmail(t, mp, addr)
 		pending := h.WaitState(inv.Name, v1alpha1.InvitationPendingApproval)
 		h.Clock.SetTime(pending.Status.ExpiresAt.Add(time.Second))
-		ctx := browser.New(t)
-		resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(link))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Status != http.StatusGone {
-			t.Errorf("an expired link answered %d, want 410", resp.Status)
-		}
-		f := readPage(t, ctx)
+		ctx, f := openLink(t, link, http.StatusGone)
 		if f.Page != "expired" || !strings.Contains(f.Text, "Acme Corporation") {
 			t.Errorf("the expired page (%q) says:\n%s", f.Page, f.Text)
 		}
