@@ -302,8 +302,11 @@ type PartnerInvitation struct {
 	// +required
 	Spec PartnerInvitationSpec `json:"spec"`
 
-	// status is what the operator observed.
+	// status is what the operator observed. Until the controller's first
+	// write it holds only observedGeneration 0 (a default), so that kstatus
+	// and Flux read a new object as InProgress, not Current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status PartnerInvitationStatus `json:"status,omitempty"`
 }
 
