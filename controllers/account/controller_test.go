@@ -326,10 +326,12 @@ func TestDuplicateUserIsReported(t *testing.T) {
 }
 
 // TestInvalidInvitationsAreNamed: Ready names the invalid invitations and
-// why; fixing the entry recovers.
+// why, as InvalidInvitations while another invitation can still work and as
+// InvitationsFailed (state ActionRequired) once none can; fixing the entry
+// recovers.
 func TestInvalidInvitationsAreNamed(t *testing.T) {
 	h := start(t)
-	h.account("globex", user("mindy@globex.example", "wizard", "editor"))
+	h.account("globex", user("mindy@globex.example", "wizard", "editor"), user("hank@globex.example", "editor", "editor"))
 	mindy := account.InvitationName("globex", "mindy@globex.example")
 	a := h.waitReady("globex", metav1.ConditionFalse, v1alpha1.ReasonInvalidInvitations)
 	msg := readyOf(a).Message
@@ -338,6 +340,16 @@ func TestInvalidInvitationsAreNamed(t *testing.T) {
 	}
 	if a.Status.Invitations.Invalid != 1 {
 		t.Errorf("counts %+v, want 1 invalid", a.Status.Invitations)
+	}
+	// Without hank, mindy's is the only invitation and it cannot work:
+	// the account needs action.
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = a.Spec.Users[:1] })
+	a = h.waitReady("globex", metav1.ConditionFalse, v1alpha1.ReasonInvitationsFailed)
+	if a.Status.State != v1alpha1.AccountActionRequired {
+		t.Errorf("state %q, want ActionRequired", a.Status.State)
+	}
+	if msg := readyOf(a).Message; !strings.Contains(msg, "mindy@globex.example (PartnerInvitation "+mindy+", Invalid, UnknownRole") {
+		t.Errorf("Ready does not name the invalid invitation and its cause: %q", msg)
 	}
 	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Role = "editor" })
 	h.WaitState(mindy, v1alpha1.InvitationPendingApproval)

@@ -54,9 +54,16 @@ func TestKstatus(t *testing.T) {
 			},
 		},
 		{
-			name: "an entry with an unknown role", want: status.FailedStatus, reason: v1alpha1.ReasonInvalidInvitations,
+			name: "the only entry has an unknown role", want: status.FailedStatus, reason: v1alpha1.ReasonInvitationsFailed,
 			run: func(h *harness) {
 				h.account("globex", user("mindy@globex.example", "owner", "editor"))
+				h.waitReady("globex", metav1.ConditionFalse, v1alpha1.ReasonInvitationsFailed)
+			},
+		},
+		{
+			name: "an entry with an unknown role beside a waiting one", want: status.FailedStatus, reason: v1alpha1.ReasonInvalidInvitations,
+			run: func(h *harness) {
+				h.account("globex", user("mindy@globex.example", "owner", "editor"), user("hank@globex.example", "editor", "editor"))
 				h.waitReady("globex", metav1.ConditionFalse, v1alpha1.ReasonInvalidInvitations)
 			},
 		},

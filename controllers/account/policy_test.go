@@ -371,6 +371,8 @@ func TestReadiness(t *testing.T) {
 			[]string{"previous invitation of mindy@x.example"}},
 		"invalid": {readyInput{invalid: []*v1alpha1.PartnerInvitation{&bad}, plan: plan{create: []*v1alpha1.PartnerInvitation{&hank}}}, false, v1alpha1.ReasonInvalidInvitations,
 			[]string{`1 invitation cannot be sent: PartnerInvitation bad for bad@x.example (UnknownRole: role "wizard" is not in the operator's catalogue)`}},
+		"ActionRequired, only invalid": {readyInput{state: v1alpha1.AccountActionRequired, invalid: []*v1alpha1.PartnerInvitation{&bad}, failed: []*v1alpha1.PartnerInvitation{&bad}}, false, v1alpha1.ReasonInvitationsFailed,
+			[]string{"No user is active and no invitation is waiting", "bad@x.example (PartnerInvitation bad, Invalid, UnknownRole"}},
 		"duplicate": {readyInput{invalid: []*v1alpha1.PartnerInvitation{&bad}, plan: plan{conflicts: []conflict{{Email: "mindy@x.example", Other: "by-hand"}}}}, false, v1alpha1.ReasonDuplicateUser,
 			[]string{"mindy@x.example is already invited by PartnerInvitation by-hand", "Remove the entry from spec.users, or delete the other invitation"}},
 		"name taken": {readyInput{plan: plan{conflicts: []conflict{{Email: "mindy@x.example", Other: "globex-mindy-1", NameTaken: true}}}}, false, v1alpha1.ReasonDuplicateUser,

@@ -36,21 +36,23 @@ type readyInput struct {
 }
 
 // readiness decides the account's Ready condition. The first that applies
-// wins: Deleting, DuplicateUser, InvalidInvitations, InvitationsPending,
-// then, in state ActionRequired, InvitationsFailed (some refused by the
-// mail server) or InvitationsExpired; else Reconciled.
+// wins: Deleting, DuplicateUser, in state ActionRequired InvitationsFailed
+// (some Invalid or refused by the mail server, and nothing else can work),
+// InvalidInvitations (some Invalid while others are active or waiting),
+// InvitationsPending, then, in state ActionRequired, InvitationsExpired;
+// else Reconciled.
 func readiness(in readyInput) (ok bool, reason, message string) {
 	switch {
 	case in.deleting:
 		return false, v1alpha1.ReasonDeleting, deletingMessage(in.policy, in.holders)
 	case len(in.plan.conflicts) > 0:
 		return false, v1alpha1.ReasonDuplicateUser, conflictMessage(in.plan.conflicts)
+	case in.state == v1alpha1.AccountActionRequired && len(in.failed) > 0:
+		return false, v1alpha1.ReasonInvitationsFailed, "No user is active and no invitation is waiting: " + attentionMessage(in.expired, in.failed)
 	case len(in.invalid) > 0:
 		return false, v1alpha1.ReasonInvalidInvitations, invalidMessage(in.invalid)
 	case in.plan.pending():
 		return false, v1alpha1.ReasonInvitationsPending, pendingMessage(&in.plan)
-	case in.state == v1alpha1.AccountActionRequired && len(in.failed) > 0:
-		return false, v1alpha1.ReasonInvitationsFailed, "No user is active and no invitation is waiting: " + attentionMessage(in.expired, in.failed)
 	case in.state == v1alpha1.AccountActionRequired:
 		return false, v1alpha1.ReasonInvitationsExpired, "No user is active and no invitation is waiting: " + attentionMessage(in.expired, in.failed)
 	}
