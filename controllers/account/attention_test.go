@@ -106,6 +106,35 @@ func TestActiveAccountWithExpiredInvitation(t *testing.T) {
 	}
 }
 
+// TestActiveAccountWithInvalidInvitation: an entry the operator cannot
+// honour (an unknown role in Git) beside an active member keeps the account
+// Active but not Ready (InvalidInvitations): unlike an expired link or a
+// refused address, it is an error in the account's own spec, which GitOps
+// health checks must show; InvitationsNeedAttention names it too.
+func TestActiveAccountWithInvalidInvitation(t *testing.T) {
+	h := start(t)
+	h.account("globex", user("hank@globex.example", "admin", "insights"))
+	hank := account.InvitationName("globex", "hank@globex.example")
+	h.WaitState(hank, v1alpha1.InvitationPendingApproval)
+	h.accept(hank)
+	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) {
+		a.Spec.Users = append(a.Spec.Users, user("mindy@globex.example", "wizard", "editor"))
+	})
+	a := h.WaitAccount("globex", "InvitationsNeedAttention True", func(a *v1alpha1.PartnerAccount) bool {
+		c := attentionOf(a)
+		return c != nil && c.Status == metav1.ConditionTrue && len(a.Status.Members) == 1
+	})
+	if a.Status.State != v1alpha1.AccountActive {
+		t.Errorf("state %s, want Active", a.Status.State)
+	}
+	if r := readyOf(a); r == nil || r.Status != metav1.ConditionFalse || r.Reason != v1alpha1.ReasonInvalidInvitations || !strings.Contains(r.Message, "mindy@globex.example") {
+		t.Errorf("Ready = %+v, want False/InvalidInvitations naming mindy", r)
+	}
+	if c := attentionOf(a); c.Reason != v1alpha1.ReasonInvitationsFailed || !strings.Contains(c.Message, "UnknownRole") {
+		t.Errorf("InvitationsNeedAttention = %+v, want InvitationsFailed naming the unknown role", c)
+	}
+}
+
 // TestRefusedInvitationIsFailed: an invitation whose email the mail server
 // refused is failed, not pending: the account is ActionRequired with
 // Ready False/InvitationsFailed naming the address and saying to fix it.
