@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
@@ -66,7 +67,12 @@ func TestAppliedObjectsStayAsApplied(t *testing.T) {
 		sums, err := mp.Messages(context.Background())
 		return err == nil && len(sums) == 5
 	})
-	h.accept(t, h.link(t, mp, "carlos.ruiz@globex.example"))
+	link := h.link(t, mp, "carlos.ruiz@globex.example")
+	// As a person would, open the email once its send is recorded: a link
+	// clicked in the instant between the email and that status write (which
+	// also records the account carlos joined by his domain) is dead.
+	h.WaitCondition("globex-carlos", v1alpha1.ConditionEmailSent, metav1.ConditionTrue, v1alpha1.ReasonSent)
+	h.accept(t, link)
 	h.waitGrantsSynced("globex-carlos", v1alpha1.ReasonGrantsApplied)
 	h.Eventually("the account Active", func() bool { return h.GetAccount("globex").Status.State == v1alpha1.AccountActive })
 
