@@ -343,6 +343,9 @@ func benchConfig(mp *mailpit.Server, sc *scim.Server) (*config.Config, string, e
 	cfg.Acceptance.BindAddress, cfg.Acceptance.PublicURL = strings.TrimPrefix(page, "http://"), page
 	cfg.Acceptance.PartnerHubURL = "http://127.0.0.1:1/hub"
 	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.Security, cfg.SMTP.CredentialsSecret = mp.SMTPHost, mp.SMTPPort, config.SMTPSecurityNone, nil
+	// Settled members' grants are checked again once a day, not within
+	// the run: the benchmark waits for quiet controllers between phases.
+	cfg.IdentityBackend.ResyncInterval.Duration = 24 * time.Hour
 	cfg.IdentityBackend.Type, cfg.IdentityBackend.LDAP = config.BackendSCIM, nil
 	cfg.IdentityBackend.SCIM = &config.SCIMConfig{BaseURL: sc.URL, TokenSecret: &config.SecretRef{Name: "scim-token"}, CreateGroups: true}
 	return cfg, page, nil
