@@ -223,11 +223,14 @@ func TestSnapshot(t *testing.T) {
 	readJSON(t, filepath.Join(dist, "metadata.json"), &meta)
 	var artifacts []artifact
 	readJSON(t, filepath.Join(dist, "artifacts.json"), &artifacts)
-	head, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
-	if err != nil {
-		t.Fatal(err)
+	// The commit GoReleaser read (HEAD may have moved since, in a working
+	// tree others commit to): a full commit of this repository, whose
+	// short form names the snapshot.
+	commit := meta.Commit
+	if out, err := exec.Command("git", "-C", root, "rev-parse", "--verify", commit+"^{commit}").CombinedOutput(); err != nil ||
+		strings.TrimSpace(string(out)) != commit || !strings.Contains(meta.Version, "."+commit[:7]) {
+		t.Errorf("metadata.json: commit %q, version %q: want a full commit of this repository, named in the version (%v: %s)", commit, meta.Version, err, out)
 	}
-	commit := strings.TrimSpace(string(head))
 	if !regexp.MustCompile(`-snapshot\.[0-9a-f]+$`).MatchString(meta.Version) {
 		t.Errorf("snapshot version %q, want …-snapshot.<short commit>", meta.Version)
 	}
