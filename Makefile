@@ -216,10 +216,10 @@ control-plane: ## Build kube-apiserver, kubectl and etcd from the Go module prox
 $(CONTROLLER_GEN):
 	GOBIN=$(TOOLS) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 
-.PHONY: peers
-peers: ## Install the test peers with hack/install-peers.sh: Mailpit with its web UI and the node servers into bin/tools/, Chromium and slapd with apt-get.
-	@hack/install-peers.sh >/dev/null
 .PHONY: tools
 tools: ## Build the test tools (promtool) into bin/tools/ and fetch the Prometheus Operator's CRDs, with hack/install-tools.sh (once per version).
 	@hack/install-tools.sh >/dev/null
 
+.PHONY: peers
+peers: ## Install the test peers with hack/install-peers.sh: Mailpit with its web UI and the node servers into bin/tools/, Chromium and slapd with apt-get.
+	@hack/install-peers.sh >/dev/null
