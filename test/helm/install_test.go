@@ -122,8 +122,19 @@ func TestHelmInstallFromDist(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: customer, Name: "globex"},
 		Spec:       partnersv1alpha1.PartnerAccountSpec{DisplayName: "Globex"},
 	}
-	if err := api.Create(ctx(t), account); err != nil {
-		t.Fatal(err)
+	// The chart's requested-by MutatingAdmissionPolicy needs the schema of
+	// the kind it patches, which the API server reads from its own OpenAPI
+	// every 5 seconds: until it has read the CRDs just installed, it
+	// answers 503 naming CustomResourceDefinitions. Retry only that.
+	err = wait.PollUntilContextTimeout(ctx(t), 200*time.Millisecond, time.Minute, true, func(c context.Context) (bool, error) {
+		err := api.Create(c, account)
+		if apierrors.IsServiceUnavailable(err) && strings.Contains(err.Error(), "CustomResourceDefinitions") {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		t.Fatalf("creating a PartnerAccount after helm install: %v", err)
 	}
 	uninstall := action.NewUninstall(cfg)
 	uninstall.WaitStrategy = kube.HookOnlyStrategy
