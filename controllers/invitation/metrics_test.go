@@ -153,9 +153,11 @@ func TestGrantAndBackendMetrics(t *testing.T) {
 	if f := failures(); f != failed {
 		t.Errorf("failed grant syncs rose by %v while the grants landed", f-failed)
 	}
-	if n := gauge("partnerops_invitations", map[string]string{"state": "Accepted"}); n != 1 {
-		t.Errorf("partnerops_invitations{state=Accepted} = %v, want 1", n)
-	}
+	// The gauges count the informer cache at scrape time, which follows the
+	// API server a moment later than the reads above.
+	h.Eventually("partnerops_invitations{state=Accepted} = 1", func() bool {
+		return gauge("partnerops_invitations", map[string]string{"state": "Accepted"}) == 1
+	})
 
 	h.Backend.RemoveMemberFunc = func(context.Context, string, identity.User) error {
 		return fmt.Errorf("503 Service Unavailable: %w", identity.ErrUnavailable)
@@ -168,9 +170,9 @@ func TestGrantAndBackendMetrics(t *testing.T) {
 	if d := failures() - failed - (syncs("revoke", "failure", v1alpha1.ReasonBackendUnavailable) - revokeFailed); d != 0 {
 		t.Errorf("other failed grant syncs rose by %v", d)
 	}
-	if n := gauge("partnerops_invitations_awaiting_revocation", map[string]string{}); n != 1 {
-		t.Errorf("partnerops_invitations_awaiting_revocation = %v while the revocation fails, want 1", n)
-	}
+	h.Eventually("partnerops_invitations_awaiting_revocation = 1 while the revocation fails", func() bool {
+		return gauge("partnerops_invitations_awaiting_revocation", map[string]string{}) == 1
+	})
 
 	revoked := syncs("revoke", "success", v1alpha1.ReasonGrantsRevoked)
 	h.Backend.RemoveMemberFunc = nil
@@ -179,10 +181,10 @@ func TestGrantAndBackendMetrics(t *testing.T) {
 		return c != nil && c.Reason == v1alpha1.ReasonGrantsRevoked
 	})
 	rose("grant syncs revoke/success/GrantsRevoked", revoked, syncs("revoke", "success", v1alpha1.ReasonGrantsRevoked), 1)
-	if n := gauge("partnerops_invitations_awaiting_revocation", map[string]string{}); n != 0 {
-		t.Errorf("partnerops_invitations_awaiting_revocation = %v once revoked, want 0", n)
-	}
-	if n := gauge("partnerops_invitations", map[string]string{"state": "Revoked"}); n != 1 {
-		t.Errorf("partnerops_invitations{state=Revoked} = %v, want 1", n)
-	}
+	h.Eventually("partnerops_invitations_awaiting_revocation = 0 once revoked", func() bool {
+		return gauge("partnerops_invitations_awaiting_revocation", map[string]string{}) == 0
+	})
+	h.Eventually("partnerops_invitations{state=Revoked} = 1", func() bool {
+		return gauge("partnerops_invitations", map[string]string{"state": "Revoked"}) == 1
+	})
 }
