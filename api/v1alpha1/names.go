@@ -120,6 +120,27 @@ func CoveringDomain(email string, allowed []DomainName) (_ DomainName, ok bool) 
 	return best, ok
 }
 
+// CoveringAccounts are the accounts an invitation to email without
+// spec.account may join: among those not being deleted, the ones whose
+// allowedDomains cover the address most specifically (eu.globex.example
+// before globex.example), with that domain. One account is the choice;
+// several are a tie, and none is chosen. The operator and the kubectl
+// plugin both decide by it.
+func CoveringAccounts(email string, accounts []PartnerAccount) (best []*PartnerAccount, domain DomainName) {
+	for i := range accounts {
+		a := &accounts[i]
+		d, ok := CoveringDomain(email, a.Spec.AllowedDomains)
+		switch {
+		case !ok || !a.DeletionTimestamp.IsZero() || len(d) < len(domain):
+		case len(d) > len(domain):
+			best, domain = []*PartnerAccount{a}, d
+		default:
+			best = append(best, a)
+		}
+	}
+	return best, domain
+}
+
 // AccountUIDByDomain is the UID of the account the invitation joined by its
 // address's domain: status.accountUID when spec.account is empty, else ""
 // (a named account is the admin's word, in the immutable spec). The

@@ -135,27 +135,18 @@ func listsUser(acct *v1alpha1.PartnerAccount, normalized string) bool {
 }
 
 // byDomain is the account the operator chooses for an invitation to email
-// without spec.account, by the API's rule: among the accounts not being
-// deleted, the one whose allowedDomains covers the address most
-// specifically. tied names the accounts that cover it equally well, when
-// several do (the operator then chooses none).
+// without spec.account (v1alpha1.CoveringAccounts, the operator's rule).
+// tied names the accounts that cover it equally well, when several do (the
+// operator then chooses none).
 func (k *inviteChecks) byDomain(email string) (picked *v1alpha1.PartnerAccount, tied []string) {
-	var best v1alpha1.DomainName
-	for i := range k.accounts {
-		a := &k.accounts[i]
-		d, ok := v1alpha1.CoveringDomain(email, a.Spec.AllowedDomains)
-		switch {
-		case !ok || a.DeletionTimestamp != nil || len(d) < len(best):
-		case len(d) > len(best):
-			best, picked, tied = d, a, []string{a.Name}
-		default:
-			tied = append(tied, a.Name)
-		}
+	best, _ := v1alpha1.CoveringAccounts(email, k.accounts)
+	if len(best) == 1 {
+		return best[0], nil
 	}
-	if len(tied) > 1 {
-		return nil, tied
+	for _, a := range best {
+		tied = append(tied, a.Name)
 	}
-	return picked, nil
+	return nil, tied
 }
 
 // joins says, on the line of an invitation without spec.account, which

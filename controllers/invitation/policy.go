@@ -57,35 +57,28 @@ func checkSpec(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount
 // the problem is NoAccountForDomain; when several cover it equally,
 // AmbiguousAccount; both name the accounts.
 func chooseAccount(inv *v1alpha1.PartnerInvitation, accounts []v1alpha1.PartnerAccount) (*v1alpha1.PartnerAccount, *problem) {
-	sorted := make([]*v1alpha1.PartnerAccount, 0, len(accounts))
-	for i := range accounts {
-		if accounts[i].DeletionTimestamp.IsZero() {
-			sorted = append(sorted, &accounts[i])
+	sorted := slices.Clone(accounts)
+	slices.SortFunc(sorted, func(a, b v1alpha1.PartnerAccount) int { return strings.Compare(a.Name, b.Name) })
+	best, bestDomain := v1alpha1.CoveringAccounts(string(inv.Spec.Email), sorted)
+	if len(best) == 1 {
+		// The one chosen, as an element of the caller's slice.
+		for i := range accounts {
+			if accounts[i].UID == best[0].UID && accounts[i].Name == best[0].Name {
+				return &accounts[i], nil
+			}
 		}
 	}
-	slices.SortFunc(sorted, func(a, b *v1alpha1.PartnerAccount) int { return strings.Compare(a.Name, b.Name) })
-	var (
-		best         []*v1alpha1.PartnerAccount
-		bestDomain   v1alpha1.DomainName
-		others, open []string
-	)
+	var others, open []string
 	for _, a := range sorted {
-		d, ok := v1alpha1.CoveringDomain(string(inv.Spec.Email), a.Spec.AllowedDomains)
 		switch {
+		case !a.DeletionTimestamp.IsZero():
 		case len(a.Spec.AllowedDomains) == 0:
 			open = append(open, a.Name)
-		case !ok:
+		case len(best) == 0:
 			others = append(others, fmt.Sprintf("%s (%s)", a.Name, joinDomains(a.Spec.AllowedDomains)))
-		case len(d) > len(bestDomain):
-			best, bestDomain = []*v1alpha1.PartnerAccount{a}, d
-		case d == bestDomain:
-			best = append(best, a)
 		}
 	}
-	switch len(best) {
-	case 1:
-		return best[0], nil
-	case 0:
+	if len(best) == 0 {
 		return nil, noAccountProblem(inv, others, open)
 	}
 	names := make([]string, len(best))
