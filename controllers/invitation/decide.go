@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
@@ -83,6 +84,9 @@ type grantsResult struct {
 	// err is the backend's failure, if any (record then says what was done
 	// before it).
 	err error
+	// removed is how many groups partnerops took the user out of (or left
+	// to another member of the same address who still wants them).
+	removed int
 }
 
 // decision is what decide returns.
@@ -318,8 +322,11 @@ func (d *decision) grants(inv *v1alpha1.PartnerInvitation, in input) {
 		}
 		d.releaseFinalizer = true
 		return
-	case len(plan.desired) == 0 && rec == nil:
-		d.releaseFinalizer = true // nothing (left) to revoke
+	case len(plan.desired) == 0 && rec == nil && in.grants == nil:
+		// Nothing recorded to revoke. With the finalizer, syncGrants asks
+		// the backend before it goes (a grant whose record was lost may
+		// have landed), and its answer comes below.
+		d.releaseFinalizer = !controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer)
 		return
 	case in.grants == nil:
 		return // the backend was not called: nothing new to say
@@ -333,7 +340,7 @@ func (d *decision) grants(inv *v1alpha1.PartnerInvitation, in input) {
 	switch {
 	case !plan.member:
 		d.releaseFinalizer = true
-		setGrants(inv, true, v1alpha1.ReasonGrantsRevoked, fmt.Sprintf("Removed %s from the %d group(s) partnerops had added", inv.Spec.Email, len(rec.Groups)), in.now)
+		setGrants(inv, true, v1alpha1.ReasonGrantsRevoked, fmt.Sprintf("Removed %s from the %d group(s) partnerops had added", inv.Spec.Email, g.removed), in.now)
 	case g.record == nil:
 		d.releaseFinalizer = true // a member with no group, and no user of partnerops's to keep
 		fallthrough

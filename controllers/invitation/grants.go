@@ -107,7 +107,11 @@ func (r *Reconciler) syncGrants(ctx context.Context, inv *v1alpha1.PartnerInvita
 		return nil, 0, nil
 	}
 	rec := inv.Status.AppliedGrants
-	if plan.retain || (len(plan.desired) == 0 && rec == nil) {
+	if plan.retain || (len(plan.desired) == 0 && rec == nil && !controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer)) {
+		// Without the finalizer no grant was ever made: it is added, in
+		// its own write, before the first one. With it and no record, a
+		// grant may have landed whose record was lost (a status write
+		// that conflicted, a crash before it): the backend is asked.
 		r.resync.forget(inv.UID)
 		return nil, 0, nil
 	}
@@ -120,10 +124,18 @@ func (r *Reconciler) syncGrants(ctx context.Context, inv *v1alpha1.PartnerInvita
 	if len(plan.desired) > 0 && !grantsMayLand(inv, account) {
 		return nil, 0, nil // ensureFinalizer comes first; the account's finalizer is its controller's
 	}
-	next, refused, err := r.applyGrants(ctx, inv, account, plan, now)
-	res := &grantsResult{record: next, refused: refused, err: err}
-	countSync(plan, res)
+	res := r.applyGrants(ctx, inv, account, plan, now)
 	switch {
+	case errors.Is(res.err, errStale):
+		// The record of the groups about to be added could not be written
+		// on this version of the invitation: nothing was added, and the
+		// newer version is an event that brings the invitation back.
+		return nil, 0, nil
+	case errors.Is(res.err, errNotRecorded):
+		return nil, 0, res.err // nothing was added; retried with backoff
+	}
+	countSync(plan, res)
+	switch err := res.err; {
 	case err != nil:
 		if d, ok := identity.RetryAfter(err); ok {
 			return res, d, nil
@@ -214,15 +226,24 @@ func (r *Reconciler) removeFinalizer(ctx context.Context, inv *v1alpha1.PartnerI
 
 // applyGrants makes the backend hold plan.desired for the invitation's
 // user, and returns the new record (nil once nothing partnerops made is
-// left) and the recorded groups it refused to touch. On error the record
-// says what was done before the error, so nothing applied is ever
-// forgotten.
+// left), the recorded groups it refused to touch and how many groups it
+// took away. On error the record says what was done before the error, so
+// nothing applied is ever forgotten.
 //
 // Ownership: a membership is partnerops's when partnerops added it, when
 // the user itself is partnerops's (a user partnerops created has no
 // membership it did not make), or when another invitation of the same
 // address records it. A membership the user had before is never recorded,
 // so never removed; a user partnerops did not create is never deleted.
+//
+// Nothing added is ever unrecorded, so a removal always finds it, even
+// when the status write after this call is lost (it conflicted, or the
+// manager died before it): a user partnerops created carries partnerops's
+// mark in the backend, and each of its memberships in a group the
+// template yields for this namespace is taken as partnerops's whether the
+// record lists it or not; for a user partnerops did not create, the groups
+// about to be added are written to status.appliedGrants first (one status
+// write, only when such a user gains a group), and added after.
 //
 // Trust: the record is status, which a tenant may be able to write. A
 // recorded group is removed only when the groupTemplate yields it for this
@@ -231,18 +252,20 @@ func (r *Reconciler) removeFinalizer(ctx context.Context, inv *v1alpha1.PartnerI
 // is looked up by the invitation's address, never by the recorded id, and
 // deleted only when no invitation in any namespace holds grants for it.
 func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount,
-	plan *grantsPlan, now time.Time) (*v1alpha1.AppliedGrants, []string, error) {
+	plan *grantsPlan, now time.Time) *grantsResult {
 	desired := plan.desired
 	old := inv.Status.AppliedGrants
 	rec := old.DeepCopy()
 	if rec == nil {
 		rec = &v1alpha1.AppliedGrants{Backend: r.Config.IdentityBackend.Type}
 	}
-	keep := func() *v1alpha1.AppliedGrants {
+	res := &grantsResult{}
+	done := func(err error) *grantsResult {
+		res.record, res.err = rec, err
 		if len(rec.Groups) == 0 && len(desired) == 0 && !rec.UserCreated {
-			return nil
+			res.record = nil
 		}
-		return rec
+		return res
 	}
 	addr := string(inv.Spec.Email)
 	var (
@@ -258,45 +281,57 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 	} else {
 		user, err = r.Backend.FindUser(ctx, addr)
 		if errors.Is(err, identity.ErrNotFound) {
-			return nil, nil, nil // the user is gone, and its memberships with it
+			return res // the user is gone, and its memberships with it
 		}
 	}
 	if err != nil {
-		return old, nil, err
+		res.record, res.err = old, err
+		return res
 	}
 	rec.UserID, rec.UserCreated = user.ID, user.Managed
 	others, err := r.sameAddress(ctx, inv, "")
 	if err != nil {
-		return old, nil, err
+		res.record, res.err = old, err
+		return res
 	}
 	current, err := r.Backend.Groups(ctx, user)
 	if err != nil {
-		return keep(), nil, err
+		return done(err)
 	}
 	has := sets.New(current...)
 	mine := sets.New(rec.Groups...)
-	var refused []string
-	if mine.Len() > 0 {
-		ours := templateGroups(r.Config, inv, rec)
-		for _, g := range sets.List(mine) {
-			if !ours.Has(g) {
-				refused = append(refused, g)
-				mine.Delete(g)
-			}
+	record := func() { rec.Groups = sets.List(mine) }
+	ours := templateGroups(r.Config, inv, rec)
+	for _, g := range sets.List(mine) {
+		if !ours.Has(g) {
+			res.refused = append(res.refused, g)
+			mine.Delete(g)
 		}
 	}
-	changed := len(refused) > 0
-	record := func() { rec.Groups = sets.List(mine) }
+	changed := len(res.refused) > 0
+	if user.Managed {
+		if found := has.Intersection(ours).Difference(mine); found.Len() > 0 {
+			mine.Insert(found.UnsortedList()...)
+			changed = true
+		}
+	} else if adding := sets.New(desired...).Difference(has).Difference(mine); adding.Len() > 0 {
+		mine.Insert(adding.UnsortedList()...)
+		record()
+		if err := r.recordBeforeAdding(ctx, inv, rec); err != nil {
+			return &grantsResult{record: old, err: err}
+		}
+		changed = true
+	}
 	for _, g := range desired {
 		switch {
 		case !has.Has(g):
 			if err := r.Backend.AddMember(ctx, g, user); err != nil {
 				record()
-				return keep(), refused, fmt.Errorf("adding %s to group %q: %w", addr, g, err)
+				return done(fmt.Errorf("adding %s to group %q: %w", addr, g, err))
 			}
 			mine.Insert(g)
 			changed = true
-		case !mine.Has(g) && (user.Managed || recordedBySibling(inv, others, g)):
+		case !mine.Has(g) && recordedBySibling(inv, others, g):
 			mine.Insert(g)
 			changed = true
 		}
@@ -306,34 +341,61 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 		wanted, err := r.wantedByOther(ctx, others, g)
 		if err != nil {
 			record()
-			return keep(), refused, err
+			return done(err)
 		}
 		if !wanted {
 			if err := r.Backend.RemoveMember(ctx, g, user); err != nil {
 				record()
-				return keep(), refused, fmt.Errorf("removing %s from group %q: %w", addr, g, err)
+				return done(fmt.Errorf("removing %s from group %q: %w", addr, g, err))
 			}
 		}
 		// Wanted by another member: it stays, and is that member's to
 		// remove (it records it too).
 		mine.Delete(g)
+		res.removed++
 		changed = true
 	}
 	record()
 	if !plan.member {
 		if user.Managed {
 			if err := r.deleteUserIfUnheld(ctx, user, others); err != nil {
-				return keep(), refused, fmt.Errorf("deleting the user %s partnerops had created: %w", addr, err)
+				return done(fmt.Errorf("deleting the user %s partnerops had created: %w", addr, err))
 			}
 		}
-		return nil, refused, nil
+		res.record = nil
+		return res
 	}
 	rec.Role, rec.Systems = string(inv.Spec.Role), systemKeys(inv)
 	if changed || rec.SyncedAt == nil || old == nil || old.UserID != rec.UserID || old.Role != rec.Role || !sameSet(old.Systems, rec.Systems) {
 		t := metav1.NewTime(now.UTC().Truncate(time.Second))
 		rec.SyncedAt = &t
 	}
-	return keep(), refused, nil
+	return done(nil)
+}
+
+var (
+	// errStale: the invitation changed since it was read.
+	errStale = errors.New("the invitation changed since it was read")
+	// errNotRecorded: the groups about to be added could not be recorded,
+	// so none was added.
+	errNotRecorded = errors.New("recording in status the groups about to be added")
+)
+
+// recordBeforeAdding writes rec, which lists the groups about to be added,
+// to inv's status before they are added (see applyGrants), on the version
+// of inv that was read: errStale when it has changed since.
+func (r *Reconciler) recordBeforeAdding(ctx context.Context, inv *v1alpha1.PartnerInvitation, rec *v1alpha1.AppliedGrants) error {
+	obj := inv.DeepCopy()
+	obj.Status.AppliedGrants = rec.DeepCopy()
+	err := r.Client.Status().Patch(ctx, obj, client.MergeFromWithOptions(inv, client.MergeFromWithOptimisticLock{}))
+	switch {
+	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+		return errStale
+	case err != nil:
+		return fmt.Errorf("%w to %s: %w", errNotRecorded, inv.Spec.Email, err)
+	}
+	inv.ResourceVersion, inv.Status.AppliedGrants = obj.ResourceVersion, obj.Status.AppliedGrants
+	return nil
 }
 
 // provenSignIn is who the partner signed in as, for the backend user: only

@@ -1,0 +1,161 @@
+package invitation_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/identity/identitytest"
+	"github.com/partnerops/partnerops/internal/testenv/managertest"
+)
+
+// The grants step changes the backend, then the status write records what
+// it changed. When that write is lost (it conflicted, or the manager died
+// before it), the membership must still be found and removed when the
+// partner goes: these tests lose every status write of the invitation
+// made while the backend holds a grant, withdraw the partner, and then let
+// writes through again.
+
+// loseStatusWrites answers each of the manager's status writes of
+// invitation name with 409 Conflict while lose(m) holds.
+func loseStatusWrites(name string, lose func(m *managertest.Manager) bool) managertest.Option {
+	return func(m *managertest.Manager) {
+		m.Inject = func(req *http.Request) *http.Response {
+			if req.Method == http.MethodPatch && strings.HasSuffix(req.URL.Path, "/partnerinvitations/"+name+"/status") && lose(m) {
+				return conflictResponse(req)
+			}
+			return nil
+		}
+	}
+}
+
+// touch writes an annotation on invitation name: an event, so the
+// controller looks at it again once writes go through.
+func touch(t *testing.T, h *harness, name string) {
+	t.Helper()
+	inv := h.Invitation(name)
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"example.com/touched":"`+inv.ResourceVersion+`"}}}`))
+	if err := env.Client.Patch(context.Background(), inv, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// groupsOf are the backend groups email is a member of.
+func groupsOf(b *identitytest.Fake, email string) []string {
+	var out []string
+	for _, g := range b.GroupNames() {
+		if slices.Contains(b.Members(g), email) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// withdrawWhileLost withdraws name while its status writes are lost, then
+// lets them through, and waits until the controller has revoked.
+func withdrawWhileLost(t *testing.T, h *harness, losing *atomic.Bool, name string) *v1alpha1.PartnerInvitation {
+	t.Helper()
+	h.EditInvitation(name, func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	h.Settle()
+	losing.Store(false)
+	touch(t, h, name)
+	h.Eventually("the finalizer to go", func() bool {
+		return !slices.Contains(h.Invitation(name).Finalizers, v1alpha1.GrantsFinalizer)
+	})
+	return h.Invitation(name)
+}
+
+// TestLostRecordOfACreatedUser: the first grants of a user partnerops
+// created are never recorded; withdrawing still removes every membership
+// and the user, because the user carries partnerops's mark.
+func TestLostRecordOfACreatedUser(t *testing.T) {
+	var losing atomic.Bool
+	losing.Store(true)
+	h := start(t, loseStatusWrites("mindy", func(m *managertest.Manager) bool {
+		return losing.Load() && len(groupsOf(m.Backend, mindy)) > 0
+	}))
+	h.Account("globex")
+	h.Invite("mindy", mindy)
+	h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
+	h.Accept("mindy")
+	h.Eventually("the grants to land in the backend", func() bool { return len(groupsOf(h.Backend, mindy)) == 2 })
+	h.Settle()
+	if ag := h.Invitation("mindy").Status.AppliedGrants; ag != nil {
+		t.Fatalf("the grants were recorded (%+v): the test did not lose the write", ag)
+	}
+
+	inv := withdrawWhileLost(t, h, &losing, "mindy")
+	if g := groupsOf(h.Backend, mindy); len(g) != 0 {
+		t.Errorf("after withdrawing, %s is still a member of %v", mindy, g)
+	}
+	if h.Backend.HasUser(mindy) {
+		t.Error("the user partnerops created is still in the backend")
+	}
+	if c := condition(inv, v1alpha1.ConditionGrantsSynced); c == nil || c.Reason != v1alpha1.ReasonGrantsRevoked ||
+		!strings.Contains(c.Message, "from the 2 group(s)") {
+		t.Errorf("GrantsSynced %+v", c)
+	}
+}
+
+// TestLostRecordOfAnEdit: an edit's new membership is never recorded (the
+// record still lists the old groups); withdrawing removes it too.
+func TestLostRecordOfAnEdit(t *testing.T) {
+	var losing atomic.Bool
+	h := start(t, loseStatusWrites("mindy", func(*managertest.Manager) bool { return losing.Load() }))
+	h.Account("globex")
+	h.grant("mindy", mindy)
+	losing.Store(true)
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "viewer" })
+	h.Eventually("the viewer grants to land in the backend", func() bool {
+		return slices.Equal(h.Backend.Members(h.Group("insights", "viewer")), []string{mindy})
+	})
+
+	withdrawWhileLost(t, h, &losing, "mindy")
+	if g := groupsOf(h.Backend, mindy); len(g) != 0 {
+		t.Errorf("after withdrawing, %s is still a member of %v", mindy, g)
+	}
+	if h.Backend.HasUser(mindy) {
+		t.Error("the user partnerops created is still in the backend")
+	}
+}
+
+// TestLostRecordOfAnExistingUser: for a user partnerops did not create,
+// the groups are recorded before they are added, so a lost write after
+// the add still leaves them recorded: withdrawing removes the membership
+// partnerops added, and keeps the user and the membership it had before.
+func TestLostRecordOfAnExistingUser(t *testing.T) {
+	var losing atomic.Bool
+	losing.Store(true)
+	h := start(t, loseStatusWrites("mindy", func(m *managertest.Manager) bool {
+		return losing.Load() && slices.Contains(m.Backend.Members(m.Group("insights", "editor")), mindy)
+	}))
+	h.Backend.SeedUser(mindy)
+	h.Backend.SeedGroup(h.Group("editor", "editor"), mindy)
+	h.Account("globex")
+	h.Invite("mindy", mindy)
+	h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
+	h.Accept("mindy")
+	h.Eventually("the grant to land in the backend", func() bool {
+		return slices.Contains(h.Backend.Members(h.Group("insights", "editor")), mindy)
+	})
+	h.Settle()
+	ag := h.Invitation("mindy").Status.AppliedGrants
+	if ag == nil || !slices.Equal(ag.Groups, []string{h.Group("insights", "editor")}) || ag.SyncedAt != nil {
+		t.Fatalf("appliedGrants %+v: want the group recorded before it was added, and no sync recorded", ag)
+	}
+
+	withdrawWhileLost(t, h, &losing, "mindy")
+	if g := groupsOf(h.Backend, mindy); !slices.Equal(g, []string{h.Group("editor", "editor")}) {
+		t.Errorf("after withdrawing, %s is a member of %v, want only the group it had before", mindy, g)
+	}
+	if !h.Backend.HasUser(mindy) {
+		t.Error("a user partnerops did not create was deleted")
+	}
+}
