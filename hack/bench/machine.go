@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // memory is the heap in use after a full collection, and the process's
@@ -81,4 +82,87 @@ func writeHeapProfile(dir, name string) {
 	}
 	defer f.Close()
 	_ = pprof.Lookup("heap").WriteTo(f, 0)
+}
+
+// cpuTimes is the CPU time (user and system) used so far by this process
+// (the manager and the benchmark's own clients) and by each process it
+// started (kube-apiserver, etcd, Mailpit, the SCIM server), by name: what
+// shows where a phase's cores went.
+type cpuTimes map[string]time.Duration
+
+// userHZ is the unit of /proc/<pid>/stat's times (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+func readCPU() cpuTimes {
+	self := os.Getpid()
+	type proc struct {
+		ppid int
+		name string
+		cpu  time.Duration
+	}
+	procs := map[int]proc{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime stime: the name may hold spaces,
+		// the fields after its closing parenthesis do not.
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		procs[pid] = proc{ppid: ppid, name: s[open+1 : end], cpu: time.Duration(ut+st) * time.Second / userHZ}
+	}
+	ours := func(pid int) bool {
+		for range 16 {
+			if pid == self {
+				return true
+			}
+			p, ok := procs[pid]
+			if !ok || p.ppid == 0 {
+				return false
+			}
+			pid = p.ppid
+		}
+		return false
+	}
+	out := cpuTimes{}
+	for pid, p := range procs {
+		switch {
+		case pid == self:
+			out["manager + benchmark"] += p.cpu
+		case ours(pid):
+			name := p.name
+			if name == "node" {
+				name = "SCIM server (node)"
+			}
+			out[name] += p.cpu
+		}
+	}
+	return out
+}
+
+// since is what each process used from before to t.
+func (t cpuTimes) since(before cpuTimes) cpuTimes {
+	out := cpuTimes{}
+	for k, v := range t {
+		if d := v - before[k]; d > 0 {
+			out[k] = d
+		}
+	}
+	return out
 }

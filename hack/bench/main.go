@@ -140,15 +140,21 @@ func run(o options) (err error) {
 
 	// Floors.
 	logf("API floor: %d creates + %d status patches, %d workers", o.n, o.n, workers)
+	end := res.measure("API floor: creates + status patches")
 	if res.apiFloor, err = apiFloor(ctx, c, floorNS, o.n, workers); err != nil {
 		return err
 	}
+	end()
+	end = res.measure("API floor: the expiry burst's status patches")
 	if res.expiryFloor, _, err = patchFloor(ctx, c, floorNS, indexes(0, o.burst), workers); err != nil {
 		return err
 	}
+	end()
+	end = res.measure("API floor: status patches by the page's clients")
 	if _, res.patchLat, err = patchFloor(ctx, c, floorNS, indexes(o.burst, o.burst+o.accepts), o.clients); err != nil {
 		return err
 	}
+	end()
 	if err := deleteFloor(ctx, c, floorNS); err != nil {
 		return err
 	}
@@ -193,6 +199,7 @@ func run(o options) (err error) {
 	created := make([]time.Time, o.n)
 	events0 := tr.modified.Load()
 	stopProfile := profile(o.profileDir, "send")
+	end = res.measure("partnerops: create → EmailSent")
 	start := time.Now()
 	err = parallel(o.n, workers, func(i int) error {
 		inv := newInvitation(benchNS[i%nsCount], i)
@@ -209,6 +216,7 @@ func run(o options) (err error) {
 		return err
 	}
 	res.send = lastOf(tr.emailSent, all).Sub(start)
+	end()
 	stopProfile()
 	res.sendLat = latencies(tr.emailSent, all, func(i int) time.Time { return created[i] })
 	if err := waitIdle(ctx, time.Second, o.timeout); err != nil {
@@ -249,10 +257,12 @@ func run(o options) (err error) {
 			return err
 		}
 		stopProfile = profile(o.profileDir, "expiry")
+		end = res.measure("partnerops: expiry burst")
 		jumped := clk.JumpTo(latest)
 		if err := tr.waitAll(ctx, "Expired", tr.expired, burst, o.timeout); err != nil {
 			return err
 		}
+		end()
 		stopProfile()
 		res.expiryLag = latencies(tr.expired, burst, func(int) time.Time { return jumped })
 		if err := waitIdle(ctx, time.Second, o.timeout); err != nil {
@@ -270,15 +280,19 @@ func run(o options) (err error) {
 			return err
 		}
 		stopProfile = profile(o.profileDir, "page")
+		end = res.measure("partnerops: page GETs")
 		if res.getLat, _, err = pageRun(ctx, pageURL, toks, o.clients, false); err != nil {
 			return err
 		}
+		end()
 		events0 = tr.modified.Load()
 		reqs.snapshot()
 		var doneAt []time.Time
+		end = res.measure("partnerops: page POSTs (and the reaction to them)")
 		if res.postLat, doneAt, err = pageRun(ctx, pageURL, toks, o.clients, true); err != nil {
 			return err
 		}
+		end()
 		stopProfile()
 		byIndex := make([]time.Time, o.n)
 		for k, i := range acc {

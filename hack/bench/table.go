@@ -36,6 +36,63 @@ type results struct {
 	grantLat                 []time.Duration
 	acceptWrites             map[string]int
 	acceptEvents             int64
+	phases                   []phase
+}
+
+// phase is where the cores went during one timed part of the run.
+type phase struct {
+	name string
+	wall time.Duration
+	cpu  cpuTimes
+}
+
+// measure starts timing a phase's CPU by process; what it returns ends it.
+func (r *results) measure(name string) func() {
+	start, cpu0 := time.Now(), readCPU()
+	return func() {
+		r.phases = append(r.phases, phase{name: name, wall: time.Since(start), cpu: readCPU().since(cpu0)})
+	}
+}
+
+// cpuTable says, per phase, how many seconds of CPU each process used, and
+// how busy that kept the machine's cores: a phase whose cores were busy
+// all along is limited by the CPU, and what partnerops costs beside its
+// floor is the CPU it and its peers used.
+func (r *results) cpuTable() string {
+	if len(r.phases) == 0 {
+		return ""
+	}
+	order := []string{"kube-apiserver", "etcd", "manager + benchmark", "mailpit", "SCIM server (node)"}
+	seen := map[string]bool{}
+	for _, ph := range r.phases {
+		for k := range ph.cpu {
+			seen[k] = true
+		}
+	}
+	var cols []string
+	for _, k := range order {
+		if seen[k] {
+			cols = append(cols, k)
+			delete(seen, k)
+		}
+	}
+	for k := range seen {
+		cols = append(cols, k)
+	}
+	slices.Sort(cols[len(cols)-len(seen):])
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n| CPU seconds used, by process | wall | %s | all | cores busy (of %d) |\n", strings.Join(cols, " | "), r.cpus)
+	fmt.Fprintf(&b, "| --- | --- |%s --- | --- |\n", strings.Repeat(" --- |", len(cols)))
+	for _, ph := range r.phases {
+		var all time.Duration
+		cells := make([]string, len(cols))
+		for i, k := range cols {
+			cells[i] = fmt.Sprintf("%.2f", ph.cpu[k].Seconds())
+			all += ph.cpu[k]
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %.2f |\n", ph.name, sec(ph.wall), strings.Join(cells, " | "), all.Seconds(), all.Seconds()/ph.wall.Seconds())
+	}
+	return b.String()
 }
 
 func quantile(d []time.Duration, q float64) time.Duration {
@@ -120,6 +177,7 @@ func (r *results) table() string {
 			ms(quantile(r.grantLat, .5)), ms(quantile(r.grantLat, .99)), perItem(r.acceptWrites, len(r.postLat)),
 			float64(r.acceptEvents)/float64(len(r.postLat)))
 	}
+	b.WriteString(r.cpuTable())
 	p("")
 	p("Machine: %d CPUs (GOMAXPROCS %d), %s, %s/%s; load average (1, 5, 15 min) %s at the start, %s at the end; invitation workers %d.",
 		r.cpus, runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, r.load0, r.load1, r.workers)
