@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,11 +59,13 @@ func parallel(n, workers int, f func(i int) error) error {
 // patch partnerops's send writes: PendingApproval, sentAt, expiresAt and
 // the conditions, with optimistic locking) from a plain client with
 // workers goroutines, in namespaces the manager does not serve. It
-// returns the time of the creates and patches.
-func apiFloor(ctx context.Context, c client.Client, namespaces []string, n, workers int) (time.Duration, error) {
+// returns the time of the creates and patches. With withEvent, each
+// invitation also gets the Event a send records (events.k8s.io, as the
+// manager's recorder writes it), named after invitations first+i.
+func apiFloor(ctx context.Context, c client.Client, namespaces []string, first, n, workers int, withEvent bool) (time.Duration, error) {
 	start := time.Now()
 	err := parallel(n, workers, func(i int) error {
-		inv := newInvitation(namespaces[i%len(namespaces)], i)
+		inv := newInvitation(namespaces[i%len(namespaces)], first+i)
 		if err := c.Create(ctx, inv); err != nil {
 			return fmt.Errorf("floor: creating %s: %w", inv.Name, err)
 		}
@@ -81,6 +85,20 @@ func apiFloor(ctx context.Context, c client.Client, namespaces []string, n, work
 		}
 		if err := c.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return fmt.Errorf("floor: patching the status of %s: %w", inv.Name, err)
+		}
+		if !withEvent {
+			return nil
+		}
+		ev := &eventsv1.Event{
+			ObjectMeta: metav1.ObjectMeta{Namespace: inv.Namespace, Name: fmt.Sprintf("%s.%x", inv.Name, now.UnixNano())},
+			EventTime:  metav1.NewMicroTime(now.Time), ReportingController: "partnerops.dev/bench-floor", ReportingInstance: "bench",
+			Action: "Send", Reason: "Sent", Type: "Normal",
+			Regarding: corev1.ObjectReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "PartnerInvitation",
+				Namespace: inv.Namespace, Name: inv.Name, UID: inv.UID, ResourceVersion: inv.ResourceVersion},
+			Note: "Invitation sent to " + string(inv.Spec.Email) + "; the link is valid until " + exp.UTC().Format(time.RFC3339),
+		}
+		if err := c.Create(ctx, ev); err != nil {
+			return fmt.Errorf("floor: recording the Event of %s: %w", inv.Name, err)
 		}
 		return nil
 	})

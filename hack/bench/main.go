@@ -141,7 +141,12 @@ func run(o options) (err error) {
 	// Floors.
 	logf("API floor: %d creates + %d status patches, %d workers", o.n, o.n, workers)
 	end := res.measure("API floor: creates + status patches")
-	if res.apiFloor, err = apiFloor(ctx, c, floorNS, o.n, workers); err != nil {
+	if res.apiFloor, err = apiFloor(ctx, c, floorNS, 0, o.n, workers, false); err != nil {
+		return err
+	}
+	end()
+	end = res.measure("API floor: creates + status patches + Events")
+	if res.eventFloor, err = apiFloor(ctx, c, floorNS, o.n, o.n, workers, true); err != nil {
 		return err
 	}
 	end()
@@ -159,9 +164,11 @@ func run(o options) (err error) {
 		return err
 	}
 	logf("SMTP floor: %d messages over %d connections", o.n, o.smtpConns)
+	end = res.measure("SMTP floor: messages to Mailpit")
 	if res.smtpFloor, err = smtpFloor(mp.SMTPAddr(), o.n, o.smtpConns); err != nil {
 		return err
 	}
+	end()
 	if err := mp.DeleteAll(ctx); err != nil {
 		return err
 	}

@@ -35,7 +35,13 @@ func (r *requests) wrap(rt http.RoundTripper) http.RoundTripper {
 			r.counts[k]++
 			r.mu.Unlock()
 		}
-		return rt.RoundTrip(req)
+		resp, err := rt.RoundTrip(req)
+		if err == nil && resp.StatusCode == http.StatusConflict {
+			r.mu.Lock()
+			r.counts["409 "+writeKind(req.URL.Path)]++
+			r.mu.Unlock()
+		}
+		return resp, err
 	})
 }
 
