@@ -428,35 +428,3 @@ func latestExpiry(ctx context.Context, c client.Client, namespaces []string, idx
 	}
 	return latest, nil
 }
-
-// restart stops *mgr and starts a new manager over the n invitations that
-// exist, and returns when it was ready and when every invitation had been
-// reconciled once with the queues empty and quiet for a second.
-func restart(ctx context.Context, mgr **running, env *testenv.Env, cfg *config.Config, workers int, clk *followClock,
-	reqs *requests, n int, timeout time.Duration) (ready, settled time.Duration, err error) {
-	if err := (*mgr).stop(); err != nil {
-		return 0, 0, fmt.Errorf("stopping the manager: %w", err)
-	}
-	*mgr = nil
-	reqs.snapshot()
-	rec0 := reconciles("partnerinvitation")
-	start := time.Now()
-	if *mgr, err = startManager(ctx, env, cfg, workers, clk, reqs); err != nil {
-		return 0, 0, err
-	}
-	if err := (*mgr).waitReady(ctx, timeout); err != nil {
-		return 0, 0, err
-	}
-	ready = time.Since(start)
-	for reconciles("partnerinvitation")-rec0 < float64(n) {
-		if time.Since(start) > timeout {
-			return 0, 0, fmt.Errorf("restart: %v of %d invitations reconciled", reconciles("partnerinvitation")-rec0, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := waitIdle(ctx, 0, timeout); err != nil {
-		return 0, 0, err
-	}
-	settled = time.Since(start)
-	return ready, settled, waitIdle(ctx, time.Second, timeout)
-}
