@@ -29,6 +29,12 @@ const (
 	verdictExpired
 	// verdictDeclined: the partner declined already.
 	verdictDeclined
+	// verdictSending: the link is of the email the spec asks for, and that
+	// email has gone out, but the status that records its send has not
+	// reached the page yet (a partner quicker than the controller's write):
+	// the page waits for it, and asks the partner to try again in a moment
+	// if it does not come.
+	verdictSending
 )
 
 func (v verdict) String() string {
@@ -41,6 +47,8 @@ func (v verdict) String() string {
 		return "expired"
 	case verdictDeclined:
 		return "declined"
+	case verdictSending:
+		return "sending"
 	}
 	return "dead"
 }
@@ -92,6 +100,8 @@ func assess(l link, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAc
 		return verdictDead, whyUID
 	case inv.DeletionTimestamp != nil:
 		return verdictDead, whyDeleting
+	case sending(l, inv):
+		return verdictSending, ""
 	case l.claims.Resend != inv.Spec.Resend || l.claims.Resend != inv.Status.ObservedResend:
 		return verdictDead, whyResend
 	case declined(inv):
@@ -110,6 +120,19 @@ func assess(l link, inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAc
 		return verdictExpired, ""
 	}
 	return verdictPending, ""
+}
+
+// sending reports whether l's email went out and its send is not recorded
+// yet: l is of the resend generation the spec asks for (only the
+// controller's send mints a link, just before the email goes out), and
+// the status is still of an earlier generation, or, for an invitation that
+// joins its account by its domain, records neither a send nor an account
+// yet (both come with the first send's status).
+func sending(l link, inv *v1alpha1.PartnerInvitation) bool {
+	if inv.Spec.Revoked || l.claims.Resend != inv.Spec.Resend {
+		return false
+	}
+	return inv.Status.ObservedResend < l.claims.Resend || (inv.AccountName() == "" && inv.Status.SentAt == nil)
 }
 
 // declined reports whether the partner declined: the state is Revoked with

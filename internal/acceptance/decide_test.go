@@ -32,6 +32,13 @@ func TestAssess(t *testing.T) {
 		{name: "being deleted", inv: invitation("jane", deleting), want: verdictDead, why: whyDeleting},
 		{name: "resend raised", inv: invitation("jane", resend(1, 0)), want: verdictDead, why: whyResend},
 		{name: "resend sent, old link", inv: invitation("jane", resend(1, 1)), link: linkOf(invitation("jane")), want: verdictDead, why: whyResend},
+		{name: "resend sent, its send not recorded yet", inv: invitation("jane", resend(1, 0)), link: linkOf(invitation("jane", resend(1, 1))), want: verdictSending},
+		{name: "resend sent and withdrawn, its send not recorded yet", inv: invitation("jane", resend(1, 0), withdrawnSpecOnly), link: linkOf(invitation("jane", resend(1, 1))),
+			want: verdictDead, why: whyResend},
+		{name: "resend raised again after its send", inv: invitation("jane", resend(2, 0)), link: linkOf(invitation("jane", resend(1, 1))), want: verdictDead, why: whyResend},
+		{name: "joins by domain, its first send not recorded yet", inv: invitation("jane", func(inv *v1alpha1.PartnerInvitation) {
+			inv.Spec.Account, inv.Status = "", v1alpha1.PartnerInvitationStatus{}
+		}), link: linkOf(nil), want: verdictSending},
 		{name: "withdrawn", inv: invitation("jane", withdrawn), want: verdictDead, why: whyWithdrawn},
 		{name: "withdrawn, controller late", inv: invitation("jane", withdrawnSpecOnly), want: verdictDead, why: whyWithdrawn},
 		{name: "account deleted", inv: invitation("jane", func(inv *v1alpha1.PartnerInvitation) {

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -105,6 +106,9 @@ type handler struct {
 	// retryDelays are the waits before each retry of a status write that
 	// conflicted; their number is the number of retries.
 	retryDelays []time.Duration
+	// sendingWait bounds the wait for the status of a link's send to
+	// reach the page (verdictSending), polled every sendingPoll.
+	sendingWait, sendingPoll time.Duration
 	// signIn and signIns are set when partners sign in before accepting
 	// (signin.go); secureCookies when the page's public URL is https.
 	signIn        SignInProvider
@@ -171,6 +175,8 @@ func newHandler(o Options) (*handler, error) {
 		limiter:       newClientLimiter(o.Config.RateLimits.AcceptRequestsPerMinute),
 		trusted:       o.Config.Acceptance.TrustedProxyPrefixes(),
 		retryDelays:   []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 250 * time.Millisecond},
+		sendingWait:   5 * time.Second,
+		sendingPoll:   100 * time.Millisecond,
 	}, nil
 }
 
@@ -276,6 +282,24 @@ func (h *handler) resolve(ctx context.Context, w http.ResponseWriter, r *http.Re
 	}
 	if res, err = h.load(ctx, l); err != nil {
 		h.unavailable(w, r, err)
+		return resolution{}, false
+	}
+	// A partner quicker than the controller: the email went out, its
+	// status is on its way to the cache.
+	for waited := time.Duration(0); res.verdict == verdictSending && waited < h.sendingWait; waited += h.sendingPoll {
+		if !sleep(ctx, h.sendingPoll) {
+			h.unavailable(w, r, ctx.Err())
+			return resolution{}, false
+		}
+		if res, err = h.load(ctx, l); err != nil {
+			h.unavailable(w, r, err)
+			return resolution{}, false
+		}
+	}
+	if res.verdict == verdictSending {
+		h.log.Info("A link was opened before its send was recorded; asked to try again", "invitation", klog.KRef(l.claims.Namespace, l.claims.Name))
+		w.Header().Set("Retry-After", "5")
+		h.fail(w, r, http.StatusServiceUnavailable, i18n.KindUnavailable)
 		return resolution{}, false
 	}
 	return res, true

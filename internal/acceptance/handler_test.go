@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
@@ -392,6 +393,53 @@ func TestGetNeverWrites(t *testing.T) {
 	}
 	if got := e.recordedEvents(); len(got) != 0 {
 		t.Errorf("GET recorded events %q", got)
+	}
+}
+
+// TestLinkQuickerThanItsStatus: a partner opens a resent link before the
+// status recording its send reached the page. The page waits for it and
+// then shows the invitation; if it does not come, it asks the partner to
+// try again in a moment (503, Retry-After) rather than calling a good
+// link dead; it never writes.
+func TestLinkQuickerThanItsStatus(t *testing.T) {
+	sent := invitation("jane", resend(1, 1))
+	for _, tc := range []struct {
+		name     string
+		recorded bool
+		want     int
+	}{{"recorded while the page waits", true, http.StatusOK}, {"never recorded", false, http.StatusServiceUnavailable}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, objects(invitation("jane", resend(1, 0))))
+			e.h.sendingWait, e.h.sendingPoll = 2*time.Second, 20*time.Millisecond
+			if tc.recorded {
+				go func() {
+					time.Sleep(100 * time.Millisecond)
+					inv := &v1alpha1.PartnerInvitation{}
+					if err := e.client.Get(context.Background(), types.NamespacedName{Namespace: testNamespace, Name: "jane"}, inv); err != nil {
+						t.Error(err)
+						return
+					}
+					inv.Status.ObservedResend = 1
+					if err := e.client.Status().Update(context.Background(), inv); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			resp := e.get(e.tokenFor(sent))
+			b := body(t, resp)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, b)
+			}
+			if tc.recorded && !strings.Contains(b, "Accept and continue") {
+				t.Errorf("not the invitation page: %s", b)
+			}
+			if !tc.recorded && resp.Header.Get("Retry-After") != "5" {
+				t.Errorf("Retry-After %q, want 5", resp.Header.Get("Retry-After"))
+			}
+			if n := e.patches.Load(); n != 0 {
+				t.Errorf("%d status writes", n)
+			}
+		})
 	}
 }
 
