@@ -132,6 +132,9 @@ type SMTP struct {
 	From              string     `json:"from"`
 	CredentialsSecret *SecretRef `json:"credentialsSecret,omitempty"`
 	Timeout           Duration   `json:"timeout,omitempty"`
+	// MaxConnections bounds the connections open to the server at once
+	// (in use or kept for the next message).
+	MaxConnections int `json:"maxConnections,omitempty"`
 }
 
 // SecretRef names a Secret in SecretNamespace.

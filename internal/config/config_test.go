@@ -156,6 +156,7 @@ func TestParseAppliesDocumentedDefaults(t *testing.T) {
 		"smtp.security":                        {cfg.SMTP.Security, "starttls"},
 		"smtp.port":                            {cfg.SMTP.Port, 587},
 		"smtp.timeout":                         {cfg.SMTP.Timeout.Duration, 30 * time.Second},
+		"smtp.maxConnections":                  {cfg.SMTP.MaxConnections, 3},
 		"identityBackend.groupTemplate":        {cfg.IdentityBackend.GroupTemplate, "partnerops.{{ .Namespace }}.{{ .System }}.{{ .Role }}"},
 		"identityBackend.resyncInterval":       {cfg.IdentityBackend.ResyncInterval.Duration, 10 * time.Minute},
 		"rateLimits.emailsPerSecond":           {cfg.RateLimits.EmailsPerSecond, 5.0},
@@ -200,6 +201,7 @@ func TestParseKeepsValuesGiven(t *testing.T) {
 		set("secretNamespace", "identity").
 		set("acceptance.bindAddress", "127.0.0.1:9443").
 		set("smtp.timeout", "2m").
+		set("smtp.maxConnections", 10).
 		set("identityBackend.resyncInterval", "1h").
 		set("identityBackend.groupTemplate", "pops.{{ .Namespace }}.{{ .Account }}.{{ .System }}.{{ .Role }}").
 		set("rateLimits.emailsPerSecond", 0.5).
@@ -208,11 +210,11 @@ func TestParseKeepsValuesGiven(t *testing.T) {
 		set("tokens.keysSecret.name", "link-keys").
 		set("templates.configMap", "partnerops-templates")
 	cfg := mustParse(t, d)
-	got := []any{cfg.SecretNamespace, cfg.Acceptance.BindAddress, cfg.SMTP.Timeout.Duration,
+	got := []any{cfg.SecretNamespace, cfg.Acceptance.BindAddress, cfg.SMTP.Timeout.Duration, cfg.SMTP.MaxConnections,
 		cfg.IdentityBackend.ResyncInterval.Duration, cfg.IdentityBackend.GroupTemplate,
 		cfg.RateLimits.EmailsPerSecond, cfg.RateLimits.EmailsPerNamespacePerHour, cfg.RateLimits.AcceptRequestsPerMinute,
 		cfg.Tokens.KeysSecret.Name, cfg.Templates.ConfigMap}
-	want := []any{"identity", "127.0.0.1:9443", 2 * time.Minute,
+	want := []any{"identity", "127.0.0.1:9443", 2 * time.Minute, 10,
 		time.Hour, "pops.{{ .Namespace }}.{{ .Account }}.{{ .System }}.{{ .Role }}",
 		0.5, 50, 10,
 		"link-keys", "partnerops-templates"}
@@ -404,6 +406,10 @@ func TestParseRejectsBadDocuments(t *testing.T) {
 			wantPath: "smtp.timeout", wantMsg: "from 1s to 5m"},
 		{name: "negative timeout", doc: validDoc().set("smtp.timeout", "-30s"),
 			wantPath: "smtp.timeout", wantMsg: "from 1s to 5m"},
+		{name: "no connection at all", doc: validDoc().set("smtp.maxConnections", -1),
+			wantPath: "smtp.maxConnections", wantMsg: "from 1 to 100"},
+		{name: "too many connections", doc: validDoc().set("smtp.maxConnections", 101),
+			wantPath: "smtp.maxConnections", wantMsg: "from 1 to 100"},
 
 		// Identity backend.
 		{name: "missing backend type", doc: validDoc().without("identityBackend.type"),

@@ -17,6 +17,9 @@ const (
 	DefaultGroupTemplate             = "partnerops.{{ .Namespace }}.{{ .System }}.{{ .Role }}"
 	DefaultResyncInterval            = 10 * time.Minute
 	DefaultSMTPTimeout               = 30 * time.Second
+	// DefaultSMTPMaxConnections is what Microsoft 365 allows one mailbox
+	// sending with SMTP AUTH: a fourth connection is refused with 432.
+	DefaultSMTPMaxConnections = 3
 )
 
 // Default fills every optional field left empty with its documented default.
@@ -43,6 +46,9 @@ func (c *Config) Default() {
 	}
 	if c.SMTP.Timeout.Duration == 0 {
 		c.SMTP.Timeout.Duration = DefaultSMTPTimeout
+	}
+	if c.SMTP.MaxConnections == 0 {
+		c.SMTP.MaxConnections = DefaultSMTPMaxConnections
 	}
 	if c.IdentityBackend.GroupTemplate == "" {
 		c.IdentityBackend.GroupTemplate = DefaultGroupTemplate

@@ -209,6 +209,9 @@ func (s *SMTP) validate(p *field.Path) field.ErrorList {
 	if s.Timeout.Duration < time.Second || s.Timeout.Duration > 5*time.Minute {
 		errs = append(errs, field.Invalid(p.Child("timeout"), s.Timeout.String(), "must be from 1s to 5m"))
 	}
+	if s.MaxConnections < 1 || s.MaxConnections > 100 {
+		errs = append(errs, field.Invalid(p.Child("maxConnections"), s.MaxConnections, "must be from 1 to 100"))
+	}
 	return errs
 }
 

@@ -21,9 +21,6 @@ import (
 
 // Defaults of the session pool.
 const (
-	// maxIdleSessions bounds the sessions kept open between messages;
-	// each reconcile worker needs at most one.
-	maxIdleSessions = 16
 	// maxMessagesPerSession: relays cap the messages of one connection
 	// (Exchange at 20 by default, others at 100): past it a new session
 	// is dialled rather than being refused.
@@ -54,8 +51,10 @@ func loginKey(auth *plainOrLogin) [sha256.Size]byte {
 
 // dial opens a new session (connect, TLS, AUTH). ctx bounds it; the
 // session outlives it. The error is go-mail's, for sessionError.
+// The caller holds a token of s.open for it, which the session gives back
+// when it closes.
 func (s *Client) dial(ctx context.Context, auth *plainOrLogin) (*session, error) {
-	conns := &connTracker{}
+	conns := &connTracker{release: func() { <-s.open }}
 	stop := context.AfterFunc(ctx, conns.close)
 	defer stop()
 	client, err := gomail.NewClient(s.host, s.clientOptions(conns, auth)...)
@@ -157,7 +156,7 @@ func (s *Client) take(login [sha256.Size]byte) *session {
 // one, or closes it when it has sent its share or the pool is full.
 func (s *Client) keep(ss *session) {
 	s.mu.Lock()
-	if ss.sent >= maxMessagesPerSession || len(s.idle) >= maxIdleSessions || s.closed {
+	if ss.sent >= maxMessagesPerSession || len(s.idle) >= cap(s.open) || s.closed {
 		s.mu.Unlock()
 		s.quit(ss)
 		return
@@ -168,7 +167,21 @@ func (s *Client) keep(ss *session) {
 		}
 	})
 	s.idle = append(s.idle, ss)
+	if s.kept != nil {
+		close(s.kept) // wakes the Sends waiting for a connection
+		s.kept = nil
+	}
 	s.mu.Unlock()
+}
+
+// keptSignal is closed when a session is next kept for another message.
+func (s *Client) keptSignal() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kept == nil {
+		s.kept = make(chan struct{})
+	}
+	return s.kept
 }
 
 // remove takes ss out of the idle sessions; false when it was not there

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	smtpd "github.com/emersion/go-smtp"
 
@@ -166,4 +168,55 @@ func TestSendAfterClose(t *testing.T) {
 		t.Errorf("opened %d connections, want 2: Close ended the kept session", n)
 	}
 	wantIDs(t, srv, "<invitation.a-0.1@acme.example>", "<invitation.b-0.1@acme.example>")
+}
+
+// withMaxConnections is smtp.maxConnections set to n.
+func withMaxConnections(n int) Option { return func(c *Client) { c.open = make(chan struct{}, n) } }
+
+// TestSendOpensNoMoreThanMaxConnections: many Sends at once share
+// smtp.maxConnections sessions (relays such as Microsoft 365 refuse a
+// fourth connection from one mailbox); the others wait for a session to
+// be kept and send on it.
+func TestSendOpensNoMoreThanMaxConnections(t *testing.T) {
+	srv := startServer(t, serverOptions{})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, nil, withMaxConnections(2))
+	const n = 12
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.Send(t.Context(), testMessage(func(m *Message) {
+				m.MessageID = fmt.Sprintf("<invitation.c-%d.1@acme.example>", i)
+			}))
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(srv.Received()); got != n {
+		t.Errorf("the server received %d messages, want %d", got, n)
+	}
+	// Fewer than maxMessagesPerSession each: no session had to close, so
+	// every connection opened was open at once.
+	if a := srv.accepts.Load(); a > 2 {
+		t.Errorf("%d Sends at once opened %d connections, want at most 2", n, a)
+	}
+}
+
+// TestSendWaitingForAConnectionEndsWithItsContext: a Send that waits for
+// one of the connections gives up when its context ends, and says why.
+func TestSendWaitingForAConnectionEndsWithItsContext(t *testing.T) {
+	srv := startServer(t, serverOptions{})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, nil, withMaxConnections(1))
+	s.open <- struct{}{} // the one connection is in use
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	err := s.Send(ctx, testMessage())
+	if !errors.Is(err, ErrTemporary) || !strings.Contains(err.Error(), "waiting for one of the 1 SMTP connections") {
+		t.Errorf("Send = %v, want ErrTemporary while waiting for a connection", err)
+	}
+	if a := srv.accepts.Load(); a != 0 {
+		t.Errorf("%d connections opened", a)
+	}
 }

@@ -57,8 +57,13 @@ type Client struct {
 	tls      *tls.Config
 	clock    clock.PassiveClock
 
+	// open holds one token per open session (smtp.maxConnections): a
+	// Send takes one to dial, the session gives it back when it closes.
+	open chan struct{}
+
 	mu     sync.Mutex
 	idle   []*session // kept open for the next message (session.go)
+	kept   chan struct{}
 	closed bool
 }
 
@@ -135,6 +140,11 @@ func New(cfg config.SMTP, creds Credentials, opts ...Option) (*Client, error) {
 	if s.timeout <= 0 {
 		s.timeout = config.DefaultSMTPTimeout
 	}
+	conns := cfg.MaxConnections
+	if conns <= 0 {
+		conns = config.DefaultSMTPMaxConnections
+	}
+	s.open = make(chan struct{}, conns)
 	for _, o := range opts {
 		o(s)
 	}
@@ -189,22 +199,36 @@ func (s *Client) Send(ctx context.Context, m *Message) error {
 		sec = newSecrets(user, pass)
 	}
 
-	// A session kept open from an earlier message first: RSET clears it
-	// and proves it alive; one that fails there lost nothing and is
-	// dropped for the next, or for a new session.
-	for ss := s.take(loginKey(auth)); ss != nil; ss = s.take(loginKey(auth)) {
-		if err := s.reset(ctx, ss); err != nil {
-			ss.conns.close()
+	for {
+		kept := s.keptSignal()
+		// A session kept open from an earlier message first: RSET clears
+		// it and proves it alive; one that fails there lost nothing and
+		// is dropped for the next, or for a new session.
+		for ss := s.take(loginKey(auth)); ss != nil; ss = s.take(loginKey(auth)) {
+			if err := s.reset(ctx, ss); err != nil {
+				ss.conns.close()
+				continue
+			}
+			retry, err := s.deliver(ctx, ss, msg, m, sec)
+			if !retry {
+				return err
+			}
+			break // the kept session broke before the server took anything: a new one
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrTemporary, context.Cause(ctx))
+		}
+		// A new session, once fewer than smtp.maxConnections are open
+		// (relays refuse connections past their limit); meanwhile a
+		// session another Send keeps will do.
+		select {
+		case s.open <- struct{}{}:
+		case <-kept:
 			continue
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for one of the %d SMTP connections: %w", ErrTemporary, cap(s.open), context.Cause(ctx))
 		}
-		retry, err := s.deliver(ctx, ss, msg, m, sec)
-		if !retry {
-			return err
-		}
-		break // the kept session broke before the server took anything: a new one
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrTemporary, context.Cause(ctx))
+		break
 	}
 	ss, err := s.dial(ctx, auth)
 	if err != nil {
@@ -303,12 +327,14 @@ func (a *plainOrLogin) Next(fromServer []byte, more bool) ([]byte, error) {
 	return a.next.Next(fromServer, more)
 }
 
-// connTracker remembers the raw connection of one Send so that it can be
-// closed from another goroutine when the context ends.
+// connTracker remembers the raw connection of one session so that it can
+// be closed from another goroutine when the context ends, and gives the
+// session's place among smtp.maxConnections back when it closes.
 type connTracker struct {
-	mu     sync.Mutex
-	conn   net.Conn
-	closed bool
+	mu      sync.Mutex
+	conn    net.Conn
+	closed  bool
+	release func()
 }
 
 // track records conn, or closes it and reports false when the tracker is
@@ -327,8 +353,14 @@ func (t *connTracker) track(conn net.Conn) bool {
 func (t *connTracker) close() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
 	t.closed = true
 	if t.conn != nil {
 		_ = t.conn.Close()
+	}
+	if t.release != nil {
+		t.release()
 	}
 }
