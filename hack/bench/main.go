@@ -59,9 +59,6 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "bound on each wait")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write CPU profiles of each phase and heap profiles there (e.g. bin/bench)")
 	flag.Parse()
-	if o.profileDir != "" {
-		runtime.MemProfileRate = 4096
-	}
 	o.burst = min(o.burst, o.n)
 	o.accepts = min(o.accepts, o.n-o.burst)
 	if err := run(o); err != nil {
