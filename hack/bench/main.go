@@ -115,6 +115,9 @@ func run(o options) (err error) {
 	if workers == 0 {
 		workers = manager.DefaultInvitationWorkers
 	}
+	// As many SMTP connections as workers: Mailpit has no connection limit
+	// (the default, 3, is Microsoft 365's).
+	cfg.SMTP.MaxConnections = workers
 
 	nsCount := (o.n + o.perNamespace - 1) / o.perNamespace
 	benchNS, floorNS := make([]string, nsCount), make([]string, nsCount)
