@@ -114,8 +114,9 @@ func TestMetricsAtStart(t *testing.T) {
 
 // TestGrantAndBackendMetrics: grant syncs count by operation, result and
 // reason, and every backend call by operation and code with its duration;
-// while a withdrawn member's revocation fails, the revoke failure counts
-// and the invitation awaits revocation, until the backend is back.
+// while a system taken from a member, then the withdrawn member's grants,
+// cannot be removed, the invitation awaits revocation and the revoke
+// failure counts, until the backend is back.
 func TestGrantAndBackendMetrics(t *testing.T) {
 	h := start(t)
 	backend := h.Config.IdentityBackend.Type
@@ -162,6 +163,14 @@ func TestGrantAndBackendMetrics(t *testing.T) {
 	h.Backend.RemoveMemberFunc = func(context.Context, string, identity.User) error {
 		return fmt.Errorf("503 Service Unavailable: %w", identity.ErrUnavailable)
 	}
+	// A system taken away from a member stays granted while the backend
+	// fails the removal: that too awaits revocation.
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+	h.Eventually("partnerops_invitations_awaiting_revocation = 1 while a system's removal fails", func() bool {
+		return gauge("partnerops_invitations_awaiting_revocation", map[string]string{}) == 1
+	})
+	failed = failures() // the failed applies of the system's removal
 	revokeFailed, removeDown := syncs("revoke", "failure", v1alpha1.ReasonBackendUnavailable), calls(identity.OpRemoveMember, identity.CodeUnavailable)
 	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
 	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +28,7 @@ var states = &invitationStates{
 		"PartnerInvitations by namespace and state (an invitation not yet reconciled counts as PendingApproval). Every replica reports it: aggregate with max by (namespace, state) first.",
 		[]string{"namespace", "state"}, nil),
 	revokes: prometheus.NewDesc("partnerops_invitations_awaiting_revocation",
-		"PartnerInvitations of someone who is no longer a member (withdrawn, declined, expired, removed, deleted, account deleted) whose grants partnerops made are still recorded as applied in the identity backend: the revocation has not landed yet.",
+		"PartnerInvitations whose grants partnerops made are still recorded as applied in the identity backend although they should be gone: of someone who is no longer a member (withdrawn, declined, expired, removed, deleted, account deleted), or of a member who lost a system or changed role. The revocation has not landed yet.",
 		[]string{"namespace"}, nil),
 }
 
@@ -83,12 +84,28 @@ func (c *invitationStates) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// awaitingRevocation: inv no longer holds access (it is not Accepted, or
-// it is being deleted) but status.appliedGrants still records groups or a
-// user partnerops made; the controller clears the record once the
-// backend confirmed their removal (or, for an account deleted with
-// deletionPolicy Retain, once it let go of them).
+// awaitingRevocation: status.appliedGrants records access inv should no
+// longer give: groups or a user partnerops made for someone who is no
+// longer a member (not Accepted, or being deleted), or the groups of a
+// system taken away from a member, or of the role they had. The
+// controller updates the record once the backend confirmed the removal (or,
+// for an account deleted with deletionPolicy Retain, once it let go).
 func awaitingRevocation(inv *v1alpha1.PartnerInvitation) bool {
-	return inv.Status.AppliedGrants != nil &&
-		(inv.Status.State != v1alpha1.InvitationAccepted || !inv.DeletionTimestamp.IsZero())
+	ag := inv.Status.AppliedGrants
+	switch {
+	case ag == nil:
+		return false
+	case inv.Status.State != v1alpha1.InvitationAccepted || !inv.DeletionTimestamp.IsZero():
+		return true
+	case len(ag.Groups) == 0:
+		return false
+	case ag.Role != "" && ag.Role != string(inv.Spec.Role):
+		return true
+	}
+	for _, s := range ag.Systems {
+		if !slices.Contains(inv.Spec.Systems, v1alpha1.CatalogueKey(s)) {
+			return true
+		}
+	}
+	return false
 }
