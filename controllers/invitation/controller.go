@@ -49,6 +49,7 @@ import (
 	"github.com/partnerops/partnerops/internal/i18n"
 	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/index"
+	"github.com/partnerops/partnerops/internal/ratelimit"
 	"github.com/partnerops/partnerops/internal/smtp"
 	"github.com/partnerops/partnerops/internal/token"
 )
@@ -67,9 +68,12 @@ type TemplateSource interface {
 	Templates(ctx context.Context) (*i18n.Templates, error)
 }
 
-// Limiter paces sends (internal/ratelimit.Limiter).
+// Limiter paces sends (internal/ratelimit.Limiter): Take answers when the
+// send of an invitation (its key) may go, keeping its turn meanwhile; Drop
+// gives a turn back.
 type Limiter interface {
-	Wait(ctx context.Context, namespace string) (time.Duration, error)
+	Take(ctx context.Context, key, namespace string) (ratelimit.Turn, error)
+	Drop(key string)
 }
 
 // Reconciler reconciles PartnerInvitations.
@@ -206,6 +210,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, inv); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.sent.forget(req.NamespacedName)
+			r.dropTurn(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -219,6 +224,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	pre := decide(in)
 	if !pre.wantSend {
 		r.sent.caughtUp(inv)
+		r.dropTurn(req.NamespacedName)
 	}
 	if added, err := r.ensureFinalizer(ctx, inv, in.account, pre.plan); added || err != nil {
 		return ctrl.Result{}, err // the update is an event that brings us back
@@ -229,6 +235,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	)
 	if pre.wantSend {
 		in.send, stepErr = r.send(ctx, inv, in)
+		if in.send != nil && in.send.paced {
+			// Its turn in the pace of emails comes later: nothing to write
+			// until then, and the worker is free for other invitations.
+			return ctrl.Result{RequeueAfter: in.send.retryIn}, nil
+		}
 	}
 	if stepErr == nil {
 		in.grants, requeue, stepErr = r.syncGrants(ctx, inv, in.account, pre.plan, in.now)
@@ -239,6 +250,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		res.RequeueAfter = requeue
 	}
 	return res, errors.Join(stepErr, err)
+}
+
+// dropTurn gives back the turn in the pace of emails kept for key, if any.
+func (r *Reconciler) dropTurn(key types.NamespacedName) {
+	if r.Limiter != nil {
+		r.Limiter.Drop(key.String())
+	}
 }
 
 // load reads what decide needs besides the invitation: its account, the

@@ -349,6 +349,41 @@ func TestNamespaceHourlyCapDelaysSends(t *testing.T) {
 	h.Eventually("the third email", func() bool { return len(h.Sender.Sent()) == 3 })
 }
 
+// TestPacedSendsLeaveTheWorkersFree: a burst of invitations paced by
+// rateLimits.emailsPerSecond waits in the queue, not in the workers: an
+// acceptance meanwhile gets its grants at once, without the clock moving;
+// then each paced email goes out at its turn, once.
+func TestPacedSendsLeaveTheWorkersFree(t *testing.T) {
+	h := start(t, managertest.WithConfig(func(c *opconfig.Config) { c.RateLimits.EmailsPerSecond = 1 }))
+	h.Account("globex")
+	h.Invite("mindy", mindy)
+	h.WaitState("mindy", v1alpha1.InvitationPendingApproval)
+	const burst = 40 // more than the workers (16)
+	names := make([]string, burst)
+	for i := range names {
+		names[i] = fmt.Sprintf("p%02d", i)
+		h.Invite(names[i], names[i]+"@globex.example")
+	}
+	h.Settle()
+	if n := len(h.Sender.Sent()); n != 1 {
+		t.Fatalf("%d emails sent before the clock moved, want only mindy's", n)
+	}
+	h.Accept("mindy")
+	h.waitGranted("mindy") // the clock has not moved: no worker waits for it
+	if n := len(h.Sender.Sent()); n != 1 {
+		t.Fatalf("%d emails sent before the clock moved, want only mindy's", n)
+	}
+	h.EventuallyStepping("every paced email", time.Second, func() bool { return len(h.Sender.Sent()) == burst+1 })
+	var order []string
+	for _, m := range h.Sender.Sent()[1:] {
+		order = append(order, strings.TrimSuffix(m.To, "@globex.example"))
+	}
+	slices.Sort(order)
+	if !slices.Equal(order, names) {
+		t.Errorf("the paced emails went to %v: want each of %v once", order, names)
+	}
+}
+
 func TestDeletingAPendingInvitationNeedsNoFinalizer(t *testing.T) {
 	h := start(t)
 	h.Account("globex")

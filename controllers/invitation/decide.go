@@ -72,6 +72,9 @@ type sendResult struct {
 	failure *problem
 	// retryIn: when a rate-limited send goes out.
 	retryIn time.Duration
+	// paced: the email waits for its turn in the global pace of emails
+	// (rateLimits.emailsPerSecond), in retryIn; nothing is said of it.
+	paced bool
 }
 
 // grantsResult is the backend's answer to the grants step.
@@ -269,6 +272,9 @@ func (d *decision) send(inv *v1alpha1.PartnerInvitation, in input) {
 		d.wantSend = true
 		return
 	case r.waiting:
+		return
+	case r.paced:
+		d.requeue(r.retryIn)
 		return
 	case r.outcome != nil:
 		r.outcome.apply(inv)

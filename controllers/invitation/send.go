@@ -41,12 +41,16 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 		return &sendResult{outcome: &o}, nil
 	}
 	now := in.now
-	if wait, err := r.Limiter.Wait(ctx, inv.Namespace); err != nil {
+	turn, err := r.Limiter.Take(ctx, keyOf(inv).String(), inv.Namespace)
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("waiting for the email rate limit: %w", err)
-	} else if wait > 0 {
-		return &sendResult{retryIn: wait, failure: &problem{v1alpha1.ReasonRateLimited, fmt.Sprintf(
+	case turn.Capped:
+		return &sendResult{retryIn: turn.Wait, failure: &problem{v1alpha1.ReasonRateLimited, fmt.Sprintf(
 			"Namespace %s reached its cap of %d invitation emails an hour; this one goes out in %s",
-			inv.Namespace, r.Config.RateLimits.EmailsPerNamespacePerHour, wait.Round(time.Second))}}, nil
+			inv.Namespace, r.Config.RateLimits.EmailsPerNamespacePerHour, turn.Wait.Round(time.Second))}}, nil
+	case turn.Wait > 0:
+		return &sendResult{paced: true, retryIn: turn.Wait}, nil
 	}
 
 	expiresAt := now.Add(ttl(inv, in.account)).Truncate(time.Second)

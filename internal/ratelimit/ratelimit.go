@@ -1,6 +1,7 @@
 // Package ratelimit paces invitation emails: a global per-second rate across
 // the manager and an hourly cap per namespace (customer account). A send
-// that is over a limit is delayed, never dropped.
+// that is over a limit is delayed, never dropped, and the caller does not
+// wait for it (Take).
 package ratelimit
 
 import (
@@ -16,12 +17,36 @@ import (
 // Limiter paces sends. It is safe for concurrent use. Limits live in memory:
 // a restarted manager starts with full hourly allowances.
 type Limiter struct {
-	clock      clock.Clock
-	global     *rate.Limiter
-	hourly     int
+	clock  clock.Clock
+	global *rate.Limiter
+	hourly int
+	// hold is the longest Take waits for a turn itself; a later turn is
+	// kept for its key, and the caller comes back for it.
+	hold       time.Duration
 	mu         sync.Mutex
 	namespaces map[string]*rate.Limiter
+	turns      map[string]turn
 }
+
+// turn is a send's place in the global pace, kept for its key.
+type turn struct {
+	at         time.Time
+	ns, global *rate.Reservation
+}
+
+// Turn is Take's answer: Wait zero means send now.
+type Turn struct {
+	// Wait is how long until the send may go: ask again then.
+	Wait time.Duration
+	// Capped: the namespace used up its hourly allowance (nothing is kept
+	// for the send); otherwise a Wait is the global pace, and the turn
+	// stays kept for the key.
+	Capped bool
+}
+
+// DefaultHold is the longest Take waits for a turn before handing it back
+// as a Wait.
+const DefaultHold = time.Second
 
 // New returns a Limiter allowing perSecond sends a second overall (bursts
 // of up to one second's worth) and perNamespacePerHour sends an hour in each
@@ -32,36 +57,74 @@ func New(clk clock.Clock, perSecond float64, perNamespacePerHour int) *Limiter {
 		clock:      clk,
 		global:     rate.NewLimiter(rate.Limit(perSecond), burst),
 		hourly:     perNamespacePerHour,
+		hold:       DefaultHold,
 		namespaces: map[string]*rate.Limiter{},
+		turns:      map[string]turn{},
 	}
 }
 
-// Wait takes one send from namespace's hourly allowance and the global rate.
-// When the namespace's allowance is used up it takes nothing and returns how
-// long until the next send is allowed, so the caller can requeue instead of
-// holding a worker for up to an hour. Otherwise it waits (briefly) for the
-// global rate and returns zero; it returns ctx's error if ctx ends first.
-func (l *Limiter) Wait(ctx context.Context, namespace string) (time.Duration, error) {
+// Take asks for the send of key (one email of one invitation) from
+// namespace's hourly allowance and the global rate. When the namespace's
+// allowance is used up it takes nothing and says how long until it refills
+// (Capped). Otherwise it takes the next turn of the global rate: a turn
+// within DefaultHold it waits for and answers zero (send now); a later one
+// it keeps for key and answers how long until it, so that the caller
+// requeues rather than holding a worker for the length of a burst, and
+// asks again then (the kept turn is taken, not a new one). It returns
+// ctx's error if ctx ends while it waits.
+func (l *Limiter) Take(ctx context.Context, key, namespace string) (Turn, error) {
 	now := l.clock.Now()
-	ns := l.namespace(namespace)
-	r := ns.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d, nil
+	l.mu.Lock()
+	t, kept := l.turns[key]
+	if kept && t.at.Sub(now) > l.hold {
+		l.mu.Unlock()
+		return Turn{Wait: t.at.Sub(now)}, nil
 	}
-	g := l.global.ReserveN(now, 1)
-	d := g.DelayFrom(now)
-	if d == 0 {
-		return 0, nil
+	delete(l.turns, key)
+	l.mu.Unlock()
+	if !kept {
+		ns := l.namespace(namespace).ReserveN(now, 1)
+		if d := ns.DelayFrom(now); d > 0 {
+			ns.CancelAt(now)
+			return Turn{Wait: d, Capped: true}, nil
+		}
+		g := l.global.ReserveN(now, 1)
+		t = turn{at: now.Add(g.DelayFrom(now)), ns: ns, global: g}
+		if d := t.at.Sub(now); d > l.hold {
+			l.mu.Lock()
+			l.turns[key] = t
+			l.mu.Unlock()
+			return Turn{Wait: d}, nil
+		}
+	}
+	d := t.at.Sub(now)
+	if d <= 0 {
+		return Turn{}, nil
 	}
 	select {
 	case <-l.clock.After(d):
-		return 0, nil
+		return Turn{}, nil
 	case <-ctx.Done():
-		g.CancelAt(l.clock.Now())
-		r.CancelAt(l.clock.Now())
-		return 0, ctx.Err()
+		t.cancel(l.clock.Now())
+		return Turn{}, ctx.Err()
 	}
+}
+
+// Drop gives back the turn kept for key: its send is no longer wanted
+// (sent by another path, withdrawn, deleted).
+func (l *Limiter) Drop(key string) {
+	l.mu.Lock()
+	t, ok := l.turns[key]
+	delete(l.turns, key)
+	l.mu.Unlock()
+	if ok {
+		t.cancel(l.clock.Now())
+	}
+}
+
+func (t turn) cancel(now time.Time) {
+	t.global.CancelAt(now)
+	t.ns.CancelAt(now)
 }
 
 func (l *Limiter) namespace(name string) *rate.Limiter {
