@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -241,7 +242,8 @@ func (r *Reconciler) removeFinalizer(ctx context.Context, inv *v1alpha1.PartnerI
 // manager died before it): a user partnerops created carries partnerops's
 // mark in the backend, and each of its memberships in a group the
 // template yields for this namespace is taken as partnerops's whether the
-// record lists it or not; for a user partnerops did not create, the groups
+// record lists it or not (unless another live member of the address wants
+// it: then it is that member's); for a user partnerops did not create, the groups
 // about to be added are written to status.appliedGrants first (one status
 // write, only when such a user gains a group), and added after.
 //
@@ -310,8 +312,19 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 	}
 	changed := len(res.refused) > 0
 	if user.Managed {
-		if found := has.Intersection(ours).Difference(mine); found.Len() > 0 {
-			mine.Insert(found.UnsortedList()...)
+		for _, g := range sets.List(has.Intersection(ours).Difference(mine)) {
+			if !slices.Contains(desired, g) {
+				// Another live member of the address may hold it (a
+				// groupTemplate without the namespace): theirs, then.
+				wanted, err := r.wantedByOther(ctx, others, g)
+				if err != nil {
+					return done(err)
+				}
+				if wanted {
+					continue
+				}
+			}
+			mine.Insert(g)
 			changed = true
 		}
 	} else if adding := sets.New(desired...).Difference(has).Difference(mine); adding.Len() > 0 {

@@ -7,11 +7,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	opconfig "github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/identity/identitytest"
 	"github.com/partnerops/partnerops/internal/testenv/managertest"
 )
@@ -157,5 +160,42 @@ func TestLostRecordOfAnExistingUser(t *testing.T) {
 	}
 	if !h.Backend.HasUser(mindy) {
 		t.Error("a user partnerops did not create was deleted")
+	}
+}
+
+// TestSharedGroupsAreNotAdoptedFromAnotherMember: with a groupTemplate
+// without the namespace, one address's members in two namespaces share
+// groups. The user partnerops created is in the other member's group too;
+// that membership is the other member's, never taken into this record:
+// a resync writes nothing, and withdrawing this member leaves it.
+func TestSharedGroupsAreNotAdoptedFromAnotherMember(t *testing.T) {
+	h := start(t, managertest.WithNamespaces(1), managertest.WithConfig(func(c *opconfig.Config) {
+		c.IdentityBackend.GroupTemplate = "partnerops.{{ .Account }}.{{ .System }}.{{ .Role }}"
+	}))
+	o := h.in(h.Others[0])
+	h.Account("globex")
+	o.Account("globex")
+	h.grant("mindy", mindy)
+	o.Invite("mindy", mindy, func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "viewer" })
+	o.Accept("mindy")
+	o.waitGranted("mindy")
+	viewer := "partnerops.globex.insights.viewer"
+	if ag := h.Invitation("mindy").Status.AppliedGrants; slices.Contains(ag.Groups, viewer) {
+		t.Fatalf("%s's record took the other member's %s: %v", h.NS, viewer, ag.Groups)
+	}
+
+	h.Settle()
+	writes, calls := h.Requests.StatusWrites("partnerinvitations"), h.Backend.Calls()
+	h.Clock.Step(h.Config.IdentityBackend.ResyncInterval.Duration + time.Second)
+	h.EventuallyStepping("a resync of both members", 2*time.Second, func() bool { return h.Backend.Calls() >= calls+6 })
+	h.Settle()
+	if n := h.Requests.StatusWrites("partnerinvitations") - writes; n != 0 {
+		t.Errorf("a resync with nothing changed wrote %d invitation statuses", n)
+	}
+
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRevoked)
+	if got := groupsOf(h.Backend, mindy); !slices.Equal(got, []string{"partnerops.globex.editor.viewer", viewer}) {
+		t.Errorf("after withdrawing in %s, %s is a member of %v, want only the other member's viewer groups", h.NS, mindy, got)
 	}
 }
