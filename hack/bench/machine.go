@@ -4,6 +4,9 @@ package main
 // the load average printed beside the figures, and pprof profiles.
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -167,4 +170,57 @@ func (t cpuTimes) since(before cpuTimes) cpuTimes {
 		}
 	}
 	return out
+}
+
+// apiServerProfile collects CPU profiles of kube-apiserver while a phase
+// runs, in slices of two seconds (its /debug/pprof/profile takes the length
+// up front), as dir/apiserver-<slug>-<k>.pprof: `go tool pprof` merges the
+// slices of a phase given together. hc talks to the API server at host as
+// the test control plane's administrator. dir "" profiles nothing; what it
+// returns waits for the slice under way.
+func apiServerProfile(hc *http.Client, host, dir, slug string) func() {
+	if dir == "" || hc == nil {
+		return func() {}
+	}
+	_ = os.MkdirAll(dir, 0o755)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for k := 0; ; k++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := hc.Get(strings.TrimSuffix(host, "/") + "/debug/pprof/profile?seconds=2")
+			if err != nil {
+				logf("profiling kube-apiserver: %v", err)
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				logf("profiling kube-apiserver: %s %v", resp.Status, err)
+				return
+			}
+			_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("apiserver-%s-%02d.pprof", slug, k)), b, 0o644)
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// slug is a phase's name as a file name: "API floor: creates" → "api-floor-creates".
+func slug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
 }

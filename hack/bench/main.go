@@ -26,6 +26,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -131,7 +132,12 @@ func run(o options) (err error) {
 			}
 		}
 	}
-	res := &results{o: o, workers: workers, namespaces: nsCount, cpus: runtime.NumCPU(), load0: load0}
+	res := &results{o: o, workers: workers, namespaces: nsCount, cpus: runtime.NumCPU(), load0: load0, apiHost: env.Config.Host}
+	if o.profileDir != "" {
+		if res.api, err = rest.HTTPClientFor(env.Config); err != nil {
+			return err
+		}
+	}
 
 	// The watch that times partnerops runs from here on, so that the floor
 	// pays for a watcher of its writes too.

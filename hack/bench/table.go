@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"runtime"
 	"slices"
 	"strings"
@@ -38,6 +39,8 @@ type results struct {
 	acceptWrites             map[string]int
 	acceptEvents             int64
 	phases                   []phase
+	api                      *http.Client // to the API server, for its profiles
+	apiHost                  string
 }
 
 // phase is where the cores went during one timed part of the run.
@@ -49,8 +52,10 @@ type phase struct {
 
 // measure starts timing a phase's CPU by process; what it returns ends it.
 func (r *results) measure(name string) func() {
+	stopProfile := apiServerProfile(r.api, r.apiHost, r.o.profileDir, slug(name))
 	start, cpu0 := time.Now(), readCPU()
 	return func() {
+		defer stopProfile()
 		r.phases = append(r.phases, phase{name: name, wall: time.Since(start), cpu: readCPU().since(cpu0)})
 	}
 }
