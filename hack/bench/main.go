@@ -72,6 +72,24 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 }
 
+// bench is one run: the peers, the clients and the manager every phase
+// uses, and the figures they record.
+type bench struct {
+	o                options
+	env              *testenv.Env
+	c                client.Client
+	mp               *mailpit.Server
+	cfg              *config.Config
+	pageURL          string
+	workers          int
+	benchNS, floorNS []string
+	tr               *tracker
+	reqs             *requests
+	clk              *followClock
+	mgr              *running
+	res              *results
+}
+
 func run(o options) (err error) {
 	// The manager logs as in production (JSON, info), to nowhere: the
 	// cost of logging is part of what is measured.
@@ -80,27 +98,58 @@ func run(o options) (err error) {
 	defer cancel()
 	load0 := loadAvg()
 	logf("starting the control plane, Mailpit and the SCIM server")
-	env, err := testenv.Start()
-	if err != nil {
+	b := &bench{o: o, reqs: &requests{counts: map[string]int{}}}
+	if b.env, err = testenv.Start(); err != nil {
 		return err
 	}
-	defer func() { _ = env.Stop() }()
-	mp, err := mailpit.Run(ctx, mailpit.Options{KeepAll: true})
-	if err != nil {
+	defer func() { _ = b.env.Stop() }()
+	if b.mp, err = mailpit.Run(ctx, mailpit.Options{KeepAll: true}); err != nil {
 		return err
 	}
-	defer mp.Stop()
+	defer b.mp.Stop()
 	sc, err := scim.Run(ctx, scim.Options{})
 	if err != nil {
 		return err
 	}
 	defer sc.Stop()
+	if err := b.setUp(ctx, sc, load0); err != nil {
+		return err
+	}
 
-	c := env.Client
-	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	// The watch that times partnerops runs from here on, so that the floor
+	// pays for a watcher of its writes too.
+	wc, err := client.NewWithWatch(b.env.Config, client.Options{Scheme: b.env.Scheme})
 	if err != nil {
 		return err
 	}
+	b.tr = newTracker(o.n)
+	go b.tr.run(ctx, wc)
+
+	if err := b.floors(ctx); err != nil {
+		return err
+	}
+	b.clk = newFollowClock()
+	defer b.clk.Stop()
+	defer func() {
+		if b.mgr != nil {
+			_ = b.mgr.stop()
+		}
+	}()
+	for _, phase := range []func(context.Context) error{b.sends, b.restartSettled, b.expiry, b.page, b.marginalHeap} {
+		if err := phase(ctx); err != nil {
+			return err
+		}
+	}
+	b.res.load1 = loadAvg()
+	fmt.Print(b.res.table())
+	return nil
+}
+
+// setUp writes what the manager reads (the SCIM token's Secret), the
+// configuration, and the namespaces of the benchmark and of its floor.
+func (b *bench) setUp(ctx context.Context, sc *scim.Server, load0 string) (err error) {
+	o, c := b.o, b.env.Client
+	b.c = c
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: secretNS}}); err != nil {
 		return err
 	}
@@ -108,23 +157,22 @@ func run(o options) (err error) {
 		StringData: map[string]string{"token": sc.Token}}); err != nil {
 		return err
 	}
-	cfg, pageURL, err := benchConfig(mp, sc)
-	if err != nil {
+	if b.cfg, b.pageURL, err = benchConfig(b.mp, sc); err != nil {
 		return err
 	}
-	workers := o.workers
-	if workers == 0 {
-		workers = manager.DefaultInvitationWorkers
+	b.workers = o.workers
+	if b.workers == 0 {
+		b.workers = manager.DefaultInvitationWorkers
 	}
 	// As many SMTP connections as workers: Mailpit has no connection limit
 	// (the default, 3, is Microsoft 365's).
-	cfg.SMTP.MaxConnections = workers
+	b.cfg.SMTP.MaxConnections = b.workers
 
 	nsCount := (o.n + o.perNamespace - 1) / o.perNamespace
-	benchNS, floorNS := make([]string, nsCount), make([]string, nsCount)
+	b.benchNS, b.floorNS = make([]string, nsCount), make([]string, nsCount)
 	for i := range nsCount {
-		benchNS[i], floorNS[i] = fmt.Sprintf("%s%03d", benchPrefix, i), fmt.Sprintf("floor-%03d", i)
-		for _, name := range []string{benchNS[i], floorNS[i]} {
+		b.benchNS[i], b.floorNS[i] = fmt.Sprintf("%s%03d", benchPrefix, i), fmt.Sprintf("floor-%03d", i)
+		for _, name := range []string{b.benchNS[i], b.floorNS[i]} {
 			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name,
 				Annotations: map[string]string{v1alpha1.DisplayNameAnnotation: "Customer " + strconv.Itoa(i)}}}
 			if err := c.Create(ctx, ns); err != nil {
@@ -132,220 +180,12 @@ func run(o options) (err error) {
 			}
 		}
 	}
-	res := &results{o: o, workers: workers, namespaces: nsCount, cpus: runtime.NumCPU(), load0: load0, apiHost: env.Config.Host}
+	b.res = &results{o: o, workers: b.workers, namespaces: nsCount, cpus: runtime.NumCPU(), load0: load0, apiHost: b.env.Config.Host}
 	if o.profileDir != "" {
-		if res.api, err = rest.HTTPClientFor(env.Config); err != nil {
+		if b.res.api, err = rest.HTTPClientFor(b.env.Config); err != nil {
 			return err
 		}
 	}
-
-	// The watch that times partnerops runs from here on, so that the floor
-	// pays for a watcher of its writes too.
-	tr := newTracker(o.n)
-	go tr.run(ctx, wc)
-
-	// Floors.
-	logf("API floor: %d creates + %d status patches, %d workers", o.n, o.n, workers)
-	end := res.measure("API floor: creates + status patches")
-	if res.apiFloor, err = apiFloor(ctx, c, floorNS, 0, o.n, workers, false); err != nil {
-		return err
-	}
-	end()
-	end = res.measure("API floor: creates + status patches + Events")
-	if res.eventFloor, err = apiFloor(ctx, c, floorNS, o.n, o.n, workers, true); err != nil {
-		return err
-	}
-	end()
-	end = res.measure("API floor: the expiry burst's status patches")
-	if res.expiryFloor, _, err = patchFloor(ctx, c, floorNS, indexes(0, o.burst), workers); err != nil {
-		return err
-	}
-	end()
-	end = res.measure("API floor: status patches by the page's clients")
-	if _, res.patchLat, err = patchFloor(ctx, c, floorNS, indexes(o.burst, o.burst+o.accepts), o.clients); err != nil {
-		return err
-	}
-	end()
-	if err := deleteFloor(ctx, c, floorNS); err != nil {
-		return err
-	}
-	logf("SMTP floor: %d messages over %d connections", o.n, o.smtpConns)
-	end = res.measure("SMTP floor: messages to Mailpit")
-	if res.smtpFloor, err = smtpFloor(mp.SMTPAddr(), o.n, o.smtpConns); err != nil {
-		return err
-	}
-	end()
-	if err := mp.DeleteAll(ctx); err != nil {
-		return err
-	}
-
-	// The manager, its accounts settled.
-	clk := newFollowClock()
-	defer clk.Stop()
-	reqs := &requests{counts: map[string]int{}}
-	logf("starting the manager")
-	mgr, err := startManager(ctx, env, cfg, workers, clk, reqs)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if mgr != nil {
-			_ = mgr.stop()
-		}
-	}()
-	for _, ns := range benchNS {
-		a := &v1alpha1.PartnerAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme"},
-			Spec: v1alpha1.PartnerAccountSpec{DisplayName: "Acme Partners", AllowedDomains: []v1alpha1.DomainName{"partner.example"}}}
-		if err := c.Create(ctx, a); err != nil {
-			return err
-		}
-	}
-	if err := waitIdle(ctx, time.Second, o.timeout); err != nil {
-		return err
-	}
-	heap0, rss0 := memory()
-	reqs.snapshot()
-
-	// Create → EmailSent.
-	logf("partnerops: %d invitations created → EmailSent", o.n)
-	all := indexes(0, o.n)
-	created := make([]time.Time, o.n)
-	events0 := tr.modified.Load()
-	stopProfile := profile(o.profileDir, "send")
-	end = res.measure("partnerops: create → EmailSent")
-	start := time.Now()
-	err = parallel(o.n, workers, func(i int) error {
-		inv := newInvitation(benchNS[i%nsCount], i)
-		if i < o.burst {
-			inv.Spec.TTL = "1h"
-		}
-		created[i] = time.Now()
-		return c.Create(ctx, inv)
-	})
-	if err != nil {
-		return err
-	}
-	if err := tr.waitAll(ctx, "EmailSent", tr.emailSent, all, o.timeout); err != nil {
-		return err
-	}
-	res.send = lastOf(tr.emailSent, all).Sub(start)
-	end()
-	stopProfile()
-	res.sendLat = latencies(tr.emailSent, all, func(i int) time.Time { return created[i] })
-	if err := waitIdle(ctx, time.Second, o.timeout); err != nil {
-		return err
-	}
-	res.sendWrites, res.sendEvents = reqs.snapshot(), tr.modified.Load()-events0
-	if total, _, err := mp.Page(ctx, 0, 1); err != nil {
-		return err
-	} else {
-		res.emails = total
-	}
-	res.heap0, res.rss0 = heap0, rss0
-	res.heap1, res.rss1 = memory()
-	writeHeapProfile(o.profileDir, "heap-settled")
-
-	// Restart over N settled invitations.
-	logf("restart over %d settled invitations", o.n)
-	reqs.snapshot()
-	emails0 := res.emails
-	if res.restartReady, res.restartSettled, err = restart(ctx, &mgr, env, cfg, workers, clk, reqs, o.n, o.timeout); err != nil {
-		return err
-	}
-	res.restartWrites = total(reqs.snapshot())
-	res.heap2, res.rss2 = memory()
-	writeHeapProfile(o.profileDir, "heap-restarted")
-	if total, _, err := mp.Page(ctx, 0, 1); err != nil {
-		return err
-	} else {
-		res.restartEmails = total - emails0
-	}
-
-	// A burst of links expiring at the same instant.
-	if o.burst > 0 {
-		logf("expiry: %d links due at once", o.burst)
-		burst := indexes(0, o.burst)
-		latest, err := latestExpiry(ctx, c, benchNS, burst)
-		if err != nil {
-			return err
-		}
-		stopProfile = profile(o.profileDir, "expiry")
-		end = res.measure("partnerops: expiry burst")
-		jumped := clk.JumpTo(latest)
-		if err := tr.waitAll(ctx, "Expired", tr.expired, burst, o.timeout); err != nil {
-			return err
-		}
-		end()
-		stopProfile()
-		res.expiryLag = latencies(tr.expired, burst, func(int) time.Time { return jumped })
-		if err := waitIdle(ctx, time.Second, o.timeout); err != nil {
-			return err
-		}
-		res.expiryWrites = reqs.snapshot()
-	}
-
-	// The acceptance page, then the grants.
-	if o.accepts > 0 {
-		logf("acceptance page: %d GET then POST, %d clients", o.accepts, o.clients)
-		acc := indexes(o.burst, o.burst+o.accepts)
-		toks, err := links(ctx, c, clk, secretNS, benchNS, acc)
-		if err != nil {
-			return err
-		}
-		stopProfile = profile(o.profileDir, "page")
-		end = res.measure("partnerops: page GETs")
-		if res.getLat, _, err = pageRun(ctx, pageURL, toks, o.clients, false); err != nil {
-			return err
-		}
-		end()
-		events0 = tr.modified.Load()
-		reqs.snapshot()
-		var doneAt []time.Time
-		end = res.measure("partnerops: page POSTs (and the reaction to them)")
-		if res.postLat, doneAt, err = pageRun(ctx, pageURL, toks, o.clients, true); err != nil {
-			return err
-		}
-		end()
-		stopProfile()
-		byIndex := make([]time.Time, o.n)
-		for k, i := range acc {
-			byIndex[i] = doneAt[k]
-		}
-		if err := tr.waitAll(ctx, "GrantsSynced", tr.synced, acc, o.timeout); err != nil {
-			return err
-		}
-		res.grantLat = latencies(tr.synced, acc, func(i int) time.Time { return byIndex[i] })
-		if err := waitIdle(ctx, time.Second, o.timeout); err != nil {
-			return err
-		}
-		res.acceptWrites, res.acceptEvents = reqs.snapshot(), tr.modified.Load()-events0
-	}
-	// The heap one more cached invitation costs: restarted over all N,
-	// then over the first ones only (the pending rest deleted), with the
-	// same fixed costs in both.
-	if rest := indexes(o.burst+o.accepts, o.n); len(rest) > 0 {
-		logf("memory: restart over %d, then over %d", o.n, o.n-len(rest))
-		if _, _, err := restart(ctx, &mgr, env, cfg, workers, clk, reqs, o.n, o.timeout); err != nil {
-			return err
-		}
-		heapAll, _ := memory()
-		if err := parallel(len(rest), workers, func(k int) error {
-			i := rest[k]
-			return c.Delete(ctx, &v1alpha1.PartnerInvitation{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS[i%nsCount], Name: invName(i)}})
-		}); err != nil {
-			return err
-		}
-		if err := waitIdle(ctx, time.Second, o.timeout); err != nil {
-			return err
-		}
-		if _, _, err := restart(ctx, &mgr, env, cfg, workers, clk, reqs, o.n-len(rest), o.timeout); err != nil {
-			return err
-		}
-		heapFew, _ := memory()
-		res.marginal, res.marginalN = float64(heapAll)-float64(heapFew), len(rest)
-	}
-	res.load1 = loadAvg()
-	fmt.Print(res.table())
 	return nil
 }
 

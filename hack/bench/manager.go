@@ -195,22 +195,22 @@ func waitIdle(ctx context.Context, quiet, timeout time.Duration) error {
 	return fmt.Errorf("the controllers were still busy after %s", timeout)
 }
 
-// restart stops *mgr and starts a new manager over the n invitations that
-// exist, and returns when it was ready and when every invitation had been
-// reconciled once with the queues empty and quiet for a second.
-func restart(ctx context.Context, mgr **running, env *testenv.Env, cfg *config.Config, workers int, clk *followClock,
-	reqs *requests, n int, timeout time.Duration) (ready, settled time.Duration, err error) {
-	if err := (*mgr).stop(); err != nil {
+// restart stops the manager and starts a new one over the n invitations
+// that exist, and returns when it was ready and when every invitation had
+// been reconciled once with the queues empty and quiet for a second.
+func (b *bench) restart(ctx context.Context, n int) (ready, settled time.Duration, err error) {
+	timeout := b.o.timeout
+	if err := b.mgr.stop(); err != nil {
 		return 0, 0, fmt.Errorf("stopping the manager: %w", err)
 	}
-	*mgr = nil
-	reqs.snapshot()
+	b.mgr = nil
+	b.reqs.snapshot()
 	rec0 := reconciles("partnerinvitation")
 	start := time.Now()
-	if *mgr, err = startManager(ctx, env, cfg, workers, clk, reqs); err != nil {
+	if b.mgr, err = startManager(ctx, b.env, b.cfg, b.workers, b.clk, b.reqs); err != nil {
 		return 0, 0, err
 	}
-	if err := (*mgr).waitReady(ctx, timeout); err != nil {
+	if err := b.mgr.waitReady(ctx, timeout); err != nil {
 		return 0, 0, err
 	}
 	ready = time.Since(start)
