@@ -385,6 +385,18 @@ func list[T any](ctx context.Context, c *Client, path string, query url.Values, 
 		q.Set("startIndex", strconv.Itoa(start))
 		q.Set("count", strconv.Itoa(c.pageSize))
 		resp, err := c.do(ctx, http.MethodGet, path, q, nil)
+		var he *HTTPError
+		if errors.As(err, &he) && he.Status == http.StatusNotFound {
+			// A query answers with a list, empty when nothing matches: a 404
+			// says the endpoint is not there (a wrong baseURL, a proxy or
+			// an ingress in a rollout), never that no resource matched.
+			// Taken for "no such user", it would let a removal forget
+			// memberships that stay.
+			missing := *he
+			missing.sentinel = identity.ErrUnavailable
+			missing.Detail = strings.TrimSpace("a SCIM service provider answers a query with a list, even an empty one: check identityBackend.scim.baseURL and what stands in front of the service. " + he.Detail)
+			return nil, &missing
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -104,7 +104,10 @@ func TestStatusMapping(t *testing.T) {
 		{name: "400 with SCIM detail", status: 400, scimType: "invalidFilter", detail: "Unexpected token in filter",
 			want: []error{identity.ErrRejected}, notWant: []error{identity.ErrUnavailable},
 			wantInError: []string{"HTTP 400", "scimType invalidFilter", "Unexpected token in filter"}},
-		{name: "404", status: 404, want: []error{identity.ErrNotFound}},
+		// A query answers with a list: its 404 is a missing endpoint, never
+		// "no such user", which would let a removal forget what stays.
+		{name: "404 to a query", status: 404, want: []error{identity.ErrUnavailable}, notWant: []error{identity.ErrNotFound},
+			wantInError: []string{"HTTP 404", "answers a query with a list", "identityBackend.scim.baseURL"}},
 		{name: "409", status: 409, scimType: "uniqueness", want: []error{identity.ErrConflict}, wantInError: []string{"uniqueness"}},
 		{name: "412", status: 412, want: []error{identity.ErrConflict}},
 		{name: "429 Retry-After seconds", status: 429, header: map[string]string{"Retry-After": "7"}, want: []error{identity.ErrUnavailable}, retryAfter: 7 * time.Second},
