@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -237,7 +238,9 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 	} else {
 		user, err = r.Backend.FindUser(ctx, addr)
 		if errors.Is(err, identity.ErrNotFound) {
-			return res // the user is gone, and its memberships with it
+			if err = r.recordedUserGone(ctx, old, addr); err == nil {
+				return res // the user is gone, and its memberships with it
+			}
 		}
 	}
 	if err != nil {
@@ -347,6 +350,34 @@ var (
 	// so none was added.
 	errNotRecorded = errors.New("recording in status the groups about to be added")
 )
+
+// recordedUserGone confirms, once the invitation's address finds no user
+// in the backend, that the user the record names holds none of the
+// recorded groups any more (deleted, or left them). A user renamed in the
+// backend (its userName or mail changed) keeps its memberships: forgetting
+// the record then would leave them for good. partnerops removes only the
+// memberships of the user the address finds (the record is status, never
+// trusted to say whose to remove), so it keeps the record and says why,
+// and looks again at each retry.
+func (r *Reconciler) recordedUserGone(ctx context.Context, old *v1alpha1.AppliedGrants, addr string) error {
+	if old == nil || old.UserID == "" || len(old.Groups) == 0 {
+		return nil
+	}
+	held, err := r.Backend.Groups(ctx, identity.User{ID: old.UserID, Email: addr})
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	still := sets.New(held...).Intersection(sets.New(old.Groups...))
+	if still.Len() == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the backend has no user %s, yet the user %s recorded for this invitation is still a member of %s: "+
+		"was it renamed in the backend? partnerops removes the memberships of the user the invitation's address finds, so give the user back its address, or remove these memberships by hand",
+		identity.ErrConflict, addr, old.UserID, strings.Join(sets.List(still), ", "))
+}
 
 // recordBeforeAdding writes rec, which lists the groups about to be added,
 // to inv's status before they are added (see applyGrants), on the version

@@ -199,3 +199,42 @@ func TestSharedGroupsAreNotAdoptedFromAnotherMember(t *testing.T) {
 		t.Errorf("after withdrawing in %s, %s is a member of %v, want only the other member's viewer groups", h.NS, mindy, got)
 	}
 }
+
+// TestRenamedUserKeepsItsRecord: the partner is withdrawn after an
+// administrator renamed its user in the backend. The address finds no user,
+// yet the recorded one still holds the grants: the record and the finalizer
+// stay, GrantsSynced says why, and once the user has its address back the
+// memberships go.
+func TestRenamedUserKeepsItsRecord(t *testing.T) {
+	h := start(t)
+	h.Account("globex")
+	h.grant("mindy", mindy)
+	renamed := "mindy.renamed@globex.example"
+	h.Backend.RenameUser(mindy, renamed)
+
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendRejected)
+	if c := condition(inv, v1alpha1.ConditionGrantsSynced); !strings.Contains(c.Message, "renamed in the backend") {
+		t.Errorf("GrantsSynced message %q does not say why", c.Message)
+	}
+	h.Settle()
+	inv = h.Invitation("mindy")
+	if inv.Status.AppliedGrants == nil || len(inv.Status.AppliedGrants.Groups) != 2 {
+		t.Errorf("the record was dropped while the renamed user holds the grants: %+v", inv.Status.AppliedGrants)
+	}
+	if !slices.Contains(inv.Finalizers, v1alpha1.GrantsFinalizer) {
+		t.Error("the finalizer went while the renamed user holds the grants")
+	}
+	if g := groupsOf(h.Backend, renamed); len(g) != 2 {
+		t.Fatalf("the renamed user holds %v", g)
+	}
+
+	h.Backend.RenameUser(renamed, mindy)
+	touch(t, h, "mindy")
+	h.Eventually("the finalizer to go", func() bool {
+		return !slices.Contains(h.Invitation("mindy").Finalizers, v1alpha1.GrantsFinalizer)
+	})
+	if g := groupsOf(h.Backend, mindy); len(g) != 0 {
+		t.Errorf("after withdrawing, %s is still a member of %v", mindy, g)
+	}
+}

@@ -126,6 +126,18 @@ func (f *Fake) HasUser(email string) bool {
 	return ok
 }
 
+// RenameUser gives the user with email the address to instead, as an
+// administrator renaming it in the backend would: same ID, same groups.
+func (f *Fake) RenameUser(email, to string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u, ok := f.users[strings.ToLower(email)]; ok {
+		delete(f.users, strings.ToLower(email))
+		u.email = to
+		f.users[strings.ToLower(to)] = u
+	}
+}
+
 // UserID returns the ID of the user with email, if there is one.
 func (f *Fake) UserID(email string) (string, bool) {
 	f.mu.Lock()
