@@ -152,7 +152,9 @@ type PartnerAccountSpec struct {
 
 	// deletionPolicy says what deleting this account does to its users'
 	// grants in the identity backend: Revoke (the default) removes every
-	// grant partnerops made; Retain leaves them in place, for migrations.
+	// grant partnerops made; Retain leaves its members' grants in place,
+	// for migrations (a partner withdrawn or removed before the account is
+	// still revoked).
 	// +optional
 	// +kubebuilder:default=Revoke
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`

@@ -368,7 +368,7 @@ func (d *decision) grants(inv *v1alpha1.PartnerInvitation, in input) {
 // unknown role or system) or the acceptance is not proven: nothing is
 // granted on status someone else could have written.
 func planGrants(inv *v1alpha1.PartnerInvitation, in input) (*grantsPlan, *problem) {
-	if in.account != nil && !in.account.DeletionTimestamp.IsZero() && in.account.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain {
+	if retained(inv, in.account) {
 		return &grantsPlan{retain: true}, nil
 	}
 	if inv.Status.State != v1alpha1.InvitationAccepted || !inv.DeletionTimestamp.IsZero() {
@@ -383,6 +383,24 @@ func planGrants(inv *v1alpha1.PartnerInvitation, in input) (*grantsPlan, *proble
 		return nil, prob
 	}
 	return &grantsPlan{desired: desired, member: true}, nil
+}
+
+// retained says whether the deletion of inv's account under deletionPolicy
+// Retain keeps inv's grants: only those of a member when the account went.
+// A partner withdrawn, or removed or deleted before the account, or whose
+// membership had ended (its domain no longer allowed), is revoked as ever,
+// also when the revocation had not landed yet: Retain keeps access, it
+// never keeps what was being taken away.
+func retained(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount) bool {
+	switch {
+	case account == nil || account.DeletionTimestamp.IsZero() || account.Spec.DeletionPolicy != v1alpha1.DeletionPolicyRetain:
+		return false
+	case inv.Spec.Revoked || !accepted(&inv.Status):
+		return false
+	case !inv.DeletionTimestamp.IsZero() && inv.DeletionTimestamp.Before(account.DeletionTimestamp):
+		return false
+	}
+	return true
 }
 
 // verified tells a proof check's result apart: nil (verifies), a bad

@@ -205,6 +205,45 @@ func TestDeletingAnAccount(t *testing.T) {
 			t.Error("Retain removed the grants")
 		}
 	})
+
+	// Retain keeps the access of the members when the account goes, never
+	// of a partner already on the way out: withdrawn, or removed (deleted)
+	// while the backend was down, the revocation still pending.
+	t.Run("Retain still revokes who was leaving", func(t *testing.T) {
+		h := start(t)
+		h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
+		h.grant("mindy", "mindy@globex.example")
+		h.grant("rex", "rex@globex.example")
+		h.grant("zoe", "zoe@globex.example")
+		h.Backend.SetDown(fmt.Errorf("%w: connection refused", identity.ErrUnavailable))
+		h.EditInvitation("rex", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+		if err := env.Client.Delete(context.Background(), h.Invitation("zoe")); err != nil {
+			t.Fatal(err)
+		}
+		h.WaitCondition("rex", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+		h.WaitCondition("zoe", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+		time.Sleep(1100 * time.Millisecond) // deletion timestamps are in seconds
+		acct := &v1alpha1.PartnerAccount{}
+		if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), acct); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Delete(context.Background(), acct); err != nil {
+			t.Fatal(err)
+		}
+		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRetained)
+		h.Backend.SetDown(nil)
+		h.EventuallyStepping("the account to go once the leavers' grants are revoked", 2*time.Second, func() bool {
+			return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "globex"), &v1alpha1.PartnerAccount{}))
+		})
+		for _, gone := range []string{"rex@globex.example", "zoe@globex.example"} {
+			if g := groupsOf(h.Backend, gone); len(g) != 0 || h.Backend.HasUser(gone) {
+				t.Errorf("%s left before the account went, yet keeps %v (user kept: %v)", gone, g, h.Backend.HasUser(gone))
+			}
+		}
+		if g := groupsOf(h.Backend, "mindy@globex.example"); len(g) != 2 {
+			t.Errorf("Retain removed the grants of the member: %v", g)
+		}
+	})
 }
 
 // TestResyncRepairsDrift: a membership removed by hand in the backend comes
