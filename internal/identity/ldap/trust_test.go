@@ -235,20 +235,24 @@ func TestTrustMailAttribute(t *testing.T) {
 // By default, the entry at uid=<email>,<UserBaseDN> is the partner's user,
 // marked or not, provided its mail is the email (without ASCII case); another
 // mail, or none, is a conflict an administrator must resolve, never a user
-// to grant.
+// to grant. Its grants are still removed: FindUser, which finds the user
+// to revoke, returns the entry at the DN whatever its mail, so that a
+// partner who may write its own mail cannot keep its access by changing it.
 func TestUserEntryAtItsDN(t *testing.T) {
 	const zoe = "zoe@partner.example"
 	for _, tc := range []struct {
-		name  string
-		email string
-		attrs []string      // of the entry uid=<email>,<UserBaseDN>
-		want  identity.User // ID left out (the entry's DN); zero: ErrConflict
+		name   string
+		email  string
+		attrs  []string      // of the entry uid=<email>,<UserBaseDN>
+		want   identity.User // ID left out (the entry's DN); zero: ErrConflict
+		marked bool          // with want zero: the entry carries partnerops's mark
 	}{
 		{name: "unmarked, the mail in another case", email: zoe, attrs: []string{"mail", "Zoe@Partner.Example"},
 			want: identity.User{Email: "Zoe@Partner.Example"}},
 		{name: "marked, several mails", email: zoe, attrs: []string{"mail", "zoe.p@partner.example", "mail", zoe, "description", ldap.Mark},
 			want: identity.User{Email: zoe, Managed: true}},
 		{name: "another mail", email: zoe, attrs: []string{"mail", "mallory@evil.example"}},
+		{name: "marked, its mail changed", email: zoe, attrs: []string{"mail", "zoe.elsewhere@example.org", "description", ldap.Mark}, marked: true},
 		{name: "no mail", email: zoe},
 		// The Kelvin sign (U+212A) folds to k in Unicode; mail is IA5
 		// (ASCII), and kim@ is another mailbox than the one with the sign.
@@ -261,13 +265,15 @@ func TestUserEntryAtItsDN(t *testing.T) {
 			b := backend(t, s)
 			got, err := b.FindUser(t.Context(), tc.email)
 			if tc.want == (identity.User{}) {
+				if want := (identity.User{ID: dn, Email: tc.email, Managed: tc.marked}); err != nil || got != want {
+					t.Errorf("FindUser = %+v, %v; want the entry at its DN, %+v, to remove its grants", got, err, want)
+				}
+				_, err = b.EnsureUser(t.Context(), identity.NewUser{Email: tc.email})
 				wantIs(t, err, identity.ErrConflict)
 				if !strings.Contains(err.Error(), dn) || !strings.Contains(err.Error(), "mail") {
 					t.Errorf("the message names neither the DN nor the mail: %v", err)
 				}
 				t.Log(err)
-				_, err = b.EnsureUser(t.Context(), identity.NewUser{Email: tc.email})
-				wantIs(t, err, identity.ErrConflict)
 				return
 			}
 			tc.want.ID = dn

@@ -15,9 +15,13 @@ import (
 // how a partner's user is found (by its DN uid=<email>,<UserBaseDN>, or by
 // mail when the configuration trusts mail).
 
-// FindUser returns the partner's user for email: the entry
-// uid=<email>,<UserBaseDN> when its mail is email, or, with
-// TrustMailAttribute, the entry under UserBaseDN whose mail is email.
+// FindUser returns the partner's user for email, whose grants are to be
+// removed: the entry uid=<email>,<UserBaseDN>, or, with TrustMailAttribute,
+// the entry under UserBaseDN whose mail is email. By default the entry at
+// that DN is returned whatever its mail now says: the DN says whose grants
+// it holds, and a partner who may write its own mail must not be able to
+// keep them by changing it (EnsureUser, which grants, still refuses such an
+// entry).
 func (b *Backend) FindUser(ctx context.Context, email string) (identity.User, error) {
 	if err := checkEmail(email); err != nil {
 		return identity.User{}, err
@@ -26,10 +30,24 @@ func (b *Backend) FindUser(ctx context.Context, email string) (identity.User, er
 	err := b.do(ctx, func(c *call) error {
 		var err error
 		u, err = c.findUser(email)
+		var other *otherMail
+		if errors.As(err, &other) {
+			u, err = other.user, nil
+		}
 		return err
 	})
 	return u, err
 }
+
+// otherMail is the conflict of an entry at a user's DN whose mail is not
+// the user's address; it carries the entry, which removals still act on.
+type otherMail struct {
+	user identity.User
+	err  error
+}
+
+func (e *otherMail) Error() string { return e.err.Error() }
+func (e *otherMail) Unwrap() error { return e.err }
 
 // EnsureUser returns the user with u.Email, creating it when there is none.
 // With Config.SubjectAttribute, u.SignedInAs is recorded on a user it
@@ -164,8 +182,9 @@ func (c *call) findUserByDN(email string) (identity.User, error) {
 	if len(mails) > 0 {
 		has = fmt.Sprintf("has %d mail value(s), none of them %q", len(mails), email)
 	}
-	return identity.User{}, fmt.Errorf("%w: ldap: the entry %s, where partnerops keeps the user for %q, %s; an administrator must correct its mail, or rename or remove it",
-		identity.ErrConflict, e.DN, email, has)
+	return identity.User{}, &otherMail{user: identity.User{ID: e.DN, Email: email, Managed: marked(e)},
+		err: fmt.Errorf("%w: ldap: the entry %s, where partnerops keeps the user for %q, %s; an administrator must correct its mail, or rename or remove it",
+			identity.ErrConflict, e.DN, email, has)}
 }
 
 // noUser is the answer when the entry dn for email does not exist:
