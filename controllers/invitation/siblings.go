@@ -106,10 +106,18 @@ func (r *Reconciler) wantedByOther(ctx context.Context, others []v1alpha1.Partne
 
 // userHeldElsewhere says whether another invitation of the same address,
 // in any namespace, holds grants for the backend user (its record) or is a
-// live member about to.
+// live member about to. One on its way out for good (deleted, withdrawn,
+// revoked) does not hold it, whatever its record still says: two leaving
+// at once would each see the other's record (the cache lags a write) and
+// both leave the user behind. Its memberships are still there while it
+// leaves, and a user is deleted only once it is in no group: the last of
+// them out deletes it.
 func (r *Reconciler) userHeldElsewhere(ctx context.Context, others []v1alpha1.PartnerInvitation) (bool, error) {
 	for i := range others {
 		o := &others[i]
+		if !o.DeletionTimestamp.IsZero() || o.Spec.Revoked || terminal(&o.Status) {
+			continue
+		}
 		if o.Status.AppliedGrants != nil {
 			return true, nil
 		}

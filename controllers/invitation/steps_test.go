@@ -10,11 +10,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/identity/identitytest"
 	"github.com/partnerops/partnerops/internal/smtp/smtptest"
 	"github.com/partnerops/partnerops/internal/testenv"
@@ -276,4 +278,44 @@ func TestLoadReportsABadProofAsInput(t *testing.T) {
 			t.Error("load succeeded without its account; want the read error")
 		}
 	})
+}
+
+// TestLeaversDoNotHoldTheUserForEachOther: the address is withdrawn in two
+// namespaces at once, and each invitation still sees the other's record
+// (the cache lags the other's status write). The one that finds the user
+// in no group deletes it: nothing runs either of them again, so a user
+// kept here would stay in the backend for good.
+func TestLeaversDoNotHoldTheUserForEachOther(t *testing.T) {
+	leaving := func(ns, uid string) *v1alpha1.PartnerInvitation {
+		inv := stored(func(i *v1alpha1.PartnerInvitation) {
+			i.Namespace, i.Spec.Revoked = ns, true
+			i.Status.State, i.Status.RevokedReason = v1alpha1.InvitationRevoked, v1alpha1.RevokedWithdrawn
+			i.Status.AppliedGrants = &v1alpha1.AppliedGrants{Backend: "scim", UserCreated: true,
+				Groups: []string{"partnerops." + ns + ".insights.editor"}}
+		})
+		inv.UID = types.UID(uid)
+		return inv
+	}
+	a, b := leaving("acme", "u-a"), leaving("initech", "u-b")
+	s := newSteps(t, interceptor.Funcs{}, a, b)
+	ctx := context.Background()
+	user, err := s.Backend.EnsureUser(ctx, identity.NewUser{Email: string(b.Spec.Email)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Status.AppliedGrants.UserID, b.Status.AppliedGrants.UserID = user.ID, user.ID
+	// a's membership is gone already (its record not yet cleared); b's is
+	// still there.
+	if err := s.Backend.AddMember(ctx, b.Status.AppliedGrants.Groups[0], user); err != nil {
+		t.Fatal(err)
+	}
+
+	res := s.applyGrants(ctx, b, nil, &grantsPlan{}, d0)
+	if res.err != nil || res.record != nil {
+		t.Fatalf("applyGrants = record %+v, err %v", res.record, res.err)
+	}
+	fake := s.Backend.(*identitytest.Fake)
+	if fake.HasUser(string(b.Spec.Email)) {
+		t.Error("the user partnerops created was kept for an invitation that is itself leaving")
+	}
 }
