@@ -84,7 +84,17 @@ func sanitize(s string) string {
 // NormalizeEmail is the form addresses are compared in: lower case. (The
 // local part is case-sensitive in theory; no mail system of note treats it
 // so, and two invitations that differ only in case are the same person.)
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// Only ASCII letters fold: under Unicode's rules the Kelvin sign (U+212A)
+// lower-cases to k and U+0130 to i, and an address from elsewhere (an
+// identity provider's claim) would match an invited one it is not.
+func NormalizeEmail(email string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, strings.TrimSpace(email))
+}
 
 // DomainAllowed is the rule of PartnerAccount.spec.allowedDomains: email's
 // domain is one of allowed or a subdomain of one. An empty list allows

@@ -194,12 +194,17 @@ func TestDeclineNeedsNoSignIn(t *testing.T) {
 func TestSignInRefusals(t *testing.T) {
 	tests := map[string]struct {
 		sub, email string
+		invited    string // "": jane@globex.example
 		change     func(t *testing.T, p *signintest.Provider, e *env, cb string, claims signintest.Claims) string
 		want       string
 		status     int
 		log        string // in the page's log: why
 	}{
 		"another address": {email: "mallory@globex.example", log: "another address than the invited one", want: "wrongAddress", status: http.StatusForbidden},
+		// Unicode lower-cases the Kelvin sign (U+212A) to k: an address the
+		// provider verified with it is another mailbox than kim@.
+		"an address equal only under Unicode case folding": {invited: "kim@globex.example", email: "\u212aim@globex.example",
+			log: "another address than the invited one", want: "wrongAddress", status: http.StatusForbidden},
 		"an unverified address": {change: func(_ *testing.T, _ *signintest.Provider, _ *env, cb string, c signintest.Claims) string {
 			c["email_verified"] = false
 			return cb
@@ -253,11 +258,15 @@ func TestSignInRefusals(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			e, p, tok := signInEnv(t, withLocale(v1alpha1.LocaleFrench))
+			invited := tc.invited
+			if invited == "" {
+				invited = "jane@globex.example"
+			}
+			e, p, tok := signInEnv(t, withLocale(v1alpha1.LocaleFrench), func(i *v1alpha1.PartnerInvitation) { i.Spec.Email = v1alpha1.EmailAddress(invited) })
 			authURL, cookie := start(t, e, p, tok)
 			email := tc.email
 			if email == "" {
-				email = "jane@globex.example"
+				email = invited
 			}
 			cb, claims := p.Authorize(t, authURL, "sub-jane", email, e.clock.Now())
 			if tc.change != nil {
@@ -271,7 +280,7 @@ func TestSignInRefusals(t *testing.T) {
 			if !strings.Contains(e.logs.String(), tc.log) {
 				t.Errorf("the log does not say %q:\n%s", tc.log, e.logs.String())
 			}
-			if tc.want == "wrongAddress" && (!strings.Contains(b, `lang="fr"`) || !strings.Contains(b, "mallory@globex.example") || strings.Contains(b, "jane@")) {
+			if tc.want == "wrongAddress" && (!strings.Contains(b, `lang="fr"`) || !strings.Contains(b, email) || strings.Contains(b, invited)) {
 				t.Errorf("the wrong-address page is not in the invitation's French, or does not name the address signed in with, or names the invited one:\n%s", b)
 			}
 			if n := e.writes.Load(); n != 0 {
