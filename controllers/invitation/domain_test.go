@@ -170,9 +170,7 @@ func TestAccountOfADomainMember(t *testing.T) {
 		t.Errorf("the account of a member has finalizers %v", acct.Finalizers)
 	}
 
-	if err := env.Client.Delete(context.Background(), acct); err != nil {
-		t.Fatal(err)
-	}
+	h.DeleteAccount("globex")
 	h.Eventually("the account to go once frank's grants are revoked", func() bool {
 		return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "globex"), &v1alpha1.PartnerAccount{}))
 	})

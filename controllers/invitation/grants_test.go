@@ -155,18 +155,9 @@ func TestDeletingAnAccount(t *testing.T) {
 		h.Backend.RemoveMemberFunc = func(context.Context, string, identity.User) error {
 			return fmt.Errorf("503 Service Unavailable: %w", identity.ErrUnavailable)
 		}
-		acct := &v1alpha1.PartnerAccount{}
-		if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), acct); err != nil {
-			t.Fatal(err)
-		}
-		if err := env.Client.Delete(context.Background(), acct); err != nil {
-			t.Fatal(err)
-		}
+		h.DeleteAccount("globex")
 		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
-		h.Eventually("the account to say the backend is unreachable", func() bool {
-			if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), acct); err != nil {
-				return false
-			}
+		h.WaitAccount("globex", "to say the backend is unreachable", func(acct *v1alpha1.PartnerAccount) bool {
 			c := meta.FindStatusCondition(acct.Status.Conditions, v1alpha1.ConditionReady)
 			return c != nil && c.Reason == v1alpha1.ReasonDeleting && strings.Contains(c.Message, "503 Service Unavailable")
 		})
@@ -187,13 +178,7 @@ func TestDeletingAnAccount(t *testing.T) {
 		h := start(t)
 		h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
 		h.grant("mindy", "mindy@globex.example")
-		acct := &v1alpha1.PartnerAccount{}
-		if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), acct); err != nil {
-			t.Fatal(err)
-		}
-		if err := env.Client.Delete(context.Background(), acct); err != nil {
-			t.Fatal(err)
-		}
+		h.DeleteAccount("globex")
 		inv := h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRetained)
 		if inv.Status.State != v1alpha1.InvitationRevoked || condition(inv, v1alpha1.ConditionReady).Reason != v1alpha1.ReasonAccountDeleted {
 			t.Errorf("state %s, Ready %+v", inv.Status.State, condition(inv, v1alpha1.ConditionReady))
@@ -223,13 +208,7 @@ func TestDeletingAnAccount(t *testing.T) {
 		h.WaitCondition("rex", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
 		h.WaitCondition("zoe", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
 		time.Sleep(1100 * time.Millisecond) // deletion timestamps are in seconds
-		acct := &v1alpha1.PartnerAccount{}
-		if err := env.Client.Get(context.Background(), keyOf(h.NS, "globex"), acct); err != nil {
-			t.Fatal(err)
-		}
-		if err := env.Client.Delete(context.Background(), acct); err != nil {
-			t.Fatal(err)
-		}
+		h.DeleteAccount("globex")
 		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRetained)
 		h.Backend.SetDown(nil)
 		h.EventuallyStepping("the account to go once the leavers' grants are revoked", 2*time.Second, func() bool {

@@ -71,6 +71,15 @@ func (m *Manager) GetAccount(name string) *v1alpha1.PartnerAccount {
 	return read(m, name, &v1alpha1.PartnerAccount{})
 }
 
+// DeleteAccount deletes an account (its finalizer holds it while grants
+// are revoked).
+func (m *Manager) DeleteAccount(name string) {
+	m.T.Helper()
+	if err := m.Env.Client.Delete(context.Background(), m.GetAccount(name)); err != nil {
+		m.T.Fatalf("deleting account %s: %v", name, err)
+	}
+}
+
 func read[T client.Object](m *Manager, name string, obj T) T {
 	m.T.Helper()
 	if err := m.Env.Client.Get(context.Background(), m.Key(name), obj); err != nil {
