@@ -103,8 +103,9 @@ func TestFindUser(t *testing.T) {
 }
 
 // fakeGroups serves /Groups?filter=members.value eq "u1" from n groups,
-// at most maxPage per page, like a service provider that paginates.
-func fakeGroups(t *testing.T, n, maxPage int, ignoreStartIndex bool) http.HandlerFunc {
+// at most maxPage per page, like a service provider that paginates (with
+// mute, one that leaves totalResults and startIndex out of its answers).
+func fakeGroups(t *testing.T, n, maxPage int, ignoreStartIndex, mute bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/scim/v2/Users/u1":
@@ -123,6 +124,10 @@ func fakeGroups(t *testing.T, n, maxPage int, ignoreStartIndex bool) http.Handle
 			for i := start; i < start+count && i <= n; i++ {
 				page = append(page, map[string]any{"id": fmt.Sprintf("g%03d", i), "displayName": fmt.Sprintf("group-%03d", i)})
 			}
+			if mute {
+				writeSCIM(w, 200, map[string]any{"Resources": page})
+				return
+			}
 			writeSCIM(w, 200, map[string]any{"totalResults": n, "startIndex": start, "itemsPerPage": len(page), "Resources": page})
 		default:
 			http.NotFound(w, r)
@@ -130,11 +135,17 @@ func fakeGroups(t *testing.T, n, maxPage int, ignoreStartIndex bool) http.Handle
 	}
 }
 
+// TestGroupsPaginates reads every page; without totalResults (required,
+// yet left out by some), until an empty page: a page shorter than asked
+// is not the last one when the service provider caps its pages.
 func TestGroupsPaginates(t *testing.T) {
-	for _, tc := range []struct{ n, maxPage int }{{0, 10}, {5, 10}, {10, 10}, {250, 100}, {23, 7}} {
-		t.Run(fmt.Sprintf("%d groups, pages of %d", tc.n, tc.maxPage), func(t *testing.T) {
+	for _, tc := range []struct {
+		n, maxPage int
+		mute       bool
+	}{{0, 10, false}, {5, 10, false}, {10, 10, false}, {250, 100, false}, {23, 7, false}, {23, 7, true}, {0, 7, true}} {
+		t.Run(fmt.Sprintf("%d groups, pages of %d, totalResults left out %t", tc.n, tc.maxPage, tc.mute), func(t *testing.T) {
 			var requests int
-			h := fakeGroups(t, tc.n, tc.maxPage, false)
+			h := fakeGroups(t, tc.n, tc.maxPage, false, tc.mute)
 			c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) { requests++; h(w, r) })
 			got, err := c.Groups(t.Context(), identity.User{ID: "u1"})
 			if err != nil {
@@ -149,6 +160,9 @@ func TestGroupsPaginates(t *testing.T) {
 				}
 			}
 			pages := max(1, (tc.n+tc.maxPage-1)/tc.maxPage)
+			if tc.mute && tc.n > 0 {
+				pages++ // the empty page that ends it
+			}
 			if requests != 1+pages {
 				t.Errorf("%d requests, want 1 + %d pages", requests, pages)
 			}
@@ -157,9 +171,13 @@ func TestGroupsPaginates(t *testing.T) {
 }
 
 func TestGroupsStopsWhenPaginationIsIgnored(t *testing.T) {
-	c := newTestClient(t, fakeGroups(t, 30, 10, true))
-	if _, err := c.Groups(t.Context(), identity.User{ID: "u1"}); !errors.Is(err, identity.ErrRejected) {
-		t.Fatalf("Groups: %v, want ErrRejected", err)
+	for _, mute := range []bool{false, true} {
+		t.Run(fmt.Sprintf("totalResults and startIndex left out %t", mute), func(t *testing.T) {
+			c := newTestClient(t, fakeGroups(t, 30, 10, true, mute))
+			if got, err := c.Groups(t.Context(), identity.User{ID: "u1"}); !errors.Is(err, identity.ErrRejected) {
+				t.Fatalf("Groups = %d names, %v; want ErrRejected, never the first page for all", len(got), err)
+			}
+		})
 	}
 }
 

@@ -407,14 +407,27 @@ func list[T any](ctx context.Context, c *Client, path string, query url.Values, 
 		if lr.StartIndex != nil && *lr.StartIndex != start && len(lr.Resources) > 0 {
 			return nil, fmt.Errorf("%w: GET %s: asked for startIndex %d, got %d: the service provider does not paginate", identity.ErrRejected, path, start, *lr.StartIndex)
 		}
+		fresh := 0
 		for _, r := range lr.Resources {
 			if k := id(r); k == "" || !seen[k] {
 				seen[k] = true
 				all = append(all, r)
+				fresh++
 			}
 		}
+		switch {
+		case len(lr.Resources) == 0:
+			return all, nil
+		case fresh == 0:
+			// The same resources again: startIndex was ignored, and the
+			// rest would never come (a user's membership missed is one
+			// never removed).
+			return nil, fmt.Errorf("%w: GET %s: the page at startIndex %d repeats the previous ones: the service provider does not paginate", identity.ErrRejected, path, start)
+		}
 		start += len(lr.Resources)
-		if len(lr.Resources) == 0 || lr.TotalResults == nil || start > *lr.TotalResults {
+		// totalResults is required (RFC 7644 section 3.4.2); without it only
+		// an empty page ends the list, as a page may be shorter than count.
+		if lr.TotalResults != nil && start > *lr.TotalResults {
 			return all, nil
 		}
 	}
