@@ -71,7 +71,18 @@ func (b *Backend) RemoveMember(ctx context.Context, group string, user identity.
 		req.Delete("member", []string{user.ID})
 		err := c.conn.Modify(req)
 		switch {
-		case err == nil, goldap.IsErrorAnyOf(err, goldap.LDAPResultNoSuchAttribute, goldap.LDAPResultNoSuchObject):
+		case err == nil, goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchAttribute):
+			return nil
+		case goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject):
+			// No such group: nothing to remove, unless the group base DN
+			// itself is missing (or hidden from the bind DN), a
+			// configuration error that must not pass for "removed".
+			if _, err := c.read(b.cfg.GroupBaseDN, "1.1"); errors.Is(err, errNoEntry) {
+				return fmt.Errorf("%w: ldap: removing %s from group %s: the group base DN %s does not exist in the directory (or the bind DN may not read it)",
+					identity.ErrRejected, user.ID, dn, b.cfg.GroupBaseDN)
+			} else if err != nil {
+				return c.fail("reading the group base DN", b.cfg.GroupBaseDN, err)
+			}
 			return nil
 		case !goldap.IsErrorWithCode(err, goldap.LDAPResultObjectClassViolation):
 			return c.fail("removing member "+user.ID+" from group", dn, err)

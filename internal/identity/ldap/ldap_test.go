@@ -710,4 +710,11 @@ func TestGroupBaseMissing(t *testing.T) {
 	}
 	_, err = b.Groups(t.Context(), u)
 	wantIs(t, err, identity.ErrRejected)
+	// A removal must not pass for done either: the record would go, and
+	// with it what is to be removed once the base is right.
+	err = b.RemoveMember(t.Context(), "g", u)
+	wantIs(t, err, identity.ErrRejected)
+	if !strings.Contains(err.Error(), "ou=nowhere,"+slapd.Suffix) {
+		t.Errorf("the error does not name the base: %v", err)
+	}
 }

@@ -505,9 +505,21 @@ func TestRemoveMember(t *testing.T) {
 			wantSent: "GET /Groups; PATCH /Groups/g1",
 		},
 		{
-			name:     "group gone meanwhile",
-			routes:   map[string]func(http.ResponseWriter, *http.Request){"GET /Groups": list(theirs), "PATCH /Groups/g1": status(404)},
-			wantSent: "GET /Groups; PATCH /Groups/g1",
+			name: "group gone meanwhile",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(theirs), "PATCH /Groups/g1": status(404), "GET /Groups/g1": status(404),
+			},
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1",
+		},
+		{
+			// A 404 from something in front of the service, not from it:
+			// the membership is still there.
+			name: "a 404 to the PATCH while the group is there",
+			routes: map[string]func(http.ResponseWriter, *http.Request){
+				"GET /Groups": list(theirs), "PATCH /Groups/g1": status(404), "GET /Groups/g1": read(theirs, "u1"),
+			},
+			wantErr:  identity.ErrUnavailable,
+			wantSent: "GET /Groups; PATCH /Groups/g1; GET /Groups/g1",
 		},
 		{
 			name:     "someone else's group is never deleted",

@@ -181,7 +181,16 @@ func (c *Client) RemoveMember(ctx context.Context, group string, user identity.U
 	_, err = c.do(ctx, http.MethodPatch, path, nil, membersPatch("remove", "members[value eq "+filterValue(user.ID)+"]", nil))
 	switch {
 	case errors.Is(err, identity.ErrNotFound):
-		return nil // the group went meanwhile
+		// The group went meanwhile, provided it is gone: a 404 from
+		// something in front of the service (a proxy that does not pass
+		// PATCH) would otherwise count as a membership removed.
+		if _, gerr := c.do(ctx, http.MethodGet, path, url.Values{"attributes": {"id"}}, nil); !errors.Is(gerr, identity.ErrNotFound) {
+			if gerr == nil {
+				gerr = fmt.Errorf("%w: PATCH %s answered 404 Not Found, yet the group is there", identity.ErrUnavailable, path)
+			}
+			return fmt.Errorf("removing %s from SCIM group %s: %w", who(user), group, gerr)
+		}
+		return nil
 	case err != nil && scimType(err) == "noTarget":
 		// Not a member (some service providers say so with 400 noTarget).
 	case err != nil:
