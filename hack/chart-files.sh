@@ -20,6 +20,7 @@ files=(
 	config/rbac/metrics_auth_role.yaml
 	config/rbac/tenant_roles.yaml
 	config/admission/confirm_deletion.yaml
+	config/admission/grants_finalizer.yaml
 	config/admission/requested_by.yaml
 	config/prometheus/rules/prometheusrule.yaml
 )
