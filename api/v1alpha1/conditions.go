@@ -98,7 +98,9 @@ const (
 	// ReasonGrantsPending surfaces on an invitation's Reconciling=True
 	// while the identity backend does not hold what it asks yet: the
 	// grants of an accepted partner to apply (the account's finalizer
-	// comes first), or those of a removed one to revoke.
+	// comes first), or those of a removed one to revoke; and on an
+	// account's Ready=False (Reconciling) while some of its invitations
+	// wait for an unreachable backend.
 	ReasonGrantsPending = "GrantsPending"
 )
 
@@ -228,6 +230,15 @@ const (
 	ReasonInvitationsPending = "InvitationsPending"
 	// ReasonInvalidInvitations surfaces when some of the account's invitations are Invalid.
 	ReasonInvalidInvitations = "InvalidInvitations"
+	// ReasonGrantsNotSynced surfaces on an account's Ready=False (Stalled)
+	// while the identity backend does not hold what some of its
+	// invitations ask and will not by itself: an accepted member's edit or
+	// a removal not applied (an unknown role or system, the backend's
+	// refusal, an acceptance that does not verify). The message names them
+	// with their GrantsSynced reason. (While the backend is only
+	// unreachable and retried, the account's Ready reason is GrantsPending,
+	// with Reconciling.)
+	ReasonGrantsNotSynced = "GrantsNotSynced"
 	// ReasonDuplicateUser surfaces when a spec.users entry is not invited
 	// because another invitation is in the way: a standalone invitation of
 	// the same address to the account, or an invitation the account does

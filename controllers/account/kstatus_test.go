@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,6 +69,35 @@ func TestKstatus(t *testing.T) {
 			},
 		},
 		{
+			// Git takes a system away from an accepted member, but the
+			// edit cannot land: the account is not Current (a GitOps tool
+			// would otherwise show it healthy while the member keeps access).
+			name: "a member's edit not applied: an unknown system", want: status.FailedStatus, reason: v1alpha1.ReasonGrantsNotSynced,
+			run: func(h *harness) {
+				h.account("globex", user("mindy@globex.example", "editor", "editor", "insights"))
+				mindy := account.InvitationName("globex", "mindy@globex.example")
+				h.accept(mindy)
+				h.waitGrants(mindy)
+				h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Systems = []v1alpha1.CatalogueKey{"editor", "billing"} })
+				a := h.waitReady("globex", metav1.ConditionFalse, v1alpha1.ReasonGrantsNotSynced)
+				if c := readyOf(a); !strings.Contains(c.Message, "mindy@globex.example") || !strings.Contains(c.Message, v1alpha1.ReasonUnknownSystem) {
+					h.T.Errorf("Ready does not name the member and why: %s", c.Message)
+				}
+			},
+		},
+		{
+			name: "a removal waiting for the identity backend", want: status.InProgressStatus, reason: v1alpha1.ReasonGrantsPending,
+			run: func(h *harness) {
+				h.account("globex", user("mindy@globex.example", "editor", "editor"), user("hank@globex.example", "editor", "editor"))
+				mindy := account.InvitationName("globex", "mindy@globex.example")
+				h.accept(mindy)
+				h.waitGrants(mindy)
+				h.Backend.SetDown(errDown)
+				h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users = a.Spec.Users[1:] })
+				h.waitReady("globex", metav1.ConditionFalse, v1alpha1.ReasonGrantsPending)
+			},
+		},
+		{
 			name: "deleting while the identity backend is down", want: status.TerminatingStatus, reason: v1alpha1.ReasonDeleting,
 			run: func(h *harness) {
 				h.account("globex", user("mindy@globex.example", "editor", "editor"))
@@ -87,7 +117,7 @@ func TestKstatus(t *testing.T) {
 			h := start(t)
 			tc.run(h)
 			h.ExpectKstatus(&v1alpha1.PartnerAccount{}, "globex", tc.want, tc.reason)
-			if tc.name == "deleting while the identity backend is down" {
+			if tc.name == "deleting while the identity backend is down" || tc.name == "a removal waiting for the identity backend" {
 				h.Backend.SetDown(nil) // let the account go before the namespace does
 			}
 		})

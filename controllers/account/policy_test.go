@@ -348,6 +348,10 @@ func TestReadiness(t *testing.T) {
 	hank := inv("globex-hank", "hank@x.example", v1alpha1.InvitationAccepted, applied)
 	bad := inv("bad", "bad@x.example", v1alpha1.InvitationInvalid, invalidRole)
 	decl := inv("globex-zed", "zed@x.example", v1alpha1.InvitationRevoked)
+	roleGone := inv("globex-jane", "jane@x.example", v1alpha1.InvitationAccepted, applied, func(i *v1alpha1.PartnerInvitation) {
+		i.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionGrantsSynced, Status: metav1.ConditionFalse,
+			Reason: v1alpha1.ReasonUnknownRole, Message: `Grants not changed: role "wizard" is not in the operator's catalogue`}}
+	})
 	old := inv("globex-old", "old@x.example", v1alpha1.InvitationExpired)
 	gone := inv("globex-gone", "gone@x.example", v1alpha1.InvitationPendingApproval, refused)
 	act := v1alpha1.AccountActionRequired
@@ -388,6 +392,12 @@ func TestReadiness(t *testing.T) {
 				"Fix the address in spec.users", "old@x.example"}},
 		"action required, but a user is being invited": {readyInput{state: act, expired: []*v1alpha1.PartnerInvitation{&old}, plan: plan{create: []*v1alpha1.PartnerInvitation{&hank}}}, false, v1alpha1.ReasonInvitationsPending, nil},
 		"active with an expired invitation":            {readyInput{users: 1, state: v1alpha1.AccountActive, expired: []*v1alpha1.PartnerInvitation{&old}}, true, v1alpha1.ReasonReconciled, nil},
+		"a member's grants refused": {readyInput{users: 2, unsynced: []*v1alpha1.PartnerInvitation{&mindy, &roleGone}}, false, v1alpha1.ReasonGrantsNotSynced,
+			[]string{"The identity backend does not hold what 2 invitations ask", "mindy@x.example (PartnerInvitation globex-mindy, BackendUnavailable: identity backend unavailable",
+				"jane@x.example (PartnerInvitation globex-jane, UnknownRole: Grants not changed: role \"wizard\""}},
+		"a member's grants waiting for the backend": {readyInput{users: 2, unsynced: []*v1alpha1.PartnerInvitation{&mindy},
+			plan: plan{removing: []*v1alpha1.PartnerInvitation{&mindy}}}, false, v1alpha1.ReasonGrantsPending,
+			[]string{"The identity backend does not hold what 1 invitation asks", "BackendUnavailable: identity backend unavailable: connection refused"}},
 		"deleting, retaining": {readyInput{deleting: true, policy: v1alpha1.DeletionPolicyRetain, holders: []*v1alpha1.PartnerInvitation{&hank}}, false, v1alpha1.ReasonDeleting,
 			[]string{"deletionPolicy is Retain", "grants of 1 user (hank@x.example) are kept"}},
 	}
@@ -397,6 +407,7 @@ func TestReadiness(t *testing.T) {
 	kstatus := map[string]string{
 		v1alpha1.ReasonReconciled: "", v1alpha1.ReasonInvitationsPending: "Reconciling", v1alpha1.ReasonDeleting: "Reconciling",
 		v1alpha1.ReasonInvalidInvitations: "Stalled", v1alpha1.ReasonDuplicateUser: "Stalled",
+		v1alpha1.ReasonGrantsNotSynced: "Stalled", v1alpha1.ReasonGrantsPending: "Reconciling",
 		v1alpha1.ReasonInvitationsExpired: "Stalled", v1alpha1.ReasonInvitationsFailed: "Stalled",
 	}
 	for name, tc := range cases {

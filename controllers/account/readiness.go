@@ -28,6 +28,9 @@ type readyInput struct {
 	plan    plan
 	// invalid are the account's invitations in state Invalid.
 	invalid []*v1alpha1.PartnerInvitation
+	// unsynced are the account's invitations whose grants the identity
+	// backend does not hold as they ask (GrantsSynced=False).
+	unsynced []*v1alpha1.PartnerInvitation
 	// state is the account's state.
 	state v1alpha1.AccountState
 	// expired and failed are the invitations that need the admin: expired
@@ -39,7 +42,8 @@ type readyInput struct {
 // wins: Deleting, DuplicateUser, in state ActionRequired InvitationsFailed
 // (some Invalid or refused by the mail server, and nothing else can work),
 // InvalidInvitations (some Invalid while others are active or waiting),
-// InvitationsPending, then, in state ActionRequired, InvitationsExpired;
+// GrantsNotSynced or GrantsPending (the backend does not hold what some
+// invitation asks: an edit or a removal not applied), InvitationsPending, then, in state ActionRequired, InvitationsExpired;
 // else Reconciled.
 func readiness(in readyInput) (ok bool, reason, message string) {
 	switch {
@@ -51,6 +55,8 @@ func readiness(in readyInput) (ok bool, reason, message string) {
 		return false, v1alpha1.ReasonInvitationsFailed, "No user is active and no invitation is waiting: " + attentionMessage(in.expired, in.failed)
 	case len(in.invalid) > 0:
 		return false, v1alpha1.ReasonInvalidInvitations, invalidMessage(in.invalid)
+	case len(in.unsynced) > 0:
+		return false, unsyncedReason(in.unsynced), unsyncedMessage(in.unsynced)
 	case in.plan.pending():
 		return false, v1alpha1.ReasonInvitationsPending, pendingMessage(&in.plan)
 	case in.state == v1alpha1.AccountActionRequired:
@@ -83,7 +89,7 @@ func progress(ok bool, reason string) (reconciling, stalled bool) {
 	switch {
 	case ok:
 		return false, false
-	case reason == v1alpha1.ReasonInvitationsPending || reason == v1alpha1.ReasonDeleting:
+	case reason == v1alpha1.ReasonInvitationsPending || reason == v1alpha1.ReasonDeleting || reason == v1alpha1.ReasonGrantsPending:
 		return true, false
 	}
 	return false, true
@@ -177,6 +183,27 @@ func invalidMessage(invs []*v1alpha1.PartnerInvitation) string {
 		parts = append(parts, fmt.Sprintf("PartnerInvitation %s for %s (%s)", inv.Name, inv.Spec.Email, why))
 	}
 	return fmt.Sprintf("%s cannot be sent: %s", plural(len(invs), "invitation", "invitations"), list(parts))
+}
+
+// unsyncedReason is GrantsPending while every unsynced invitation only
+// waits for an unreachable backend (retried), else GrantsNotSynced.
+func unsyncedReason(invs []*v1alpha1.PartnerInvitation) string {
+	for _, inv := range invs {
+		if c := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionGrantsSynced); c.Reason != v1alpha1.ReasonBackendUnavailable {
+			return v1alpha1.ReasonGrantsNotSynced
+		}
+	}
+	return v1alpha1.ReasonGrantsPending
+}
+
+func unsyncedMessage(invs []*v1alpha1.PartnerInvitation) string {
+	var parts []string
+	for _, inv := range invs {
+		c := meta.FindStatusCondition(inv.Status.Conditions, v1alpha1.ConditionGrantsSynced)
+		parts = append(parts, fmt.Sprintf("%s (PartnerInvitation %s, %s: %s)", inv.Spec.Email, inv.Name, c.Reason, c.Message))
+	}
+	return fmt.Sprintf("The identity backend does not hold what %s %s: %s", plural(len(invs), "invitation", "invitations"),
+		map[bool]string{true: "asks", false: "ask"}[len(invs) == 1], list(parts))
 }
 
 func pendingMessage(p *plan) string {

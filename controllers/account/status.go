@@ -33,6 +33,7 @@ func setStatus(acct *v1alpha1.PartnerAccount, s *scope) {
 		holders:  s.holders,
 		plan:     s.plan,
 		invalid:  invalid(invs),
+		unsynced: unsynced(invs),
 		state:    st.State,
 		expired:  exp,
 		failed:   fail,

@@ -255,6 +255,21 @@ func grantHolders(invs []v1alpha1.PartnerInvitation) []*v1alpha1.PartnerInvitati
 	return out
 }
 
+// unsynced are the invitations whose GrantsSynced is False: the backend
+// does not hold what they ask (an edit or a removal not applied). A
+// GroupNotManaged is left out: a group named in status that partnerops
+// leaves alone, which changes nothing the spec asks.
+func unsynced(invs []v1alpha1.PartnerInvitation) []*v1alpha1.PartnerInvitation {
+	var out []*v1alpha1.PartnerInvitation
+	for i := range invs {
+		c := meta.FindStatusCondition(invs[i].Status.Conditions, v1alpha1.ConditionGrantsSynced)
+		if c != nil && c.Status == metav1.ConditionFalse && c.Reason != v1alpha1.ReasonGroupNotManaged {
+			out = append(out, &invs[i])
+		}
+	}
+	return out
+}
+
 // invalid are the invitations in state Invalid.
 func invalid(invs []v1alpha1.PartnerInvitation) []*v1alpha1.PartnerInvitation {
 	var out []*v1alpha1.PartnerInvitation

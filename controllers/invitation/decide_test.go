@@ -388,7 +388,7 @@ func TestDecideCoversEveryReason(t *testing.T) {
 	}
 	accountReasons := map[string]bool{
 		v1alpha1.ReasonReconciled: true, v1alpha1.ReasonInvitationsPending: true, v1alpha1.ReasonInvalidInvitations: true,
-		v1alpha1.ReasonDuplicateUser: true, v1alpha1.ReasonDeleting: true,
+		v1alpha1.ReasonDuplicateUser: true, v1alpha1.ReasonDeleting: true, v1alpha1.ReasonGrantsNotSynced: true,
 		v1alpha1.ReasonInvitationsExpired: true, v1alpha1.ReasonInvitationsFailed: true, v1alpha1.ReasonNoneNeedAttention: true,
 	}
 	covered := map[string]bool{}

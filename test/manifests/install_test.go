@@ -54,6 +54,8 @@ func TestDefaultRendersEverything(t *testing.T) {
 		"Deployment/partnerops-controller-manager",
 		"ValidatingAdmissionPolicy/partnerops-confirm-deletion",
 		"ValidatingAdmissionPolicyBinding/partnerops-confirm-deletion",
+		"ValidatingAdmissionPolicy/partnerops-grants-finalizer",
+		"ValidatingAdmissionPolicyBinding/partnerops-grants-finalizer",
 		"MutatingAdmissionPolicy/partnerops-requested-by",
 		"MutatingAdmissionPolicyBinding/partnerops-requested-by",
 		"ValidatingAdmissionPolicy/partnerops-requested-by",

@@ -8,12 +8,14 @@
 -- it must not hold sync waves and hooks); NoUsersOrSystems, a legitimate
 -- state of an account nobody holds a system in.
 -- Progressing: the controller has not seen this generation yet, it is
--- creating, updating or removing the invitations of spec.users, or the
--- account is being deleted.
+-- creating, updating or removing the invitations of spec.users, a
+-- member's grants wait for an identity backend that cannot be reached, or
+-- the account is being deleted.
 -- Degraded: ActionRequired (nothing active, nothing waiting, and some
 -- invitation expired or failed: the Ready message names them and says what
 -- to do), Ready=False for a reason that needs someone (invalid
--- invitations, a user invited twice), or every invitation expired (the
+-- invitations, a user invited twice, a member's grants not as Git asks),
+-- or every invitation expired (the
 -- status of a partnerops from before ActionRequired).
 
 local function health(status, message)
@@ -62,7 +64,7 @@ local ready = condition("Ready")
 if ready == nil then
   return health("Progressing", "Waiting for the controller")
 end
-if ready.reason == "Deleting" or ready.reason == "InvitationsPending" then
+if ready.reason == "Deleting" or ready.reason == "InvitationsPending" or ready.reason == "GrantsPending" then
   return health("Progressing", said(ready))
 end
 if status.state == "ActionRequired" then
