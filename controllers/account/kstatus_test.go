@@ -78,7 +78,9 @@ func TestKstatus(t *testing.T) {
 				mindy := account.InvitationName("globex", "mindy@globex.example")
 				h.accept(mindy)
 				h.waitGrants(mindy)
-				h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Systems = []v1alpha1.CatalogueKey{"editor", "billing"} })
+				h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) {
+					a.Spec.Users[0].Systems = []v1alpha1.CatalogueKey{"editor", "billing"}
+				})
 				a := h.waitReady("globex", metav1.ConditionFalse, v1alpha1.ReasonGrantsNotSynced)
 				if c := readyOf(a); !strings.Contains(c.Message, "mindy@globex.example") || !strings.Contains(c.Message, v1alpha1.ReasonUnknownSystem) {
 					h.T.Errorf("Ready does not name the member and why: %s", c.Message)
