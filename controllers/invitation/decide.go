@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
@@ -369,6 +370,13 @@ func (d *decision) grants(inv *v1alpha1.PartnerInvitation, in input) {
 // granted on status someone else could have written.
 func planGrants(inv *v1alpha1.PartnerInvitation, in input) (*grantsPlan, *problem) {
 	if retained(inv, in.account) {
+		// What an edit was taking away when the account went is taken
+		// away first (nothing is added), then the rest is retained.
+		if want, p := desiredGroups(inv, in.cfg); p == nil && inv.Status.AppliedGrants != nil {
+			if keep := sets.New(want...).Intersection(sets.New(inv.Status.AppliedGrants.Groups...)); keep.Len() < len(inv.Status.AppliedGrants.Groups) {
+				return &grantsPlan{desired: sets.List(keep), member: true}, nil
+			}
+		}
 		return &grantsPlan{retain: true}, nil
 	}
 	if inv.Status.State != v1alpha1.InvitationAccepted || !inv.DeletionTimestamp.IsZero() {
@@ -386,7 +394,9 @@ func planGrants(inv *v1alpha1.PartnerInvitation, in input) (*grantsPlan, *proble
 }
 
 // retained says whether the deletion of inv's account under deletionPolicy
-// Retain keeps inv's grants: only those of a member when the account went.
+// Retain keeps inv's grants: only those of a member when the account went
+// (and of those, only what its spec still asks: planGrants takes away the
+// rest first).
 // A partner withdrawn, or removed or deleted before the account, or whose
 // membership had ended (its domain no longer allowed), is revoked as ever,
 // also when the revocation had not landed yet: Retain keeps access, it

@@ -191,6 +191,32 @@ func TestDeletingAnAccount(t *testing.T) {
 		}
 	})
 
+	// Retain keeps what the member's spec asks when the account goes: a
+	// system Git took away while the backend was down still goes.
+	t.Run("Retain still takes away what an edit was taking away", func(t *testing.T) {
+		h := start(t)
+		h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
+		h.Invite("mindy", "mindy@globex.example", func(i *v1alpha1.PartnerInvitation) {
+			i.Spec.Systems = []v1alpha1.CatalogueKey{"editor", "insights"}
+		})
+		h.Accept("mindy")
+		h.waitGranted("mindy")
+		h.Backend.SetDown(fmt.Errorf("%w: connection refused", identity.ErrUnavailable))
+		h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
+		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+		h.DeleteAccount("globex")
+		h.Backend.SetDown(nil)
+		h.EventuallyStepping("the account to go", 2*time.Second, func() bool {
+			return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "globex"), &v1alpha1.PartnerAccount{}))
+		})
+		if got := groupsOf(h.Backend, "mindy@globex.example"); !slices.Equal(got, []string{h.Group("insights", "editor")}) {
+			t.Errorf("after the account went with Retain, mindy is in %v, want only the group of the system her spec still asks", got)
+		}
+		if c := condition(h.Invitation("mindy"), v1alpha1.ConditionGrantsSynced); c == nil || c.Reason != v1alpha1.ReasonGrantsRetained {
+			t.Errorf("GrantsSynced %+v, want GrantsRetained", c)
+		}
+	})
+
 	// Retain keeps the access of the members when the account goes, never
 	// of a partner already on the way out: withdrawn, or removed (deleted)
 	// while the backend was down, the revocation still pending.
