@@ -29,6 +29,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		"a digest that is a tag":       {"image.digest", "latest", "digest"},
 		"an extra arg that is no flag": {"extraArgs", []any{"debug"}, "extraArgs"},
 		"a Secret's name with a space": {"config.tokens.keysSecret.name", "token keys", "name"},
+		"a duration that is a number":  {"config.smtp.timeout", 0, "timeout"},
 		"oidc sign-in without issuer":  {"config.acceptance.signIn", map[string]any{"type": "oidc", "oidc": map[string]any{"clientID": "partnerops"}}, "issuerURL"},
 	} {
 		t.Run(name, func(t *testing.T) {
