@@ -374,3 +374,28 @@ func TestCRDToggles(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkPolicyLetsSignInThrough: with sign-in through an OpenID
+// Provider, the NetworkPolicy lets the manager reach it (discovery, keys,
+// token endpoint) on its issuerURL's port, to networkPolicy.oidcTo; without
+// sign-in there is no such rule.
+func TestNetworkPolicyLetsSignInThrough(t *testing.T) {
+	vals := set(nil, "networkPolicy.enabled", true)
+	rules := func(vals map[string]any) []networkingv1.NetworkPolicyEgressRule {
+		np := &networkingv1.NetworkPolicy{}
+		manifest.Typed(t, render(t, vals).Get(t, "NetworkPolicy", "partnerops-manager"), np)
+		return np.Spec.Egress
+	}
+	without := rules(vals)
+	vals = set(vals, "config.acceptance.signIn", map[string]any{"type": "oidc",
+		"oidc": map[string]any{"issuerURL": "https://login.partner.example:8443/realms/partners", "clientID": "partnerops"}})
+	vals = set(vals, "networkPolicy.oidcTo", []any{map[string]any{"ipBlock": map[string]any{"cidr": "192.0.2.80/32"}}})
+	with := rules(vals)
+	if len(with) != len(without)+1 {
+		t.Fatalf("%d egress rules with sign-in, %d without: want one more", len(with), len(without))
+	}
+	last := with[len(with)-1]
+	if len(last.Ports) != 1 || last.Ports[0].Port.IntVal != 8443 || len(last.To) != 1 || last.To[0].IPBlock == nil || last.To[0].IPBlock.CIDR != "192.0.2.80/32" {
+		t.Errorf("the sign-in rule is %+v, want port 8443 to 192.0.2.80/32", last)
+	}
+}
