@@ -181,8 +181,14 @@ func planChildren(acct *v1alpha1.PartnerAccount, invs []v1alpha1.PartnerInvitati
 			}
 			p.create = append(p.create, desired)
 			continue
+		case !isOwned(cur, acct) && !cur.DeletionTimestamp.IsZero():
+			p.waiting = append(p.waiting, string(u.Email)) // the name frees up
+			continue
 		case !isOwned(cur, acct):
-			same := cur.AccountName() == acct.Name && v1alpha1.NormalizeEmail(string(cur.Spec.Email)) == email
+			// The same user of this account, unless it is revoked: then it
+			// invites nobody, and only holds the name.
+			same := cur.AccountName() == acct.Name && v1alpha1.NormalizeEmail(string(cur.Spec.Email)) == email &&
+				cur.Status.State != v1alpha1.InvitationRevoked
 			p.conflicts = append(p.conflicts, conflict{Email: string(u.Email), Other: cur.Name, NameTaken: !same})
 			continue
 		}

@@ -276,6 +276,17 @@ func TestPlanChildren(t *testing.T) {
 			invs: []v1alpha1.PartnerInvitation{inv(nameOf(mindy), "mindy@globex.example", pending), child(a, hank, pending)},
 			want: want{conflicts: []string{"Mindy@globex.example/" + nameOf(mindy) + "/false"}},
 		},
+		// A revoked one (declined, withdrawn) invites nobody: it only holds
+		// the name, and the message says to delete it, not that the user
+		// is invited already.
+		"a revoked standalone under the account's name": {
+			invs: []v1alpha1.PartnerInvitation{inv(nameOf(mindy), "mindy@globex.example", v1alpha1.InvitationRevoked), child(a, hank, pending)},
+			want: want{conflicts: []string{"Mindy@globex.example/" + nameOf(mindy) + "/true"}},
+		},
+		"a standalone under the account's name, being deleted": {
+			invs: []v1alpha1.PartnerInvitation{inv(nameOf(mindy), "mindy@globex.example", v1alpha1.InvitationRevoked, deleting), child(a, hank, pending)},
+			want: want{waiting: []string{"Mindy@globex.example"}},
+		},
 		"name taken by another account's invitation": {
 			invs:  []v1alpha1.PartnerInvitation{child(a, mindy, pending)},
 			taken: []v1alpha1.PartnerInvitation{inv(nameOf(hank), "hank@globex.example", pending, func(i *v1alpha1.PartnerInvitation) { i.Spec.Account = "initech" })},
