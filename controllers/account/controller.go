@@ -114,6 +114,10 @@ type scope struct {
 	// created, unseen by the cache): the cache shows them later, the
 	// status counts them now (as not yet sent).
 	created []v1alpha1.PartnerInvitation
+	// refused are the API server's refusals of this reconcile's writes of
+	// invitations (a quota, an admission webhook, a policy): Ready's
+	// message says them, where a retry alone will not get through.
+	refused []string
 	// holders are, while the account is deleted, the invitations whose
 	// grants are still to be revoked.
 	holders []*v1alpha1.PartnerInvitation
@@ -277,6 +281,11 @@ func (r *Reconciler) syncInvitations(ctx context.Context, s *scope) (bool, error
 	}
 	for _, inv := range s.plan.remove {
 		errs = append(errs, r.deleteInvitation(ctx, acct, inv, "its entry was removed from spec.users"))
+	}
+	for _, err := range errs {
+		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+			s.refused = append(s.refused, err.Error())
+		}
 	}
 	return false, errors.Join(errs...)
 }

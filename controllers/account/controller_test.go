@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/controllers/account"
@@ -354,6 +357,56 @@ func TestInvalidInvitationsAreNamed(t *testing.T) {
 	h.EditAccount("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.Users[0].Role = "editor" })
 	h.WaitState(mindy, v1alpha1.InvitationPendingApproval)
 	h.waitReady("globex", metav1.ConditionTrue, v1alpha1.ReasonReconciled)
+}
+
+// TestRefusedCreatesAreNamed: an admission policy refuses the invitations
+// of the namespace (as a quota or a webhook could); Ready says so, with the
+// API server's words, instead of "creating" forever; once the policy is
+// gone the invitation is created.
+func TestRefusedCreatesAreNamed(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "no-invitations-" + h.NS},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": h.NS}},
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{v1alpha1.GroupVersion.Group}, APIVersions: []string{"*"},
+						Resources: []string{"partnerinvitations"}}}}},
+			},
+			Validations: []admissionregistrationv1.Validation{{Expression: "false", Message: "the namespace's invitation budget is spent"}},
+		}}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}}}
+	for _, o := range []client.Object{policy, binding} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Eventually("the policy to refuse a dry-run invitation", func() bool {
+		probe := &v1alpha1.PartnerInvitation{ObjectMeta: metav1.ObjectMeta{Namespace: h.NS, Name: "probe"},
+			Spec: v1alpha1.PartnerInvitationSpec{Email: "probe@globex.example", Role: "editor"}}
+		return env.Client.Create(ctx, probe, client.DryRunAll) != nil
+	})
+	h.account("globex", user("mindy@globex.example", "editor", "editor"))
+	a := h.WaitAccount("globex", "Ready to name the refusal", func(a *v1alpha1.PartnerAccount) bool {
+		c := readyOf(a)
+		return c != nil && c.Reason == v1alpha1.ReasonInvitationsPending && strings.Contains(c.Message, "The API server refused 1 write")
+	})
+	if msg := readyOf(a).Message; !strings.Contains(msg, "the namespace's invitation budget is spent") {
+		t.Errorf("Ready does not give the API server's words: %q", msg)
+	}
+	for _, o := range []client.Object{binding, policy} {
+		if err := env.Client.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.EventuallyStepping("the invitation to be created once the policy is gone", 2*time.Second, func() bool {
+		return h.Exists(&v1alpha1.PartnerInvitation{}, account.InvitationName("globex", "mindy@globex.example"))
+	})
 }
 
 // TestFinalizerFollowsAcceptance: the grants finalizer comes when a user

@@ -28,6 +28,8 @@ type readyInput struct {
 	plan    plan
 	// invalid are the account's invitations in state Invalid.
 	invalid []*v1alpha1.PartnerInvitation
+	// refused are the API server's refusals of the plan's writes.
+	refused []string
 	// unsynced are the account's invitations whose grants the identity
 	// backend does not hold as they ask (GrantsSynced=False).
 	unsynced []*v1alpha1.PartnerInvitation
@@ -58,7 +60,7 @@ func readiness(in readyInput) (ok bool, reason, message string) {
 	case len(in.unsynced) > 0:
 		return false, unsyncedReason(in.unsynced), unsyncedMessage(in.unsynced)
 	case in.plan.pending():
-		return false, v1alpha1.ReasonInvitationsPending, pendingMessage(&in.plan)
+		return false, v1alpha1.ReasonInvitationsPending, pendingMessage(&in.plan, in.refused)
 	case in.state == v1alpha1.AccountActionRequired:
 		return false, v1alpha1.ReasonInvitationsExpired, "No user is active and no invitation is waiting: " + attentionMessage(in.expired, in.failed)
 	}
@@ -206,7 +208,7 @@ func unsyncedMessage(invs []*v1alpha1.PartnerInvitation) string {
 		map[bool]string{true: "asks", false: "ask"}[len(invs) == 1], list(parts))
 }
 
-func pendingMessage(p *plan) string {
+func pendingMessage(p *plan, refused []string) string {
 	var parts []string
 	if n := len(p.create); n > 0 {
 		parts = append(parts, "creating "+plural(n, "invitation", "invitations"))
@@ -224,7 +226,12 @@ func pendingMessage(p *plan) string {
 	if n := len(p.waiting); n > 0 {
 		parts = append(parts, fmt.Sprintf("waiting for the previous invitation of %s to be deleted before inviting again", list(p.waiting)))
 	}
-	return "Applying spec.users: " + strings.Join(parts, "; ")
+	msg := "Applying spec.users: " + strings.Join(parts, "; ")
+	if len(refused) > 0 {
+		msg += fmt.Sprintf(". The API server refused %s (retried with backoff; a quota or an admission policy needs someone): %s",
+			plural(len(refused), "write", "writes"), strings.Join(refused, "; "))
+	}
+	return msg
 }
 
 func invitationNames(invs []*v1alpha1.PartnerInvitation) string {

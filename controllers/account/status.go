@@ -32,6 +32,7 @@ func setStatus(acct *v1alpha1.PartnerAccount, s *scope) {
 		policy:   acct.Spec.DeletionPolicy,
 		holders:  s.holders,
 		plan:     s.plan,
+		refused:  s.refused,
 		invalid:  invalid(invs),
 		unsynced: unsynced(invs),
 		state:    st.State,
