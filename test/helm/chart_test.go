@@ -399,3 +399,33 @@ func TestNetworkPolicyLetsSignInThrough(t *testing.T) {
 		t.Errorf("the sign-in rule is %+v, want port 8443 to 192.0.2.80/32", last)
 	}
 }
+
+// TestNotesWarnOfPlainHTTP: the notes warn when the acceptance page, whose
+// links carry tokens, is exposed without TLS (a LoadBalancer Service with no
+// config.acceptance.tls, an Ingress without tls), and only then.
+func TestNotesWarnOfPlainHTTP(t *testing.T) {
+	for name, tc := range map[string]struct {
+		vals map[string]any
+		warn string
+	}{
+		"ClusterIP, the default":            {nil, ""},
+		"a LoadBalancer in plain HTTP":      {set(nil, "acceptance.service.type", "LoadBalancer"), "is a LoadBalancer\nserving the acceptance page over plain HTTP"},
+		"an Ingress without tls":            {set(nil, "acceptance.ingress.enabled", true), "acceptance.ingress has no tls"},
+		"an Ingress with tls":               {set(set(nil, "acceptance.ingress.enabled", true), "acceptance.ingress.tls", []any{map[string]any{"secretName": "partners-tls"}}), ""},
+		"a LoadBalancer serving TLS itself": {set(set(nil, "acceptance.service.type", "LoadBalancer"), "config.acceptance.tls", map[string]any{"certFile": "/tls/tls.crt", "keyFile": "/tls/tls.key"}), ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rel, err := renderRelease(tc.vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			warned := strings.Contains(rel.Info.Notes, "WARNING")
+			if tc.warn == "" && warned {
+				t.Errorf("the notes warn:\n%s", rel.Info.Notes)
+			}
+			if tc.warn != "" && !strings.Contains(rel.Info.Notes, tc.warn) {
+				t.Errorf("the notes do not warn %q:\n%s", tc.warn, rel.Info.Notes)
+			}
+		})
+	}
+}
