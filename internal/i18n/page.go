@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"slices"
 	"strings"
@@ -179,9 +181,27 @@ func ParsePages(overrides map[string]string) (*Pages, error) {
 				return nil, fmt.Errorf("parsing page %s/%s: %w", locale, file, err)
 			}
 			set.pages[locale+"/"+file] = t
+			if err := escapeNow(t); err != nil {
+				return nil, fmt.Errorf("page %s/%s: %w", locale, file, err)
+			}
 		}
 	}
 	return set, nil
+}
+
+// escapeNow makes html/template escape t now, as it otherwise does at its
+// first execution: under a lock every request for the page waits on (the
+// first partner after a start waited some 200 ms), and with an override
+// that cannot be escaped failing a partner's request instead of the
+// start. Executing with no data may fail on the data; only an escaping
+// error is t's.
+func escapeNow(t *template.Template) error {
+	err := t.ExecuteTemplate(io.Discard, "layout", PageData{Page: strings.TrimSuffix(t.Name(), ".html"), CSS: template.CSS(Style())})
+	var escErr *template.Error
+	if errors.As(err, &escErr) {
+		return err
+	}
+	return nil
 }
 
 // Render executes a page in d.Locale (the default locale when unknown).

@@ -76,6 +76,18 @@ func TestParsePagesOverrides(t *testing.T) {
 	}
 }
 
+// TestPageOverrideThatCannotBeEscaped: an override html/template cannot
+// escape (an attribute left open) is refused when the pages are parsed, at
+// the manager's start, not at a partner's first request for it.
+func TestPageOverrideThatCannotBeEscaped(t *testing.T) {
+	_, err := ParsePages(map[string]string{
+		"fr.invalid.html": `{{define "title"}}Lien mort{{end}}{{define "content"}}<a href="{{.HubURL}}>Hub</a>{{end}}`,
+	})
+	if err == nil || !strings.Contains(err.Error(), "page fr/invalid.html") {
+		t.Errorf("ParsePages = %v, want an escaping error naming fr/invalid.html", err)
+	}
+}
+
 func TestPageOverridesMayCallTheCatalog(t *testing.T) {
 	set, err := ParsePages(map[string]string{
 		"es.invalid.html": `{{define "title"}}{{template "PageInvalidTitle" .}}{{end}}{{define "content"}}<h1>¡Vaya!</h1>{{end}}`,
