@@ -45,6 +45,20 @@ func (r *Requests) Writes() map[string]int {
 	return out
 }
 
+// Reads returns the read requests (GET: gets, lists and watches, by path)
+// seen so far.
+func (r *Requests) Reads() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, n := range r.counts {
+		if path, ok := strings.CutPrefix(k, "GET "); ok {
+			out[path] = n
+		}
+	}
+	return out
+}
+
 // StatusWrites counts the writes to the status of objects of resource
 // ("partnerinvitations").
 func (r *Requests) StatusWrites(resource string) int {
