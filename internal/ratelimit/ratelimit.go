@@ -24,14 +24,25 @@ type Limiter struct {
 	// kept for its key, and the caller comes back for it.
 	hold       time.Duration
 	mu         sync.Mutex
-	namespaces map[string]*rate.Limiter
+	namespaces map[string]*bucket
 	turns      map[string]turn
 }
 
-// turn is a send's place in the global pace, kept for its key.
+// bucket is a namespace's hourly allowance: up to hourly tokens, one back
+// every hour/hourly. Taken and given back under Limiter.mu only, so that
+// two workers never both take the last token, and a token given back is
+// never lost.
+type bucket struct {
+	tokens float64
+	at     time.Time // when tokens was last brought up to date
+}
+
+// turn is a send's place in the global pace, kept for its key, with the
+// token it took from its namespace's allowance.
 type turn struct {
-	at         time.Time
-	ns, global *rate.Reservation
+	at     time.Time
+	ns     string
+	global *rate.Reservation
 }
 
 // Turn is Take's answer: Wait zero means send now.
@@ -58,7 +69,7 @@ func New(clk clock.Clock, perSecond float64, perNamespacePerHour int) *Limiter {
 		global:     rate.NewLimiter(rate.Limit(perSecond), burst),
 		hourly:     perNamespacePerHour,
 		hold:       DefaultHold,
-		namespaces: map[string]*rate.Limiter{},
+		namespaces: map[string]*bucket{},
 		turns:      map[string]turn{},
 	}
 }
@@ -83,13 +94,11 @@ func (l *Limiter) Take(ctx context.Context, key, namespace string) (Turn, error)
 	delete(l.turns, key)
 	l.mu.Unlock()
 	if !kept {
-		ns := l.namespace(namespace).ReserveN(now, 1)
-		if d := ns.DelayFrom(now); d > 0 {
-			ns.CancelAt(now)
+		if d := l.takeNamespace(namespace, now); d > 0 {
 			return Turn{Wait: d, Capped: true}, nil
 		}
 		g := l.global.ReserveN(now, 1)
-		t = turn{at: now.Add(g.DelayFrom(now)), ns: ns, global: g}
+		t = turn{at: now.Add(g.DelayFrom(now)), ns: namespace, global: g}
 		if d := t.at.Sub(now); d > l.hold {
 			l.mu.Lock()
 			l.turns[key] = t
@@ -105,8 +114,21 @@ func (l *Limiter) Take(ctx context.Context, key, namespace string) (Turn, error)
 	case <-l.clock.After(d):
 		return Turn{}, nil
 	case <-ctx.Done():
-		t.cancel(l.clock.Now())
+		l.cancel(t)
 		return Turn{}, ctx.Err()
+	}
+}
+
+// Refund gives back to namespace's hourly allowance the token a send took
+// that did not go out (the mail server was unreachable or refused it, the
+// email could not be built): the allowance counts emails sent, not
+// attempts.
+func (l *Limiter) Refund(namespace string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.namespaces[namespace]; ok {
+		l.refill(b, l.clock.Now())
+		b.tokens = min(float64(l.hourly), b.tokens+1)
 	}
 }
 
@@ -118,22 +140,40 @@ func (l *Limiter) Drop(key string) {
 	delete(l.turns, key)
 	l.mu.Unlock()
 	if ok {
-		t.cancel(l.clock.Now())
+		l.cancel(t)
 	}
 }
 
-func (t turn) cancel(now time.Time) {
-	t.global.CancelAt(now)
-	t.ns.CancelAt(now)
+// cancel gives back what turn t took: its place in the global pace (when
+// still ahead) and its namespace's token.
+func (l *Limiter) cancel(t turn) {
+	t.global.CancelAt(l.clock.Now())
+	l.Refund(t.ns)
 }
 
-func (l *Limiter) namespace(name string) *rate.Limiter {
+// takeNamespace takes a token from namespace's allowance, or, when none is
+// left, takes nothing and says how long until one is back.
+func (l *Limiter) takeNamespace(namespace string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim, ok := l.namespaces[name]
+	b, ok := l.namespaces[namespace]
 	if !ok {
-		lim = rate.NewLimiter(rate.Every(time.Hour/time.Duration(l.hourly)), l.hourly)
-		l.namespaces[name] = lim
+		b = &bucket{tokens: float64(l.hourly), at: now}
+		l.namespaces[namespace] = b
 	}
-	return lim
+	l.refill(b, now)
+	if b.tokens < 1-1e-9 {
+		every := time.Hour / time.Duration(l.hourly)
+		return time.Duration(math.Ceil((1 - b.tokens) * float64(every)))
+	}
+	b.tokens--
+	return 0
+}
+
+// refill brings b's tokens up to now. Called with l.mu held.
+func (l *Limiter) refill(b *bucket, now time.Time) {
+	if now.After(b.at) {
+		b.tokens = min(float64(l.hourly), b.tokens+now.Sub(b.at).Hours()*float64(l.hourly))
+		b.at = now
+	}
 }

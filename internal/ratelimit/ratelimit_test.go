@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,4 +107,55 @@ func TestTakeHonoursCancellation(t *testing.T) {
 	if err := <-done; err != context.Canceled {
 		t.Fatalf("want context.Canceled, got %v", err)
 	}
+}
+
+// TestRefundGivesTheTokenBack: the hourly allowance counts emails sent,
+// not attempts: a send that did not go out gives its token back, and so
+// does a kept turn that is dropped.
+func TestRefundGivesTheTokenBack(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	l := New(clk, 1000, 2)
+	expect(t, l, "acme/a", "acme", now, "the first of 2")
+	l.Refund("acme") // acme/a's mail server was down
+	expect(t, l, "acme/a", "acme", now, "acme/a again")
+	expect(t, l, "acme/b", "acme", now, "the second of 2: acme/a's failed attempt counted for nothing")
+	expect(t, l, "acme/c", "acme", Turn{Wait: 30 * time.Minute, Capped: true}, "the third")
+	l.Refund("acme")
+	l.Refund("acme")
+	l.Refund("acme") // more than was taken: the allowance stays at its size
+	expect(t, l, "acme/c", "acme", now, "refunded")
+	expect(t, l, "acme/d", "acme", now, "refunded")
+	expect(t, l, "acme/e", "acme", Turn{Wait: 30 * time.Minute, Capped: true}, "never more than the hour's allowance")
+
+	// A kept turn holds its namespace's token until it is dropped.
+	p := New(clk, 0.5, 2)
+	expect(t, p, "acme/a", "acme", now, "the burst")
+	expect(t, p, "acme/b", "acme", Turn{Wait: 2 * time.Second}, "a kept turn")
+	p.Drop("acme/b")
+	clk.Step(2 * time.Second)
+	expect(t, p, "acme/c", "acme", now, "the token acme/b's dropped turn gave back")
+}
+
+// TestConcurrentTakesAndRefundsKeepCount: workers taking and giving back
+// at once never lose a token (two of them cancelling reservations of a
+// shared token bucket could).
+func TestConcurrentTakesAndRefundsKeepCount(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	l := New(clk, 1e9, 100)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 200 {
+				turn, err := l.Take(context.Background(), fmt.Sprintf("acme/%d-%d", w, i), "acme")
+				if err == nil && !turn.Capped {
+					l.Refund("acme")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 100 {
+		expect(t, l, fmt.Sprintf("acme/last-%d", i), "acme", now, "the whole allowance is still there")
+	}
+	expect(t, l, "acme/over", "acme", Turn{Wait: 36 * time.Second, Capped: true}, "and no more")
 }
