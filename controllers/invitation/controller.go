@@ -70,10 +70,12 @@ type TemplateSource interface {
 
 // Limiter paces sends (internal/ratelimit.Limiter): Take answers when the
 // send of an invitation (its key) may go, keeping its turn meanwhile; Drop
-// gives a turn back.
+// gives a turn back; Refund gives back to a namespace's hourly allowance
+// what a send that did not go out took.
 type Limiter interface {
 	Take(ctx context.Context, key, namespace string) (ratelimit.Turn, error)
 	Drop(key string)
+	Refund(namespace string)
 }
 
 // Reconciler reconciles PartnerInvitations.
@@ -91,8 +93,9 @@ type Reconciler struct {
 	// Workers is how many invitations are reconciled at once (default 4).
 	Workers int
 
-	resync resyncSchedule
-	sent   sentRecords
+	resync  resyncSchedule
+	sent    sentRecords
+	retries sendRetries
 }
 
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch
@@ -210,6 +213,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, inv); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.sent.forget(req.NamespacedName)
+			r.retries.forget(req.NamespacedName)
 			r.dropTurn(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -224,6 +228,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	pre := decide(in)
 	if !pre.wantSend {
 		r.sent.caughtUp(inv)
+		r.retries.forget(req.NamespacedName)
 		r.dropTurn(req.NamespacedName)
 	}
 	if added, err := r.ensureFinalizer(ctx, inv, in.account, pre.plan); added || err != nil {

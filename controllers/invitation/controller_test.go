@@ -303,6 +303,26 @@ func TestSMTPFailures(t *testing.T) {
 			return slices.ContainsFunc(h.Events("mindy"), func(e string) bool { return strings.HasPrefix(e, "Warning SMTPUnavailable") })
 		})
 	})
+	// A mail server whose reply differs from one attempt to the next (a
+	// session ID, a local port): each failure's status write is a new watch
+	// event, and still the next attempt waits its backoff.
+	t.Run("a reply that changes at each attempt still backs off", func(t *testing.T) {
+		h := start(t)
+		h.Sender.FailWith(func(n int, _ *smtp.Message) error {
+			return fmt.Errorf("%w: 421 4.7.0 try again later, session %d", smtp.ErrTemporary, n)
+		})
+		h.Account("globex")
+		h.Invite("mindy", "mindy@globex.example")
+		h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
+		for i, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+			h.Settle()
+			if n := h.Sender.Attempts(); n != i+1 {
+				t.Fatalf("%d attempts before the backoff of %s ran out, want %d", n, wait, i+1)
+			}
+			h.Clock.Step(wait)
+			h.Eventually(fmt.Sprintf("attempt %d after %s", i+2, wait), func() bool { return h.Sender.Attempts() == i+2 })
+		}
+	})
 	t.Run("a rejected recipient waits for a resend", func(t *testing.T) {
 		h := start(t)
 		h.Sender.FailWith(func(n int, _ *smtp.Message) error {
@@ -347,6 +367,33 @@ func TestNamespaceHourlyCapDelaysSends(t *testing.T) {
 	// Half an hour later the third email goes out: delayed, not dropped.
 	h.StepTo(t0.Add(30 * time.Minute))
 	h.Eventually("the third email", func() bool { return len(h.Sender.Sent()) == 3 })
+}
+
+// TestHourlyCapCountsEmailsNotAttempts: the hourly cap counts emails that
+// went out: attempts the mail server turned away give their place back, so
+// a namespace whose allowance is 1 still gets its email out once the
+// server comes back, instead of waiting an hour for its own failures.
+func TestHourlyCapCountsEmailsNotAttempts(t *testing.T) {
+	h := start(t, managertest.WithConfig(func(c *opconfig.Config) { c.RateLimits.EmailsPerNamespacePerHour = 1 }))
+	h.Sender.FailWith(func(n int, _ *smtp.Message) error {
+		if n <= 2 {
+			return fmt.Errorf("%w: 451 4.3.0 try again later", smtp.ErrTemporary)
+		}
+		return nil
+	})
+	h.Account("globex")
+	h.Invite("mindy", mindy)
+	h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
+	h.EventuallyStepping("the email once the server answers", time.Second, func() bool {
+		c := condition(h.Invitation("mindy"), v1alpha1.ConditionEmailSent)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+	if now := h.Clock.Now(); now.Sub(t0) > 10*time.Minute {
+		t.Errorf("the email went out %s after the first attempt: the failed attempts used up the hour's allowance", now.Sub(t0))
+	}
+	// The allowance it used is the email's: the next one waits.
+	h.Invite("carlos", "carlos@globex.example")
+	h.WaitCondition("carlos", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonRateLimited)
 }
 
 // TestPacedSendsLeaveTheWorkersFree: a burst of invitations paced by

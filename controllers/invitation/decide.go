@@ -76,6 +76,10 @@ type sendResult struct {
 	// paced: the email waits for its turn in the global pace of emails
 	// (rateLimits.emailsPerSecond), in retryIn; nothing is said of it.
 	paced bool
+	// backingOff: the last attempt failed and the next one waits its
+	// backoff, in retryIn; the failure's EmailSent stands, and the rest of
+	// the status is decided as ever (an expiry does not wait for it).
+	backingOff bool
 }
 
 // grantsResult is the backend's answer to the grants step.
@@ -274,7 +278,7 @@ func (d *decision) send(inv *v1alpha1.PartnerInvitation, in input) {
 		return
 	case r.waiting:
 		return
-	case r.paced:
+	case r.paced, r.backingOff:
 		d.requeue(r.retryIn)
 		return
 	case r.outcome != nil:

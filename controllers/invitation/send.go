@@ -41,6 +41,12 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 		return &sendResult{outcome: &o}, nil
 	}
 	now := in.now
+	if wait := r.retries.due(inv, now); wait > 0 {
+		// The last attempt failed: the next one waits its backoff, whatever
+		// brought this reconcile (the watch event of our own status write,
+		// whose message changes with each reply of the mail server).
+		return &sendResult{backingOff: true, retryIn: wait}, nil
+	}
 	turn, err := r.Limiter.Take(ctx, keyOf(inv).String(), inv.Namespace)
 	switch {
 	case err != nil:
@@ -56,6 +62,7 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 	expiresAt := now.Add(ttl(inv, in.account)).Truncate(time.Second)
 	msg, err := r.compose(ctx, inv, in.account, expiresAt)
 	if err != nil {
+		r.notSent(inv, now, true)
 		r.sendFailed(inv, v1alpha1.ReasonSendFailed, err.Error())
 		return &sendResult{failure: &problem{v1alpha1.ReasonSendFailed, err.Error()}}, err
 	}
@@ -65,6 +72,7 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 	metrics.SendDuration.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
+		r.retries.forget(keyOf(inv))
 		out := &sendOutcome{uid: inv.UID, resend: inv.Spec.Resend, sentAt: &metav1.Time{Time: now}, expiresAt: &metav1.Time{Time: expiresAt},
 			emailSent: condition(inv, v1alpha1.ConditionEmailSent, true, v1alpha1.ReasonSent,
 				fmt.Sprintf("Sent to %s at %s", inv.Spec.Email, now.UTC().Format(time.RFC3339)), now)}
@@ -81,18 +89,33 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 		// Permanent for this address: no retry until the next resend. The
 		// previous link, if any, is dead since spec.resend moved past it.
 		note := fmt.Sprintf("The mail server refused %s: %v; fix the address with a new invitation, or raise spec.resend to try again", inv.Spec.Email, err)
+		r.notSent(inv, now, false)
 		r.sendFailed(inv, v1alpha1.ReasonRecipientRejected, note)
 		return &sendResult{outcome: &sendOutcome{uid: inv.UID, resend: inv.Spec.Resend, rejected: true,
 			emailSent: condition(inv, v1alpha1.ConditionEmailSent, false, v1alpha1.ReasonRecipientRejected, note, now)}}, nil
 	case errors.Is(err, smtp.ErrInvalidMessage):
 		// Our own bug or a broken template: retrying cannot help.
 		note := fmt.Sprintf("The email could not be built: %v", err)
+		r.notSent(inv, now, true)
 		r.sendFailed(inv, v1alpha1.ReasonSendFailed, note)
 		return &sendResult{failure: &problem{v1alpha1.ReasonSendFailed, note}}, nil
 	default:
 		note := fmt.Sprintf("Could not hand the email to the mail server (retrying with backoff): %v", err)
+		r.notSent(inv, now, true)
 		r.sendFailed(inv, v1alpha1.ReasonSMTPUnavailable, note)
 		return &sendResult{failure: &problem{v1alpha1.ReasonSMTPUnavailable, note}}, fmt.Errorf("sending invitation: %w", err)
+	}
+}
+
+// notSent gives back the namespace's hourly allowance an email that did
+// not go out took, and, when it is retried, sets when the next attempt may
+// be made.
+func (r *Reconciler) notSent(inv *v1alpha1.PartnerInvitation, now time.Time, retried bool) {
+	r.Limiter.Refund(inv.Namespace)
+	if retried {
+		r.retries.failed(inv, now)
+	} else {
+		r.retries.forget(keyOf(inv))
 	}
 }
 
@@ -283,4 +306,67 @@ func (r *sentRecords) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.out, key)
+}
+
+// sendRetries is when each invitation whose last send failed may be tried
+// again: one second after the first failure, doubling up to five minutes,
+// as the workqueue backs off a failed reconcile. The workqueue alone does
+// not hold it: the status write of each failure is a watch event that
+// reconciles the invitation at once, and when the mail server's reply
+// differs from one attempt to the next (a session ID, a local port), each
+// write is another event and another attempt. Entries live only while an
+// invitation's send keeps failing; a success, a send no longer wanted, or
+// the object's deletion drops them.
+type sendRetries struct {
+	mu   sync.Mutex
+	next map[types.NamespacedName]sendRetry
+}
+
+type sendRetry struct {
+	uid      types.UID
+	resend   int32
+	failures int
+	at       time.Time
+}
+
+// maxSendBackoff is the longest wait between two attempts of one send.
+const maxSendBackoff = 5 * time.Minute
+
+// due is how long inv's send must still wait after its failed attempts
+// (for the same object and resend generation); zero: it may go.
+func (r *sendRetries) due(inv *v1alpha1.PartnerInvitation, now time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, ok := r.next[keyOf(inv)]
+	if !ok || n.uid != inv.UID || n.resend != inv.Spec.Resend {
+		return 0
+	}
+	return max(0, n.at.Sub(now))
+}
+
+// failed records a failed attempt of inv's send at now.
+func (r *sendRetries) failed(inv *v1alpha1.PartnerInvitation, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.next == nil {
+		r.next = map[types.NamespacedName]sendRetry{}
+	}
+	n := r.next[keyOf(inv)]
+	if n.uid != inv.UID || n.resend != inv.Spec.Resend {
+		n = sendRetry{uid: inv.UID, resend: inv.Spec.Resend}
+	}
+	n.failures++
+	backoff := maxSendBackoff
+	if n.failures <= 9 { // 2^8 s is past the cap
+		backoff = min(maxSendBackoff, time.Second<<(n.failures-1))
+	}
+	n.at = now.Add(backoff)
+	r.next[keyOf(inv)] = n
+}
+
+// forget drops what is kept for key.
+func (r *sendRetries) forget(key types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.next, key)
 }
