@@ -369,6 +369,33 @@ func TestNamespaceHourlyCapDelaysSends(t *testing.T) {
 	h.Eventually("the third email", func() bool { return len(h.Sender.Sent()) == 3 })
 }
 
+// TestWithdrawnWhileWaitingForAConnection: the invitation is withdrawn
+// while its email waits for one of smtp.maxConnections (the fake sender's
+// hook stands for the wait, and returns once the manager's cache has the
+// withdrawal): the email does not go out.
+func TestWithdrawnWhileWaitingForAConnection(t *testing.T) {
+	h := start(t)
+	h.Account("globex")
+	h.Sender.FailWith(func(n int, m *smtp.Message) error {
+		if n == 1 {
+			h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+			for deadline := time.Now().Add(10 * time.Second); m.StillWanted() == nil && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		return nil
+	})
+	h.Invite("mindy", mindy)
+	h.WaitState("mindy", v1alpha1.InvitationRevoked)
+	h.Settle()
+	if n := len(h.Sender.Sent()); n != 0 {
+		t.Errorf("%d emails went out for an invitation withdrawn before its send", n)
+	}
+	if c := condition(h.Invitation("mindy"), v1alpha1.ConditionEmailSent); c != nil && c.Status == metav1.ConditionTrue {
+		t.Errorf("EmailSent = %+v", c)
+	}
+}
+
 // TestHourlyCapCountsEmailsNotAttempts: the hourly cap counts emails that
 // went out: attempts the mail server turned away give their place back, so
 // a namespace whose allowance is 1 still gets its email out once the

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -67,6 +68,7 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 		return &sendResult{failure: &problem{v1alpha1.ReasonSendFailed, err.Error()}}, err
 	}
 
+	msg.StillWanted = func() error { return r.stillWanted(ctx, inv) }
 	start := time.Now() // latency is real time, whatever the controller's clock says
 	err = r.Sender.Send(ctx, msg)
 	metrics.SendDuration.Observe(time.Since(start).Seconds())
@@ -85,6 +87,14 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 		r.event(inv, corev1.EventTypeNormal, reason, note)
 		log.FromContext(ctx).Info("Invitation sent", "resend", inv.Spec.Resend, "expiresAt", expiresAt)
 		return &sendResult{outcome: out}, nil
+	case errors.Is(err, smtp.ErrNotWanted):
+		// Withdrawn, resent or deleted while the email waited for a
+		// connection: nothing went out, and the change's own watch event
+		// brings the invitation back.
+		r.Limiter.Refund(inv.Namespace)
+		r.retries.forget(keyOf(inv))
+		log.FromContext(ctx).V(1).Info("Invitation email no longer wanted", "reason", err.Error())
+		return &sendResult{paced: true}, nil
 	case errors.Is(err, smtp.ErrRecipientRejected):
 		// Permanent for this address: no retry until the next resend. The
 		// previous link, if any, is dead since spec.resend moved past it.
@@ -105,6 +115,27 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 		r.sendFailed(inv, v1alpha1.ReasonSMTPUnavailable, note)
 		return &sendResult{failure: &problem{v1alpha1.ReasonSMTPUnavailable, note}}, fmt.Errorf("sending invitation: %w", err)
 	}
+}
+
+// stillWanted checks, right before the email goes out (it may have waited
+// for one of smtp.maxConnections), that the invitation as the cache now has
+// it still asks for this very email: not withdrawn, resent or deleted
+// meanwhile.
+func (r *Reconciler) stillWanted(ctx context.Context, inv *v1alpha1.PartnerInvitation) error {
+	now := &v1alpha1.PartnerInvitation{}
+	switch err := r.Client.Get(ctx, keyOf(inv), now); {
+	case apierrors.IsNotFound(err):
+		return errors.New("the invitation was deleted")
+	case err != nil:
+		return nil // cannot tell: the decision made stands
+	case now.UID != inv.UID || !now.DeletionTimestamp.IsZero():
+		return errors.New("the invitation was deleted")
+	case now.Spec.Revoked:
+		return errors.New("the invitation was withdrawn")
+	case now.Spec.Resend != inv.Spec.Resend:
+		return fmt.Errorf("spec.resend moved to %d", now.Spec.Resend)
+	}
+	return nil
 }
 
 // notSent gives back the namespace's hourly allowance an email that did

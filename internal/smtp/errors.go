@@ -34,6 +34,10 @@ var (
 	// Nothing reached the server; sending the same Message again fails the
 	// same way.
 	ErrInvalidMessage = errors.New("invalid message")
+	// ErrNotWanted means Message.StillWanted refused the message once a
+	// session was ready for it (it may have waited for a connection):
+	// nothing was sent.
+	ErrNotWanted = errors.New("message no longer wanted")
 )
 
 // Stage is the step of the SMTP exchange a reply answered.

@@ -36,6 +36,11 @@ type Message struct {
 	// Locale is the language of the bodies ("en", "fr", "es"), sent as the
 	// Content-Language header. Empty sends no such header.
 	Locale string
+	// StillWanted, when set, is asked right before the message is sent,
+	// once a session is ready for it (a Send may first wait for one of
+	// smtp.maxConnections): an error ends the Send with nothing sent
+	// (ErrNotWanted wrapping it), the session kept for the next message.
+	StillWanted func() error
 }
 
 // Limits on the header fields, well inside RFC 5321 and RFC 5322.

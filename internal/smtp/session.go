@@ -88,6 +88,12 @@ func (s *Client) reset(ctx context.Context, ss *session) error {
 // (RSET or MAIL FROM went unanswered, or answered 421): the message may be
 // sent again at once on a new session without risk of a second copy.
 func (s *Client) deliver(ctx context.Context, ss *session, msg *gomail.Msg, m *Message, sec *secrets) (retry bool, err error) {
+	if m.StillWanted != nil {
+		if err := m.StillWanted(); err != nil {
+			s.keep(ss) // nothing was sent on it: good for the next message
+			return false, fmt.Errorf("%w: %w", ErrNotWanted, err)
+		}
+	}
 	stop := context.AfterFunc(ctx, ss.conns.close)
 	sendErr := ss.mail.SendWithSMTPClient(ss.smtp, msg)
 	interrupted := !stop()

@@ -220,3 +220,26 @@ func TestSendWaitingForAConnectionEndsWithItsContext(t *testing.T) {
 		t.Errorf("%d connections opened", a)
 	}
 }
+
+// TestSendAsksStillWantedOnceASessionIsReady: a message whose StillWanted
+// refuses (its invitation was withdrawn while the Send waited for a
+// connection) sends nothing, not even MAIL FROM, and leaves the session
+// for the next message.
+func TestSendAsksStillWantedOnceASessionIsReady(t *testing.T) {
+	srv := startServer(t, serverOptions{})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, nil)
+	sendN(t, s, 1, "a")
+	withdrawn := errors.New("the invitation was withdrawn")
+	err := s.Send(t.Context(), testMessage(func(m *Message) {
+		m.MessageID = "<invitation.b-0.1@acme.example>"
+		m.StillWanted = func() error { return withdrawn }
+	}))
+	if !errors.Is(err, ErrNotWanted) || !errors.Is(err, withdrawn) {
+		t.Fatalf("Send = %v, want ErrNotWanted wrapping the reason", err)
+	}
+	sendN(t, s, 1, "c")
+	wantIDs(t, srv, "<invitation.a-0.1@acme.example>", "<invitation.c-0.1@acme.example>")
+	if n := srv.accepts.Load(); n != 1 {
+		t.Errorf("%d connections, want 1: the refused message's session serves the next one", n)
+	}
+}

@@ -4,6 +4,7 @@ package smtptest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/partnerops/partnerops/internal/smtp"
@@ -32,15 +33,26 @@ func (s *Sender) FailWith(f func(n int, m *smtp.Message) error) {
 }
 
 // Send records a copy of m, or returns the error of FailWith's function.
+// As the real client does once a session is ready, it asks m.StillWanted
+// (after FailWith's function, which stands for the wait for a connection)
+// and sends nothing when it refuses.
 func (s *Sender) Send(_ context.Context, m *smtp.Message) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.attempts++
-	if s.fail != nil {
-		if err := s.fail(s.attempts, m); err != nil {
+	n, fail := s.attempts, s.fail
+	s.mu.Unlock()
+	if fail != nil {
+		if err := fail(n, m); err != nil {
 			return err
 		}
 	}
+	if m.StillWanted != nil {
+		if err := m.StillWanted(); err != nil {
+			return fmt.Errorf("%w: %w", smtp.ErrNotWanted, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.sent = append(s.sent, *m)
 	return nil
 }
