@@ -72,13 +72,20 @@ func apiFloor(ctx context.Context, c client.Client, namespaces []string, first, 
 		before := inv.DeepCopy()
 		now := metav1.Now()
 		exp := metav1.NewTime(now.Add(168 * time.Hour).Truncate(time.Second))
+		// The status a send writes, field for field: the product's
+		// conditions (kstatus's Reconciling and Stalled included) and the
+		// account it belongs to.
 		st := &inv.Status
 		st.State, st.SentAt, st.ExpiresAt, st.ObservedGeneration = v1alpha1.InvitationPendingApproval, &now, &exp, inv.Generation
+		st.Account, st.AccountUID = inv.Spec.Account, floorAccountUID
+		sent := "Sent to " + string(inv.Spec.Email) + "; waiting for the partner to accept"
 		for _, cond := range []struct{ typ, status, reason, msg string }{
-			{v1alpha1.ConditionReady, "True", "PendingApproval", "Waiting for the partner to accept; the link is valid until " + exp.UTC().Format(time.RFC3339)},
-			{v1alpha1.ConditionEmailSent, "True", "Sent", "Sent to " + string(inv.Spec.Email) + " at " + now.UTC().Format(time.RFC3339)},
-			{v1alpha1.ConditionAccepted, "False", "PendingApproval", "Waiting for the partner"},
-			{v1alpha1.ConditionExpired, "False", "Valid", "The link is valid until " + exp.UTC().Format(time.RFC3339)},
+			{v1alpha1.ConditionEmailSent, "True", v1alpha1.ReasonSent, "Sent to " + string(inv.Spec.Email) + " at " + now.UTC().Format(time.RFC3339)},
+			{v1alpha1.ConditionAccepted, "False", v1alpha1.ReasonAwaitingAcceptance, "The partner has not accepted yet"},
+			{v1alpha1.ConditionExpired, "False", v1alpha1.ReasonNotExpired, "The link is valid until " + exp.UTC().Format(time.RFC3339)},
+			{v1alpha1.ConditionReady, "True", v1alpha1.ReasonAwaitingAcceptance, sent},
+			{v1alpha1.ConditionReconciling, "False", v1alpha1.ReasonNotReconciling, "Nothing left to do: " + sent},
+			{v1alpha1.ConditionStalled, "False", v1alpha1.ReasonNotStalled, "Nothing needs someone to act"},
 		} {
 			meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: cond.typ, Status: metav1.ConditionStatus(cond.status),
 				Reason: cond.reason, Message: cond.msg, ObservedGeneration: inv.Generation, LastTransitionTime: now})
@@ -105,6 +112,10 @@ func apiFloor(ctx context.Context, c client.Client, namespaces []string, first, 
 	took := time.Since(start)
 	return took, err
 }
+
+// floorAccountUID stands for the UID of the account a sent invitation
+// records in status.accountUID.
+const floorAccountUID = "3f1c2a64-7d0e-4b8a-9c55-0e2f6b1d9a37"
 
 // patchFloor patches once more the status of the floor's invitations idx
 // (created by apiFloor) from a plain client with workers goroutines: the
