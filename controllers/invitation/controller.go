@@ -320,6 +320,10 @@ func (r *Reconciler) loadAccount(ctx context.Context, inv *v1alpha1.PartnerInvit
 	return nil
 }
 
+// sentWriteTimeout bounds the status write that records a sent email when
+// it outlives the reconcile's context.
+const sentWriteTimeout = 10 * time.Second
+
 // writeStatus writes d's status when it differs from inv's (one patch with
 // optimistic locking), records the Events of what moved, and drops the
 // finalizer once nothing is left to revoke. An email handed to the mail
@@ -336,7 +340,16 @@ func (r *Reconciler) writeStatus(ctx context.Context, inv *v1alpha1.PartnerInvit
 		r.sent.sent(keyOf(inv), *out)
 	}
 	if !equality.Semantic.DeepEqual(before.Status, inv.Status) {
-		err := r.Client.Status().Patch(ctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		wctx := ctx
+		if out != nil {
+			// An email went out: its record must land even when the
+			// manager is stopping (a rollout cancels ctx), or the next
+			// manager sends it again.
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), sentWriteTimeout)
+			defer cancel()
+		}
+		err := r.Client.Status().Patch(wctx, inv, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			// Someone else wrote first (the acceptance page, say): their
 			// write is a watch event that brings us back with fresh data.

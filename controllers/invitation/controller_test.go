@@ -396,6 +396,30 @@ func TestWithdrawnWhileWaitingForAConnection(t *testing.T) {
 	}
 }
 
+// TestSendRecordedDuringAShutdown: the manager is stopped (a rollout)
+// while an email is handed to the mail server: the status write recording
+// it still lands, so the next manager does not send it again.
+func TestSendRecordedDuringAShutdown(t *testing.T) {
+	h := start(t)
+	h.Account("globex")
+	sending := make(chan struct{})
+	h.Sender.FailWith(func(n int, _ *smtp.Message) error {
+		if n == 1 {
+			close(sending)
+			time.Sleep(300 * time.Millisecond) // the manager's context ends meanwhile
+		}
+		return nil
+	})
+	h.Invite("mindy", mindy)
+	<-sending
+	h.Restart()
+	h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionTrue, v1alpha1.ReasonSent)
+	h.Settle()
+	if n := len(h.Sender.Sent()); n != 1 {
+		t.Errorf("%d emails for one invitation across a restart, want 1", n)
+	}
+}
+
 // TestHourlyCapCountsEmailsNotAttempts: the hourly cap counts emails that
 // went out: attempts the mail server turned away give their place back, so
 // a namespace whose allowance is 1 still gets its email out once the
