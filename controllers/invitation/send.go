@@ -91,8 +91,7 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 		// Withdrawn, resent or deleted while the email waited for a
 		// connection: nothing went out, and the change's own watch event
 		// brings the invitation back.
-		r.Limiter.Refund(inv.Namespace)
-		r.retries.forget(keyOf(inv))
+		r.notSent(inv, now, false)
 		log.FromContext(ctx).V(1).Info("Invitation email no longer wanted", "reason", err.Error())
 		return &sendResult{paced: true}, nil
 	case errors.Is(err, smtp.ErrRecipientRejected):
