@@ -375,10 +375,12 @@ func (d *decision) grants(inv *v1alpha1.PartnerInvitation, in input) {
 func planGrants(inv *v1alpha1.PartnerInvitation, in input) (*grantsPlan, *problem) {
 	if retained(inv, in.account) {
 		// What an edit was taking away when the account went is taken
-		// away first (nothing is added), then the rest is retained.
+		// away first, then the rest is retained. That pass only removes:
+		// it is planned without the acceptance proof, and Retain never
+		// grants (a recorded group someone took the user out of stays so).
 		if want, p := desiredGroups(inv, in.cfg); p == nil && inv.Status.AppliedGrants != nil {
 			if keep := sets.New(want...).Intersection(sets.New(inv.Status.AppliedGrants.Groups...)); keep.Len() < len(inv.Status.AppliedGrants.Groups) {
-				return &grantsPlan{desired: sets.List(keep), member: true}, nil
+				return &grantsPlan{desired: sets.List(keep), member: true, removeOnly: true}, nil
 			}
 		}
 		return &grantsPlan{retain: true}, nil

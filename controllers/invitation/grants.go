@@ -38,6 +38,11 @@ type grantsPlan struct {
 	// retain: the account is being deleted with deletionPolicy Retain;
 	// leave the backend as it is and stop managing these grants.
 	retain bool
+	// removeOnly: take away the recorded groups outside desired, and add
+	// nothing (neither a user nor a membership): the pass before retain,
+	// which is planned without the acceptance proof, so it must never
+	// grant.
+	removeOnly bool
 }
 
 // reprove is the acceptance proof of a verified inv made anew with the
@@ -229,7 +234,7 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 		user identity.User
 		err  error
 	)
-	if len(desired) > 0 {
+	if len(desired) > 0 && !plan.removeOnly {
 		nu := identity.NewUser{Email: addr, DisplayName: addr, SignedInAs: provenSignIn(inv, plan)}
 		if account != nil {
 			nu.Account = account.Spec.DisplayName
@@ -284,7 +289,7 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 			mine.Insert(g)
 			changed = true
 		}
-	} else if adding := sets.New(desired...).Difference(has).Difference(mine); adding.Len() > 0 {
+	} else if adding := sets.New(desired...).Difference(has).Difference(mine); adding.Len() > 0 && !plan.removeOnly {
 		mine.Insert(adding.UnsortedList()...)
 		record()
 		if err := r.recordBeforeAdding(ctx, inv, rec); err != nil {
@@ -294,6 +299,12 @@ func (r *Reconciler) applyGrants(ctx context.Context, inv *v1alpha1.PartnerInvit
 	}
 	for _, g := range desired {
 		switch {
+		case !has.Has(g) && plan.removeOnly:
+			// Not added back: the record says only what the user holds.
+			if mine.Has(g) {
+				mine.Delete(g)
+				changed = true
+			}
 		case !has.Has(g):
 			if err := r.Backend.AddMember(ctx, g, user); err != nil {
 				record()

@@ -217,6 +217,45 @@ func TestDeletingAnAccount(t *testing.T) {
 		}
 	})
 
+	// The pass that takes away what an edit was taking away only removes:
+	// a group the member's spec still asks, which someone took the user
+	// out of by hand before the account went, is not added back (Retain
+	// leaves the backend as it is; it never grants).
+	t.Run("Retain adds nothing back", func(t *testing.T) {
+		h := start(t)
+		h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
+		h.Invite("mindy", "mindy@globex.example", func(i *v1alpha1.PartnerInvitation) {
+			i.Spec.Systems = []v1alpha1.CatalogueKey{"editor", "insights"}
+		})
+		h.Accept("mindy")
+		h.waitGranted("mindy")
+		user, err := h.Backend.FindUser(context.Background(), "mindy@globex.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Backend.RemoveMember(context.Background(), h.Group("insights", "editor"), user); err != nil {
+			t.Fatal(err)
+		}
+		h.Backend.SetDown(fmt.Errorf("%w: connection refused", identity.ErrUnavailable))
+		h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
+		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+		h.DeleteAccount("globex")
+		h.Backend.SetDown(nil)
+		h.EventuallyStepping("the account to go", 2*time.Second, func() bool {
+			return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "globex"), &v1alpha1.PartnerAccount{}))
+		})
+		if got := groupsOf(h.Backend, "mindy@globex.example"); len(got) != 0 {
+			t.Errorf("after the account went with Retain, mindy is in %v: the group she had been taken out of by hand was added back", got)
+		}
+		inv := h.Invitation("mindy")
+		if c := condition(inv, v1alpha1.ConditionGrantsSynced); c == nil || c.Reason != v1alpha1.ReasonGrantsRetained {
+			t.Errorf("GrantsSynced %+v, want GrantsRetained", c)
+		}
+		if rec := inv.Status.AppliedGrants; rec != nil && len(rec.Groups) != 0 {
+			t.Errorf("status.appliedGrants records %v, which the user is not in", rec.Groups)
+		}
+	})
+
 	// Retain keeps the access of the members when the account goes, never
 	// of a partner already on the way out: withdrawn, or removed (deleted)
 	// while the backend was down, the revocation still pending.
