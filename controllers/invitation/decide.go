@@ -12,6 +12,7 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/token"
 )
 
@@ -417,6 +418,14 @@ func retained(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount)
 		return false
 	}
 	return true
+}
+
+// backendErrorReason is the GrantsSynced reason of a backend error.
+func backendErrorReason(err error) string {
+	if errors.Is(err, identity.ErrUnavailable) {
+		return v1alpha1.ReasonBackendUnavailable
+	}
+	return v1alpha1.ReasonBackendRejected
 }
 
 // verified tells a proof check's result apart: nil (verifies), a bad

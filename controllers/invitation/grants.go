@@ -110,14 +110,6 @@ func (r *Reconciler) syncGrants(ctx context.Context, inv *v1alpha1.PartnerInvita
 	return res, 0, nil
 }
 
-// backendErrorReason is the GrantsSynced reason of a backend error.
-func backendErrorReason(err error) string {
-	if errors.Is(err, identity.ErrUnavailable) {
-		return v1alpha1.ReasonBackendUnavailable
-	}
-	return v1alpha1.ReasonBackendRejected
-}
-
 // countSync counts one call of the grants step to the backend in
 // partnerops_grant_syncs_total, with the GrantsSynced reason decide gives
 // it: revoke when the user is no longer a member, apply otherwise.
