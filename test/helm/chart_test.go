@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -425,6 +426,40 @@ func TestNotesWarnOfPlainHTTP(t *testing.T) {
 			}
 			if tc.warn != "" && !strings.Contains(rel.Info.Notes, tc.warn) {
 				t.Errorf("the notes do not warn %q:\n%s", tc.warn, rel.Info.Notes)
+			}
+		})
+	}
+}
+
+// TestTenantWritesAggregateWhereAsked: the tenant write role carries the
+// aggregate-to-* label of each built-in role rbac.tenantRoles.aggregateWritesTo
+// names, and no other (the labels are what Kubernetes aggregates by, which
+// test/manifests' TestTenantRoles proves with SubjectAccessReviews); the
+// read role is aggregated into view whatever the value.
+func TestTenantWritesAggregateWhereAsked(t *testing.T) {
+	const edit, admin, view = "rbac.authorization.k8s.io/aggregate-to-edit", "rbac.authorization.k8s.io/aggregate-to-admin", "rbac.authorization.k8s.io/aggregate-to-view"
+	for name, tc := range map[string]struct {
+		vals map[string]any
+		want []string
+	}{
+		"default":    {nil, []string{admin, edit}},
+		"admin only": {set(nil, "rbac.tenantRoles.aggregateWritesTo", []any{"admin"}), []string{admin}},
+		"none":       {set(nil, "rbac.tenantRoles.aggregateWritesTo", []any{}), nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			objs := render(t, tc.vals)
+			var got []string
+			for k := range objs.Get(t, "ClusterRole", "partnerops-tenant-edit").GetLabels() {
+				if strings.HasPrefix(k, "rbac.authorization.k8s.io/aggregate-to-") {
+					got = append(got, k)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("the tenant write role is aggregated by %v, want %v", got, tc.want)
+			}
+			if l := objs.Get(t, "ClusterRole", "partnerops-tenant-view").GetLabels(); l[view] != "true" || l[edit] != "" || l[admin] != "" {
+				t.Errorf("the tenant read role's labels are %v, want aggregate-to-view alone", l)
 			}
 		})
 	}
