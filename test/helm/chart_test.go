@@ -323,6 +323,17 @@ func TestConfigFile(t *testing.T) {
 				t.Errorf("credentialsSecret %+v, want none", c.SMTP.CredentialsSecret)
 			}
 		}},
+		// The port follows security unless set: the chart sets none.
+		"implicit TLS": {set(nil, "config.smtp.security", "tls"), func(t *testing.T, c *config.Config) {
+			if c.SMTP.Port != 465 {
+				t.Errorf("smtp.port %d with security tls, want 465", c.SMTP.Port)
+			}
+		}},
+		"a local relay": {set(set(nil, "config.smtp.security", "none"), "config.smtp.credentialsSecret", nil), func(t *testing.T, c *config.Config) {
+			if c.SMTP.Port != 25 || c.SMTP.CredentialsSecret != nil {
+				t.Errorf("smtp.port %d, credentialsSecret %+v with security none, want 25 and none", c.SMTP.Port, c.SMTP.CredentialsSecret)
+			}
+		}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			data, _, _ := unstructured.NestedString(render(t, tc.vals).Get(t, "ConfigMap", configMap).Object, "data", "config.yaml")

@@ -31,6 +31,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		"a Secret's name with a space": {"config.tokens.keysSecret.name", "token keys", "name"},
 		"a duration that is a number":  {"config.smtp.timeout", 0, "timeout"},
 		"oidc sign-in without issuer":  {"config.acceptance.signIn", map[string]any{"type": "oidc", "oidc": map[string]any{"clientID": "partnerops"}}, "issuerURL"},
+		"an SMTP login without TLS":    {"config.smtp.security", "none", "credentialsSecret"},
 		"writes aggregated into view":  {"rbac.tenantRoles.aggregateWritesTo", []any{"view"}, "aggregateWritesTo"},
 	} {
 		t.Run(name, func(t *testing.T) {
