@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
 // Sentinel errors. Drivers wrap them (errors.Is) with the backend's own
@@ -46,6 +48,15 @@ var (
 	// the same email, a group name taken by a non-group entry).
 	ErrConflict = errors.New("identity backend conflict")
 )
+
+// SameAddress compares two addresses (or group names) the way partnerops
+// does everywhere: without ASCII case only. A backend's own match is never
+// taken on trust: one that folds Unicode case finds the Kelvin sign's K for
+// k, or the long s for s, which is another mailbox, and would hand it the
+// grants.
+func SameAddress(a, b string) bool {
+	return v1alpha1.NormalizeEmail(a) == v1alpha1.NormalizeEmail(b)
+}
 
 // RetryAfterError is an ErrUnavailable that says how long to wait (an HTTP
 // 429 or 503 with Retry-After).

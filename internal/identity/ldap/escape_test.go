@@ -242,3 +242,25 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestWithMail: a search's entries count only with a mail value that is the
+// address without ASCII case; a directory that folds Unicode case returns
+// look-alikes (the Kelvin sign for K, the long s for s), other mailboxes.
+func TestWithMail(t *testing.T) {
+	entry := func(dn string, mails ...string) *goldap.Entry {
+		return goldap.NewEntry(dn, map[string][]string{"mail": mails})
+	}
+	got := withMail([]*goldap.Entry{
+		entry("uid=kelvin", "\u212Aim.ross@example.test"),
+		entry("uid=longs", "kim.ro\u017Fs@example.test"),
+		entry("uid=kim", "other@example.test", "Kim.Ross@Example.TEST"),
+		entry("uid=nomail"),
+	}, "kim.ross@example.test")
+	if len(got) != 1 || got[0].DN != "uid=kim" {
+		var dns []string
+		for _, e := range got {
+			dns = append(dns, e.DN)
+		}
+		t.Errorf("withMail kept %v, want [uid=kim]", dns)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -174,7 +175,7 @@ func (c *call) findUserByDN(email string) (identity.User, error) {
 	}
 	mails := e.GetAttributeValues("mail")
 	for _, m := range mails {
-		if equalFoldASCII(m, email) {
+		if identity.SameAddress(m, email) {
 			return identity.User{ID: e.DN, Email: m, Managed: marked(e)}, nil
 		}
 	}
@@ -214,22 +215,23 @@ func (c *call) findUserByMail(email string) (identity.User, error) {
 		}
 		return identity.User{}, c.fail(fmt.Sprintf("searching for the user with mail %q under", email), c.b.cfg.UserBaseDN, err)
 	}
-	switch len(res.Entries) {
+	match := withMail(res.Entries, email)
+	switch len(match) {
 	case 0:
 		return identity.User{}, fmt.Errorf("%w: ldap: no entry under %s has mail %q", identity.ErrNotFound, c.b.cfg.UserBaseDN, email)
 	case 1:
 	default:
-		dns := make([]string, len(res.Entries))
-		for i, e := range res.Entries {
+		dns := make([]string, len(match))
+		for i, e := range match {
 			dns[i] = e.DN
 		}
 		return identity.User{}, fmt.Errorf("%w: ldap: %d entries have mail %q: %s; an administrator must keep only one",
 			identity.ErrConflict, len(dns), email, strings.Join(dns, "; "))
 	}
-	e := res.Entries[0]
+	e := match[0]
 	u := identity.User{ID: e.DN, Email: email, Managed: marked(e)}
 	for _, m := range e.GetAttributeValues("mail") {
-		if strings.EqualFold(m, email) {
+		if identity.SameAddress(m, email) {
 			u.Email = m
 			break
 		}
@@ -237,26 +239,18 @@ func (c *call) findUserByMail(email string) (identity.User, error) {
 	return u, nil
 }
 
-// equalFoldASCII compares without ASCII case only: mail is an IA5String
-// (ASCII) compared with caseIgnoreIA5Match, while Unicode folding would
-// make, say, the Kelvin sign K equal to k, another mailbox.
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
+// withMail keeps the entries with a mail value that is email. The
+// directory's match is not taken on trust: one whose matching rule folds
+// beyond ASCII case (Active Directory's mail is a Unicode string) finds the
+// Kelvin sign's K for k, another mailbox.
+func withMail(entries []*goldap.Entry, email string) []*goldap.Entry {
+	var match []*goldap.Entry
+	for _, e := range entries {
+		if slices.ContainsFunc(e.GetAttributeValues("mail"), func(m string) bool { return identity.SameAddress(m, email) }) {
+			match = append(match, e)
 		}
 	}
-	return true
+	return match
 }
 
 func checkEmail(email string) error {

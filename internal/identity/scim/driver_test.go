@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +72,7 @@ func TestFindUser(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
+		query   string // the address asked for; zoe@example.test when empty
 		found   []any
 		want    identity.User
 		wantErr error
@@ -85,13 +87,21 @@ func TestFindUser(t *testing.T) {
 		{name: "a sloppy server's other matches are ignored", found: []any{user("u2", "zoe@example.test.evil", ""), user("u1", "zoe@example.test", "")},
 			want: identity.User{ID: "u1", Email: "zoe@example.test"}},
 		{name: "two", found: []any{user("u1", "zoe@example.test", ""), user("u2", "ZOE@example.test", "")}, wantErr: identity.ErrConflict},
+		// A server that folds Unicode case answers with another mailbox: the
+		// Kelvin sign (U+212A) folds to k, the long s (U+017F) to s.
+		{name: "a Unicode look-alike is another mailbox", query: "kim.ross@example.test",
+			found: []any{user("u9", "\u212Aim.ro\u017Fs@example.test", "")}, wantErr: identity.ErrNotFound},
+		{name: "a look-alike beside the user", query: "kim.ross@example.test",
+			found: []any{user("u9", "\u212Aim.ross@example.test", ""), user("u1", "Kim.Ross@example.test", "")},
+			want:  identity.User{ID: "u1", Email: "Kim.Ross@example.test"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
 				writeSCIM(w, 200, listOf(tc.found...))
 			})
-			got, err := c.FindUser(t.Context(), "zoe@example.test")
+			query := cmp.Or(tc.query, "zoe@example.test")
+			got, err := c.FindUser(t.Context(), query)
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("FindUser: %v, want %v", err, tc.wantErr)
 			}

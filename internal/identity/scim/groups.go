@@ -44,7 +44,7 @@ func (c *Client) findGroup(ctx context.Context, name string) (scimGroup, error) 
 	}
 	var match []scimGroup
 	for _, g := range found {
-		if g.ID != "" && strings.EqualFold(g.DisplayName, name) {
+		if g.ID != "" && identity.SameAddress(g.DisplayName, name) {
 			match = append(match, g)
 		}
 	}

@@ -72,8 +72,10 @@ func (c *Client) findUser(ctx context.Context, email string) (scimUser, error) {
 	var match []scimUser
 	for _, u := range found {
 		// The service provider compares userName without case (RFC 7643
-		// caseExact false) or not: compare here too, the same way.
-		if u.ID != "" && strings.EqualFold(strings.TrimSpace(u.UserName), email) {
+		// caseExact false) or not: compare here too, without ASCII case
+		// only (one that folds Unicode finds the Kelvin sign's K for k,
+		// another mailbox).
+		if u.ID != "" && identity.SameAddress(u.UserName, email) {
 			match = append(match, u)
 		}
 	}
