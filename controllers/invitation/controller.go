@@ -226,6 +226,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	pre := decide(in)
+	if in.unchecked != nil && (pre.plan == nil || (pre.plan.member && !pre.plan.removeOnly)) {
+		// The proof could not be checked (the keys Secret unreadable):
+		// nothing is granted or changed for a member, while what takes
+		// access away goes on (it never needs the proof).
+		return ctrl.Result{}, in.unchecked
+	}
 	if !pre.wantSend {
 		r.sent.caughtUp(inv)
 		r.retries.forget(req.NamespacedName)
@@ -281,7 +287,10 @@ func (r *Reconciler) load(ctx context.Context, inv *v1alpha1.PartnerInvitation) 
 	if inv.Status.AcceptedAt != nil {
 		proof, failure := verified(r.verifyAcceptance(ctx, inv))
 		if failure != nil {
-			return in, fmt.Errorf("verifying the acceptance: %w", failure)
+			// Decided on only where no proof is needed (a revocation):
+			// Reconcile stops before anything else.
+			in.unchecked = fmt.Errorf("verifying the acceptance: %w", failure)
+			return in, nil
 		}
 		in.proof = proof
 		if proof == nil {

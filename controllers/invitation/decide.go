@@ -46,8 +46,12 @@ type input struct {
 	// accepted: nil when it verifies, an error wrapping
 	// token.ErrProofInvalid when it does not.
 	proof error
-	cfg   *config.Config
-	now   time.Time
+	// unchecked: the proof could not be checked (the keys could not be
+	// read); proof is then nil, and only a plan that grants nothing may
+	// go on (Reconcile sees to it).
+	unchecked error
+	cfg       *config.Config
+	now       time.Time
 
 	// send is what the send step did; nil before it ran (or when no email
 	// was wanted).
@@ -316,6 +320,11 @@ func (d *decision) grants(inv *v1alpha1.PartnerInvitation, in input) {
 	plan, prob := planGrants(inv, in)
 	if prob != nil {
 		setGrants(inv, false, prob.Reason, "Grants not changed: "+prob.Message, in.now)
+		if prob.Reason == v1alpha1.ReasonAcceptanceUnverified {
+			// A key removed too early may be put back: look again at the
+			// resync interval (the keys Secret is not watched).
+			d.requeue(in.cfg.IdentityBackend.ResyncInterval.Duration)
+		}
 		return
 	}
 	d.plan = plan

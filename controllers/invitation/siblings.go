@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/index"
@@ -90,15 +91,11 @@ func (r *Reconciler) member(ctx context.Context, o *v1alpha1.PartnerInvitation) 
 func (r *Reconciler) wantedByOther(ctx context.Context, others []v1alpha1.PartnerInvitation, group string) (bool, error) {
 	for i := range others {
 		o := &others[i]
-		ok, err := r.member(ctx, o)
-		if err != nil {
-			return false, err
+		if want, p := desiredGroups(o, r.Config); p != nil || !slices.Contains(want, group) {
+			continue // not wanted by o: no need to check o's proof
 		}
-		if !ok {
-			continue
-		}
-		if want, p := desiredGroups(o, r.Config); p == nil && slices.Contains(want, group) {
-			return true, nil
+		if ok, err := r.member(ctx, o); err != nil || ok {
+			return ok, err
 		}
 	}
 	return false, nil
@@ -106,7 +103,7 @@ func (r *Reconciler) wantedByOther(ctx context.Context, others []v1alpha1.Partne
 
 // userHeldElsewhere says whether another invitation of the same address,
 // in any namespace, holds grants for the backend user (its record) or is a
-// live member about to. One on its way out for good (deleted, withdrawn,
+// live member about to (it carries the grants finalizer). One on its way out for good (deleted, withdrawn,
 // revoked) does not hold it, whatever its record still says: two leaving
 // at once would each see the other's record (the cache lags a write) and
 // both leave the user behind. Its memberships are still there while it
@@ -120,6 +117,12 @@ func (r *Reconciler) userHeldElsewhere(ctx context.Context, others []v1alpha1.Pa
 		}
 		if o.Status.AppliedGrants != nil {
 			return true, nil
+		}
+		if !controllerutil.ContainsFinalizer(o, v1alpha1.GrantsFinalizer) {
+			// A member without it has made no grant and holds nothing (no
+			// system yet, say): counting it would leave the user behind
+			// for good, since it never asks the backend when it leaves.
+			continue
 		}
 		ok, err := r.member(ctx, o)
 		if err != nil || ok {

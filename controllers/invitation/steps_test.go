@@ -216,8 +216,10 @@ func TestLoadReportsABadProofAsInput(t *testing.T) {
 		inv := stored(accepted)
 		s := newSteps(t, interceptor.Funcs{}, inv, newAccount())
 		s.Signer = token.NewSigner(token.StaticKeys{}, s.Clock)
-		if _, err := s.load(context.Background(), inv); err == nil {
-			t.Error("load without keys succeeded; want an error to retry (never a verdict on the proof)")
+		in, err := s.load(context.Background(), inv)
+		if err != nil || in.unchecked == nil || in.proof != nil || in.reproof != nil {
+			t.Errorf("load without keys = unchecked %v, proof %v, reproof %v, %v; want the failure as unchecked, never a verdict on the proof, and the rest loaded (a revocation needs no proof)",
+				in.unchecked, in.proof, in.reproof, err)
 		}
 	})
 	t.Run("no account", func(t *testing.T) {

@@ -302,6 +302,28 @@ func TestUserSharedAcrossNamespaces(t *testing.T) {
 	}
 }
 
+// TestMemberWithNoGrantDoesNotHoldTheUser: a member in another namespace
+// who holds no grant (accepted with no system: no finalizer, no record)
+// does not keep the user partnerops created alive when the last member
+// with grants leaves; it would never ask the backend when it leaves, and
+// the user would stay for good.
+func TestMemberWithNoGrantDoesNotHoldTheUser(t *testing.T) {
+	h := start(t, managertest.WithNamespaces(1))
+	o := h.in(h.Others[0])
+	h.Account("globex")
+	h.grant("mindy", mindy)
+	o.Account("globex")
+	o.Invite("mindy", mindy, func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = nil })
+	o.Accept("mindy")
+	o.WaitState("mindy", v1alpha1.InvitationAccepted)
+
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRevoked)
+	if h.Backend.HasUser(mindy) {
+		t.Errorf("the user partnerops created stays, held by %s's member who holds no grant", o.NS)
+	}
+}
+
 // TestDomainRemovedEndsMembership: when the account's allowedDomains stops
 // covering an accepted member, the member's grants are revoked and the
 // invitation says why; putting the domain back restores nothing until the
@@ -415,6 +437,73 @@ func TestKeyRotationKeepsMembers(t *testing.T) {
 	h.waitGranted("mindy")
 	if got := h.Backend.Members(h.Group("editor", "editor")); got != nil {
 		t.Errorf("after the old key went, an edit was not applied: %v", got)
+	}
+}
+
+// TestKeyPutBackVerifiesAgain: a member whose proof's key was removed
+// before the proof moved to the new one is AcceptanceUnverified; once the
+// key is put back, the member is looked at again within the resync
+// interval (the keys Secret is not watched), and verifies.
+func TestKeyPutBackVerifiesAgain(t *testing.T) {
+	h := start(t)
+	h.Account("globex")
+	h.Invite("mindy", mindy)
+	h.Accept("mindy")
+	old := h.waitGranted("mindy").Status.AcceptanceProof
+	keys := types.NamespacedName{Namespace: secretNamespace, Name: opconfig.DefaultTokenKeysSecret}
+	var oldKey []byte
+	managertest.Update(t, env.Client, keys, &corev1.Secret{}, func(s *corev1.Secret) {
+		kid, key, err := token.GenerateKeyData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldKey = s.Data[old.KeyID]
+		s.Data[kid] = key
+		delete(s.Data, old.KeyID)
+	})
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Labels = map[string]string{"poke": "1"} })
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonAcceptanceUnverified)
+
+	managertest.Update(t, env.Client, keys, &corev1.Secret{}, func(s *corev1.Secret) { s.Data[old.KeyID] = oldKey })
+	h.Clock.Step(h.Config.IdentityBackend.ResyncInterval.Duration + time.Second)
+	h.waitGranted("mindy")
+}
+
+// TestKeysUnreadableHoldNoRevocation: with the keys Secret broken (a key
+// too short, added by hand), no acceptance proof can be checked: members
+// keep what they have and gain nothing, but partners on their way out
+// (withdrawn, removed) lose their grants all the same, since a revocation
+// never needs the proof.
+func TestKeysUnreadableHoldNoRevocation(t *testing.T) {
+	h := start(t)
+	h.Account("globex")
+	h.grant("mindy", mindy)
+	h.grant("carlos", "carlos@globex.example")
+	h.grant("zoe", "zoe@globex.example")
+
+	keys := types.NamespacedName{Namespace: secretNamespace, Name: opconfig.DefaultTokenKeysSecret}
+	managertest.Update(t, env.Client, keys, &corev1.Secret{}, func(s *corev1.Secret) { s.Data["short"] = []byte("too short") })
+	t.Cleanup(func() {
+		managertest.Update(t, env.Client, keys, &corev1.Secret{}, func(s *corev1.Secret) { delete(s.Data, "short") })
+	})
+	// Wait until the manager's cache has the broken Secret: an edit of a
+	// member then fails (its proof cannot be checked), and is not applied.
+	errs := func() float64 {
+		return managertest.Metric(t, "controller_runtime_reconcile_errors_total", map[string]string{"controller": "partnerinvitation"})
+	}
+	before := errs()
+	h.EditInvitation("zoe", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
+	h.Eventually("the broken keys to hold a member's edit", func() bool { return errs() > before })
+
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	if err := env.Client.Delete(context.Background(), h.Invitation("carlos")); err != nil {
+		t.Fatal(err)
+	}
+	h.EventuallyStepping("the withdrawn and the removed partner to lose their grants", 2*time.Second, func() bool {
+		return len(groupsOf(h.Backend, mindy)) == 0 && !h.Backend.HasUser(mindy) && !h.Exists(&v1alpha1.PartnerInvitation{}, "carlos")
+	})
+	if got := groupsOf(h.Backend, "zoe@globex.example"); len(got) != 2 {
+		t.Errorf("with the keys unreadable, the member zoe is in %v: want her two groups as they were", got)
 	}
 }
 
