@@ -95,7 +95,9 @@ type Reconciler struct {
 
 	resync  resyncSchedule
 	sent    sentRecords
-	retries sendRetries
+	retries retryGate // of sends, by resend generation
+	// grantRetries is of grants syncs, by plan (planVersion).
+	grantRetries retryGate
 }
 
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch
@@ -214,6 +216,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			r.sent.forget(req.NamespacedName)
 			r.retries.forget(req.NamespacedName)
+			r.grantRetries.forget(req.NamespacedName)
 			r.dropTurn(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)

@@ -45,19 +45,6 @@ type grantsPlan struct {
 	removeOnly bool
 }
 
-// reprove is the acceptance proof of a verified inv made anew with the
-// current key: after a key is added to the keys Secret, each member's
-// proof moves to it at its next reconcile (within one resync interval), so
-// the old key can be removed without unverifying anyone. The same key
-// gives the same MAC, so a proof already current costs no write.
-func (r *Reconciler) reprove(ctx context.Context, inv *v1alpha1.PartnerInvitation) (*v1alpha1.AcceptanceProof, error) {
-	p, err := r.Signer.ProveAcceptance(ctx, acceptanceOf(inv))
-	if err != nil {
-		return nil, fmt.Errorf("renewing the acceptance proof: %w", err)
-	}
-	return &v1alpha1.AcceptanceProof{KeyID: p.KeyID, MAC: p.MAC}, nil
-}
-
 // syncGrants calls the backend when the plan asks for it: the record
 // differs from the plan, or the periodic resync of a settled member is
 // due. It returns the backend's answer (nil when it was not called), when
@@ -85,6 +72,13 @@ func (r *Reconciler) syncGrants(ctx context.Context, inv *v1alpha1.PartnerInvita
 	if len(plan.desired) > 0 && !grantsMayLand(inv, account) {
 		return nil, 0, nil // ensureFinalizer comes first; the account's finalizer is its controller's
 	}
+	version := plan.version()
+	if wait := r.grantRetries.due(inv, version, now); wait > 0 {
+		// The last call failed: the next waits its backoff, whatever
+		// brought this reconcile (the watch event of our own status
+		// write, whose message changes with each reply of the backend).
+		return nil, wait, nil
+	}
 	res := r.applyGrants(ctx, inv, account, plan, now)
 	switch {
 	case errors.Is(res.err, errStale):
@@ -96,9 +90,14 @@ func (r *Reconciler) syncGrants(ctx context.Context, inv *v1alpha1.PartnerInvita
 		return nil, 0, res.err // nothing was added; retried with backoff
 	}
 	countSync(plan, res)
+	if res.err == nil {
+		r.grantRetries.forget(keyOf(inv))
+	}
 	switch err := res.err; {
 	case err != nil:
-		if d, ok := identity.RetryAfter(err); ok {
+		d, asked := identity.RetryAfter(err)
+		r.grantRetries.failed(inv, version, now, d)
+		if asked {
 			return res, d, nil
 		}
 		return res, 0, fmt.Errorf("syncing grants: %w", err)
@@ -134,10 +133,6 @@ func countSync(plan *grantsPlan, res *grantsResult) {
 func grantsMayLand(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount) bool {
 	return account != nil && controllerutil.ContainsFinalizer(account, v1alpha1.GrantsFinalizer) &&
 		controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer)
-}
-
-func setGrants(inv *v1alpha1.PartnerInvitation, ok bool, reason, msg string, now time.Time) {
-	set(inv, v1alpha1.ConditionGrantsSynced, boolStatus(ok), reason, msg, now)
 }
 
 // ensureFinalizer adds the grants finalizer to inv, in its own write and

@@ -290,6 +290,35 @@ func TestDeletingAnAccount(t *testing.T) {
 	})
 }
 
+// TestBackendFailureBacksOff: a backend whose error differs from one call
+// to the next (a request id, a local port) makes each failure's status
+// write a new watch event; still the next call waits its backoff, and a
+// changed plan (the partner withdrawn) goes at once.
+func TestBackendFailureBacksOff(t *testing.T) {
+	h := start(t)
+	h.Account("globex")
+	var calls atomic.Int32
+	h.Backend.EnsureUserFunc = func(context.Context, identity.NewUser) (identity.User, error) {
+		return identity.User{}, fmt.Errorf("%w: 503 Service Unavailable, request %d", identity.ErrUnavailable, calls.Add(1))
+	}
+	h.Invite("mindy", "mindy@globex.example")
+	h.Accept("mindy")
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+	for i, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		h.Settle()
+		if n := calls.Load(); n != int32(i+1) {
+			t.Fatalf("%d calls before the backoff of %s ran out, want %d", n, wait, i+1)
+		}
+		h.Clock.Step(wait)
+		h.Eventually(fmt.Sprintf("call %d after %s", i+2, wait), func() bool { return calls.Load() == int32(i+2) })
+	}
+
+	// Another plan is not held by the last one's backoff.
+	h.Settle()
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Revoked = true })
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionTrue, v1alpha1.ReasonGrantsRevoked)
+}
+
 // TestResyncRepairsDrift: a membership removed by hand in the backend comes
 // back at the next periodic resync.
 func TestResyncRepairsDrift(t *testing.T) {

@@ -231,7 +231,7 @@ func TestRenamedUserKeepsItsRecord(t *testing.T) {
 
 	h.Backend.RenameUser(renamed, mindy)
 	touch(t, h, "mindy")
-	h.Eventually("the finalizer to go", func() bool {
+	h.EventuallyStepping("the finalizer to go once the backoff of the failed attempts has passed", 2*time.Second, func() bool {
 		return !slices.Contains(h.Invitation("mindy").Finalizers, v1alpha1.GrantsFinalizer)
 	})
 	if g := groupsOf(h.Backend, mindy); len(g) != 0 {

@@ -42,7 +42,7 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 		return &sendResult{outcome: &o}, nil
 	}
 	now := in.now
-	if wait := r.retries.due(inv, now); wait > 0 {
+	if wait := r.retries.due(inv, int64(inv.Spec.Resend), now); wait > 0 {
 		// The last attempt failed: the next one waits its backoff, whatever
 		// brought this reconcile (the watch event of our own status write,
 		// whose message changes with each reply of the mail server).
@@ -143,7 +143,7 @@ func (r *Reconciler) stillWanted(ctx context.Context, inv *v1alpha1.PartnerInvit
 func (r *Reconciler) notSent(inv *v1alpha1.PartnerInvitation, now time.Time, retried bool) {
 	r.Limiter.Refund(inv.Namespace)
 	if retried {
-		r.retries.failed(inv, now)
+		r.retries.failed(inv, int64(inv.Spec.Resend), now, 0)
 	} else {
 		r.retries.forget(keyOf(inv))
 	}
@@ -336,67 +336,4 @@ func (r *sentRecords) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.out, key)
-}
-
-// sendRetries is when each invitation whose last send failed may be tried
-// again: one second after the first failure, doubling up to five minutes,
-// as the workqueue backs off a failed reconcile. The workqueue alone does
-// not hold it: the status write of each failure is a watch event that
-// reconciles the invitation at once, and when the mail server's reply
-// differs from one attempt to the next (a session ID, a local port), each
-// write is another event and another attempt. Entries live only while an
-// invitation's send keeps failing; a success, a send no longer wanted, or
-// the object's deletion drops them.
-type sendRetries struct {
-	mu   sync.Mutex
-	next map[types.NamespacedName]sendRetry
-}
-
-type sendRetry struct {
-	uid      types.UID
-	resend   int32
-	failures int
-	at       time.Time
-}
-
-// maxSendBackoff is the longest wait between two attempts of one send.
-const maxSendBackoff = 5 * time.Minute
-
-// due is how long inv's send must still wait after its failed attempts
-// (for the same object and resend generation); zero: it may go.
-func (r *sendRetries) due(inv *v1alpha1.PartnerInvitation, now time.Time) time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n, ok := r.next[keyOf(inv)]
-	if !ok || n.uid != inv.UID || n.resend != inv.Spec.Resend {
-		return 0
-	}
-	return max(0, n.at.Sub(now))
-}
-
-// failed records a failed attempt of inv's send at now.
-func (r *sendRetries) failed(inv *v1alpha1.PartnerInvitation, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.next == nil {
-		r.next = map[types.NamespacedName]sendRetry{}
-	}
-	n := r.next[keyOf(inv)]
-	if n.uid != inv.UID || n.resend != inv.Spec.Resend {
-		n = sendRetry{uid: inv.UID, resend: inv.Spec.Resend}
-	}
-	n.failures++
-	backoff := maxSendBackoff
-	if n.failures <= 9 { // 2^8 s is past the cap
-		backoff = min(maxSendBackoff, time.Second<<(n.failures-1))
-	}
-	n.at = now.Add(backoff)
-	r.next[keyOf(inv)] = n
-}
-
-// forget drops what is kept for key.
-func (r *sendRetries) forget(key types.NamespacedName) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.next, key)
 }

@@ -56,6 +56,19 @@ func (r *Reconciler) verifyAcceptance(ctx context.Context, inv *v1alpha1.Partner
 	return r.Signer.VerifyAcceptance(ctx, acceptanceOf(inv), p)
 }
 
+// reprove is the acceptance proof of a verified inv made anew with the
+// current key: after a key is added to the keys Secret, each member's
+// proof moves to it at its next reconcile (within one resync interval), so
+// the old key can be removed without unverifying anyone. The same key
+// gives the same MAC, so a proof already current costs no write.
+func (r *Reconciler) reprove(ctx context.Context, inv *v1alpha1.PartnerInvitation) (*v1alpha1.AcceptanceProof, error) {
+	p, err := r.Signer.ProveAcceptance(ctx, acceptanceOf(inv))
+	if err != nil {
+		return nil, fmt.Errorf("renewing the acceptance proof: %w", err)
+	}
+	return &v1alpha1.AcceptanceProof{KeyID: p.KeyID, MAC: p.MAC}, nil
+}
+
 // acceptanceOf is what inv's acceptance proof binds.
 func acceptanceOf(inv *v1alpha1.PartnerInvitation) token.Acceptance {
 	st := &inv.Status

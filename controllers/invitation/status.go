@@ -31,6 +31,11 @@ func condition(inv *v1alpha1.PartnerInvitation, t string, ok bool, reason, msg s
 		ObservedGeneration: inv.Generation, LastTransitionTime: metav1.NewTime(now)}
 }
 
+// setGrants sets GrantsSynced.
+func setGrants(inv *v1alpha1.PartnerInvitation, ok bool, reason, msg string, now time.Time) {
+	set(inv, v1alpha1.ConditionGrantsSynced, boolStatus(ok), reason, msg, now)
+}
+
 func setEmailSent(inv *v1alpha1.PartnerInvitation, ok bool, reason, msg string, now time.Time) {
 	set(inv, v1alpha1.ConditionEmailSent, boolStatus(ok), reason, msg, now)
 }
