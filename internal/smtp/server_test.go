@@ -106,6 +106,12 @@ type serverOptions struct {
 	// maxPerConn, when set, answers MAIL FROM with 421 once a connection
 	// has delivered that many messages, as relays that cap them do.
 	maxPerConn int
+	// dataRead, when set, is closed once a message's content has been
+	// read (the client sent the final "."), and the server then waits
+	// dataDelay before it takes the message and answers 250 (a server that
+	// scans or queues first).
+	dataRead  chan struct{}
+	dataDelay time.Duration
 }
 
 // testServer is a running SMTP server and what it received.
@@ -303,6 +309,10 @@ func (s *testSession) Data(r io.Reader) error {
 	}
 	if f := s.srv.opts.failData; f != nil {
 		return f
+	}
+	if c := s.srv.opts.dataRead; c != nil {
+		close(c)
+		time.Sleep(s.srv.opts.dataDelay)
 	}
 	_, isTLS := s.conn.TLSConnectionState()
 	s.srv.mu.Lock()

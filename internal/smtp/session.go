@@ -94,18 +94,18 @@ func (s *Client) deliver(ctx context.Context, ss *session, msg *gomail.Msg, m *M
 			return false, fmt.Errorf("%w: %w", ErrNotWanted, err)
 		}
 	}
-	stop := context.AfterFunc(ctx, ss.conns.close)
+	// Once begun, the transaction is not cut short when ctx ends (the
+	// manager stopping for a rollout): a server that took the final "."
+	// but whose 250 was not read yet would deliver a message recorded as
+	// not sent, and the next manager would send it again. go-mail bounds
+	// it by smtp.timeout (the connection's deadline), within the manager's
+	// graceful stop at the default.
 	sendErr := ss.mail.SendWithSMTPClient(ss.smtp, msg)
-	interrupted := !stop()
 	if msg.IsDelivered() {
 		// The server took the message (250 after DATA): whatever happens
 		// next must not make the caller send it again.
 		ss.sent++
-		if interrupted {
-			ss.conns.close()
-		} else {
-			s.keep(ss)
-		}
+		s.keep(ss)
 		return false, nil
 	}
 	// A session that failed is in a state nobody knows: closed, not kept.
@@ -113,7 +113,7 @@ func (s *Client) deliver(ctx context.Context, ss *session, msg *gomail.Msg, m *M
 	if sendErr == nil {
 		return false, fmt.Errorf("%w: the server did not confirm the message", ErrTemporary)
 	}
-	return ss.reused && !interrupted && failedBeforeTransaction(sendErr), s.sendError(ctx, sendErr, m, sec)
+	return ss.reused && failedBeforeTransaction(sendErr), s.sendError(ctx, sendErr, m, sec)
 }
 
 // failedBeforeTransaction: the session broke before the server accepted a

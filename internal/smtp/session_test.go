@@ -221,6 +221,28 @@ func TestSendWaitingForAConnectionEndsWithItsContext(t *testing.T) {
 	}
 }
 
+// TestSendFinishesATransactionItStarted: a Send whose context ends (the
+// manager stopping for a rollout) after the client sent the final "." but
+// before the server's 250 still reads the reply and reports the message
+// sent; cut short, the server would deliver a message recorded as not sent,
+// and the next manager would send it again.
+func TestSendFinishesATransactionItStarted(t *testing.T) {
+	dataRead := make(chan struct{})
+	srv := startServer(t, serverOptions{dataRead: dataRead, dataDelay: 300 * time.Millisecond})
+	s := newSender(t, srv.port, config.SMTPSecurityNone, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-dataRead
+		cancel()
+	}()
+	if err := s.Send(ctx, testMessage()); err != nil {
+		t.Fatalf("Send = %v after the server took the message, want it reported sent", err)
+	}
+	if n := len(srv.Received()); n != 1 {
+		t.Errorf("the server received %d messages, want 1", n)
+	}
+}
+
 // TestSendAsksStillWantedOnceASessionIsReady: a message whose StillWanted
 // refuses (its invitation was withdrawn while the Send waited for a
 // connection) sends nothing, not even MAIL FROM, and leaves the session

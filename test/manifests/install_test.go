@@ -121,6 +121,14 @@ func TestDefaultAppliesServerSide(t *testing.T) {
 // capabilities, the image's nonroot user), probes, requests and limits, and
 // that flags, ports, the mounted configuration and the configuration's own
 // addresses agree with one another.
+// preStopSleep is how long c's preStop hook sleeps.
+func preStopSleep(c corev1.Container) time.Duration {
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		return 0
+	}
+	return time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+}
+
 func TestManagerDeployment(t *testing.T) {
 	objs := render(t, "config/default")
 	d := managerDeployment(t, objs)
@@ -152,8 +160,11 @@ func TestManagerDeployment(t *testing.T) {
 		{"image partnerops:dev (make docker-build's default IMG)", c.Image == "partnerops:dev", c.Image},
 		{"runs as the service account", pod.ServiceAccountName == serviceAccount, pod.ServiceAccountName},
 		{"leader election on", slices.Contains(c.Args, "--leader-elect"), c.Args},
-		{"grace period longer than the manager's graceful shutdown",
-			time.Duration(ptr.Deref(pod.TerminationGracePeriodSeconds, 30))*time.Second > manager.GracefulShutdownTimeout,
+		{"a preStop sleep: the page serves while endpoints and proxies drop the pod",
+			c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil && c.Lifecycle.PreStop.Sleep.Seconds >= 5,
+			c.Lifecycle},
+		{"grace period longer than the preStop sleep and the manager's graceful shutdown",
+			time.Duration(ptr.Deref(pod.TerminationGracePeriodSeconds, 30))*time.Second > manager.GracefulShutdownTimeout+preStopSleep(c),
 			pod.TerminationGracePeriodSeconds},
 	} {
 		if !check.ok {
