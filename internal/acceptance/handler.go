@@ -110,9 +110,11 @@ type handler struct {
 	// reach the page (verdictSending), polled every sendingPoll.
 	sendingWait, sendingPoll time.Duration
 	// signIn and signIns are set when partners sign in before accepting
-	// (signin.go); secureCookies when the page's public URL is https.
+	// (signin.go); the sign-in cookie goes to cookiePath, and only over
+	// TLS when secureCookies (cookieScope).
 	signIn        SignInProvider
 	signIns       SignInSigner
+	cookiePath    string
 	secureCookies bool
 }
 
@@ -158,10 +160,12 @@ func newHandler(o Options) (*handler, error) {
 	if !o.Config.Acceptance.SignIn.Enabled() {
 		o.SignIn, o.SignIns = nil, nil
 	}
+	cookiePath, secureCookies := cookieScope(o.Config.Acceptance.PublicURL)
 	return &handler{
 		signIn:        o.SignIn,
 		signIns:       o.SignIns,
-		secureCookies: strings.HasPrefix(o.Config.Acceptance.PublicURL, "https:"),
+		cookiePath:    cookiePath,
+		secureCookies: secureCookies,
 		client:        o.Client,
 		verifier:      o.Verifier,
 		prover:        o.Prover,

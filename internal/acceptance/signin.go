@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -113,11 +115,11 @@ func (h *handler) startSignIn(ctx context.Context, w http.ResponseWriter, r *htt
 
 // setCookie sets (maxAge > 0) or clears (maxAge < 0) the sign-in cookie:
 // HttpOnly, SameSite=Lax (the provider's redirect back is a top-level GET
-// from another site), only for the page's routes, Secure when the page's
-// public URL is https.
+// from another site), only for the page's routes (cookieScope), Secure when
+// the page's public URL is https.
 func (h *handler) setCookie(w http.ResponseWriter, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name: signInCookie, Value: value, Path: "/invitations/", MaxAge: maxAge,
+		Name: signInCookie, Value: value, Path: h.cookiePath, MaxAge: maxAge,
 		HttpOnly: true, Secure: h.secureCookies, SameSite: http.SameSiteLaxMode,
 	})
 }
@@ -285,4 +287,16 @@ func (h *handler) signInPage(w http.ResponseWriter, r *http.Request, status int,
 		set(&d)
 	}
 	h.write(w, r, status, i18n.PageSignIn, d)
+}
+
+// cookieScope is where the browser sends the sign-in cookie: the page's
+// routes as the browser sees them, below acceptance.publicURL's path (a
+// proxy in front may serve the page under a prefix it strips), and only
+// over TLS when publicURL is https (its scheme in any case).
+func cookieScope(publicURL string) (path string, secure bool) {
+	u, err := url.Parse(publicURL)
+	if err != nil { // config.Validate refuses such a URL
+		return "/invitations/", true
+	}
+	return strings.TrimSuffix(u.Path, "/") + "/invitations/", u.Scheme == "https"
 }

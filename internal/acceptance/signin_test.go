@@ -380,3 +380,25 @@ func TestSignInOnlyWhenConfigured(t *testing.T) {
 		t.Errorf("accept without sign-in: %d, signedInAs %+v, want 303 and none", resp.StatusCode, e.invitationNow("jane").Status.SignedInAs)
 	}
 }
+
+// TestCookieScope: the sign-in cookie goes to the page's routes as the
+// browser sees them, below publicURL's path (a proxy may serve the page
+// under a prefix it strips: a cookie for /invitations/ alone never came back
+// and every sign-in failed), and Secure for https whatever its case.
+func TestCookieScope(t *testing.T) {
+	for publicURL, want := range map[string]struct {
+		path   string
+		secure bool
+	}{
+		"https://partners.example.com":           {"/invitations/", true},
+		"https://example.com/partners":           {"/partners/invitations/", true},
+		"https://example.com/partners/":          {"/partners/invitations/", true},
+		"HTTPS://partners.example.com/a/b":       {"/a/b/invitations/", true},
+		"http://127.0.0.1:8082":                  {"/invitations/", false},
+		"http://partners.example.com/a-prefix/x": {"/a-prefix/x/invitations/", false},
+	} {
+		if path, secure := cookieScope(publicURL); path != want.path || secure != want.secure {
+			t.Errorf("cookieScope(%q) = %q, secure %v; want %q, secure %v", publicURL, path, secure, want.path, want.secure)
+		}
+	}
+}
