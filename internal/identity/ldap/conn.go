@@ -77,7 +77,7 @@ func (b *Backend) run(ctx context.Context, conn *goldap.Conn, fn func(*call) err
 func (b *Backend) connection(ctx context.Context) (conn *goldap.Conn, reused bool, err error) {
 	pw, err := b.cfg.Password(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("ldap: reading the password of %s: %w", b.cfg.BindDN, err)
+		return nil, false, fmt.Errorf("%w: ldap: reading the password of %s: %w", identity.ErrUnauthorized, b.cfg.BindDN, err)
 	}
 	h := hashPassword(pw)
 	if b.conn != nil && (b.conn.IsClosing() || h != b.pwHash || b.now().Sub(b.lastUsed) > b.cfg.IdleTimeout) {

@@ -513,13 +513,16 @@ func TestWrongPassword(t *testing.T) {
 	}
 	t.Log(err)
 
-	// The password source's own error comes back wrapped.
+	// The password source's own error comes back wrapped, as unauthorized
+	// (like a SCIM token Secret that cannot be read: the alert on
+	// unavailable or unauthorized calls sees it).
 	boom := errors.New("secret partnerops/ldap-bind not found")
 	b2 := backend(t, s, func(c *ldap.Config) {
 		c.Password = func(context.Context) (string, error) { return "", boom }
 	})
 	_, err = b2.FindUser(t.Context(), "zoe@partner.example")
 	wantIs(t, err, boom)
+	wantIs(t, err, identity.ErrUnauthorized)
 
 	// An empty password is not sent (it would be an unauthenticated bind).
 	b3 := backend(t, s, func(c *ldap.Config) {
