@@ -32,7 +32,9 @@ func newResendCommand(o *options) *cobra.Command {
 		`Ask the operator to send a fresh email for each invitation: spec.resend is
 raised by one, and the operator sends a new link with a new expiry (the
 previous link stops working). Only PendingApproval and Expired invitations
-can be resent; an Accepted or Revoked one is refused, naming its state.`,
+can be resent; an Accepted, Revoked or Invalid one is refused, naming its
+state (an Invalid one is sent by itself once what its Ready condition names
+is fixed).`,
 		`  # An invitation expired before the partner answered: send a new link
   kubectl partners resend -n acme globex-jane-doe-3a1c9e0b`,
 		resend)
@@ -48,6 +50,10 @@ func resend(inv *v1alpha1.PartnerInvitation) (string, error) {
 		state = v1alpha1.InvitationRevoked
 	case state == v1alpha1.InvitationAccepted || inv.Status.AcceptedAt != nil:
 		state = v1alpha1.InvitationAccepted
+	case state == v1alpha1.InvitationInvalid:
+		// The operator sends nothing while it is Invalid; once what its
+		// Ready condition names is fixed, the email goes by itself.
+		return "", fmt.Errorf("cannot resend partnerinvitation %q: it is Invalid (only PendingApproval or Expired invitations can be resent): fix what its Ready condition says (kubectl describe pinv %s), and the email goes by itself", inv.Name, inv.Name)
 	default:
 		inv.Spec.Resend++
 		return fmt.Sprintf("resend requested for %s (spec.resend %d → %d)", inv.Spec.Email, inv.Spec.Resend-1, inv.Spec.Resend), nil

@@ -37,7 +37,7 @@ func TestResendRaisesSpecResend(t *testing.T) {
 	}
 }
 
-func TestResendRefusesAcceptedAndRevoked(t *testing.T) {
+func TestResendRefusesAcceptedRevokedAndInvalid(t *testing.T) {
 	tests := map[string]struct {
 		inv  invitation
 		want string
@@ -49,6 +49,10 @@ func TestResendRefusesAcceptedAndRevoked(t *testing.T) {
 		"declined": {
 			inv:  invitation{status: status{state: v1alpha1.InvitationRevoked}},
 			want: `cannot resend partnerinvitation "jane": it is Revoked (only PendingApproval or Expired invitations can be resent)`,
+		},
+		"invalid": {
+			inv:  invitation{status: status{state: v1alpha1.InvitationInvalid}},
+			want: `cannot resend partnerinvitation "jane": it is Invalid (only PendingApproval or Expired invitations can be resent): fix what its Ready condition says (kubectl describe pinv jane), and the email goes by itself`,
 		},
 		"withdrawn, not yet seen by the operator": {
 			inv:  invitation{revoked: true, status: status{state: v1alpha1.InvitationPendingApproval, expiresAt: t1}},
@@ -201,6 +205,10 @@ func TestWithdrawRefusesRevoked(t *testing.T) {
 		"declined by the partner": {
 			inv:  invitation{status: status{state: v1alpha1.InvitationRevoked}},
 			want: `partnerinvitation "jane" is already withdrawn (state Revoked)`,
+		},
+		"invalid": {
+			inv:  invitation{status: status{state: v1alpha1.InvitationInvalid}},
+			want: `cannot resend partnerinvitation "jane": it is Invalid (only PendingApproval or Expired invitations can be resent): fix what its Ready condition says (kubectl describe pinv jane), and the email goes by itself`,
 		},
 		"withdrawn, not yet seen by the operator": {
 			inv:  invitation{revoked: true},
