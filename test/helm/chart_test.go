@@ -414,17 +414,23 @@ func TestNetworkPolicyLetsSignInThrough(t *testing.T) {
 
 // TestNotesWarnOfPlainHTTP: the notes warn when the acceptance page, whose
 // links carry tokens, is exposed without TLS (a LoadBalancer Service with no
-// config.acceptance.tls, an Ingress without tls), and only then.
+// config.acceptance.tls, an Ingress without tls), or behind a proxy whose
+// address it does not know (no trustedProxies: every partner shares the
+// proxy's rate-limit budget), and only then.
 func TestNotesWarnOfPlainHTTP(t *testing.T) {
+	ingress := set(set(nil, "acceptance.ingress.enabled", true), "config.acceptance.trustedProxies", []any{"10.0.0.0/8"})
 	for name, tc := range map[string]struct {
 		vals map[string]any
 		warn string
 	}{
-		"ClusterIP, the default":            {nil, ""},
-		"a LoadBalancer in plain HTTP":      {set(nil, "acceptance.service.type", "LoadBalancer"), "is a LoadBalancer\nserving the acceptance page over plain HTTP"},
-		"an Ingress without tls":            {set(nil, "acceptance.ingress.enabled", true), "acceptance.ingress has no tls"},
-		"an Ingress with tls":               {set(set(nil, "acceptance.ingress.enabled", true), "acceptance.ingress.tls", []any{map[string]any{"secretName": "partners-tls"}}), ""},
-		"a LoadBalancer serving TLS itself": {set(set(nil, "acceptance.service.type", "LoadBalancer"), "config.acceptance.tls", map[string]any{"certFile": "/tls/tls.crt", "keyFile": "/tls/tls.key"}), ""},
+		"ClusterIP, the default":              {nil, ""},
+		"a LoadBalancer in plain HTTP":        {set(nil, "acceptance.service.type", "LoadBalancer"), "is a LoadBalancer\nserving the acceptance page over plain HTTP"},
+		"an Ingress without tls":              {ingress, "acceptance.ingress has no tls"},
+		"an Ingress with tls":                 {set(ingress, "acceptance.ingress.tls", []any{map[string]any{"secretName": "partners-tls"}}), ""},
+		"an Ingress without trustedProxies":   {set(set(ingress, "acceptance.ingress.tls", []any{map[string]any{"secretName": "partners-tls"}}), "config.acceptance.trustedProxies", []any{}), "behind an Ingress but config.acceptance.trustedProxies\nis empty"},
+		"an HTTPRoute without trustedProxies": {set(nil, "acceptance.httpRoute.enabled", true), "behind an HTTPRoute but config.acceptance.trustedProxies"},
+		"an HTTPRoute with trustedProxies":    {set(set(nil, "acceptance.httpRoute.enabled", true), "config.acceptance.trustedProxies", []any{"10.0.0.0/8"}), ""},
+		"a LoadBalancer serving TLS itself":   {set(set(nil, "acceptance.service.type", "LoadBalancer"), "config.acceptance.tls", map[string]any{"certFile": "/tls/tls.crt", "keyFile": "/tls/tls.key"}), ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			rel, err := renderRelease(tc.vals)
