@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	"github.com/partnerops/partnerops/internal/httpserver"
 )
@@ -44,6 +45,7 @@ type Server struct {
 	handler  http.Handler
 	addr     string
 	tls      *tls.Config
+	certs    *certwatcher.CertWatcher // with tls: the certificate, read again when its files change
 	log      logr.Logger
 	timeouts timeouts
 	http2    bool // Options.EnableHTTP2: see internal/httpserver
@@ -70,11 +72,15 @@ func NewServer(o Options) (*Server, error) {
 		ready:    make(chan struct{}),
 	}
 	if f := o.Config.Acceptance.TLS; f != nil {
-		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		// Read now (a bad file stops the manager at start), and again when
+		// the files change (a renewed certificate, cert-manager's every
+		// couple of months), without a restart.
+		w, err := certwatcher.New(f.CertFile, f.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("acceptance page: loading the TLS certificate %s and key %s: %w", f.CertFile, f.KeyFile, err)
 		}
-		s.tls = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		s.certs = w
+		s.tls = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: w.GetCertificate}
 	}
 	return s, nil
 }
@@ -98,6 +104,13 @@ func (s *Server) Start(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("acceptance page: listening on %s: %w", s.addr, err)
+	}
+	if s.certs != nil {
+		go func() {
+			if err := s.certs.Start(ctx); err != nil {
+				s.log.Error(err, "Watching the acceptance page's TLS certificate: a renewed one is not picked up until a restart")
+			}
+		}()
 	}
 	srv := &http.Server{
 		Handler:           s.handler,

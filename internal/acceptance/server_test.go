@@ -174,6 +174,36 @@ func TestServerTLS(t *testing.T) {
 	}
 }
 
+// TestServerTLSRenewed: a certificate renewed on disk (cert-manager
+// rewrites the Secret's files every couple of months) is served without a
+// restart.
+func TestServerTLSRenewed(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	certFile, keyFile := ca.ServerFiles(t)
+	cfg := testConfig(func(c *config.Config) { c.Acceptance.TLS = &config.TLSFiles{CertFile: certFile, KeyFile: keyFile} })
+	e := newEnv(t, objects())
+	_, addr := startServer(t, e, cfg, timeouts{})
+	served := func() string {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := served()
+	if _, _, _, err := ca.WriteFiles(filepath.Dir(certFile)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for served() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the page still serves the old certificate 20s after the files were renewed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func TestServerStartFailsOnABusyPort(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
