@@ -98,6 +98,7 @@ type Reconciler struct {
 	retries retryGate // of sends, by resend generation
 	// grantRetries is of grants syncs, by plan (planVersion).
 	grantRetries retryGate
+	addresses    keyedMutex
 }
 
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch
@@ -224,6 +225,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !inv.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer) {
 		return ctrl.Result{}, nil // nothing to clean up: no grants were made
 	}
+	// One reconcile at a time per address in a namespace: which of its
+	// invitations is live is decided on the others' status, and two
+	// deciding at once (neither seeing the other's send) would both send.
+	defer r.addresses.lock(inv.Namespace + "/" + v1alpha1.NormalizeEmail(string(inv.Spec.Email)))()
 	in, err := r.load(ctx, inv)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -286,7 +291,7 @@ func (r *Reconciler) load(ctx context.Context, inv *v1alpha1.PartnerInvitation) 
 	if err != nil {
 		return in, err
 	}
-	in.siblings = siblings
+	in.siblings = r.sent.overlay(siblings)
 	if inv.Status.AcceptedAt != nil {
 		proof, failure := verified(r.verifyAcceptance(ctx, inv))
 		if failure != nil {

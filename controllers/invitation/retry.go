@@ -97,3 +97,39 @@ func (p *grantsPlan) version() int64 {
 	}
 	return int64(h.Sum64())
 }
+
+// keyedMutex is one mutex per key, kept only while someone holds or waits
+// for it.
+type keyedMutex struct {
+	mu   sync.Mutex
+	held map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	waiters int
+}
+
+// lock locks key and returns its unlock.
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.held == nil {
+		k.held = map[string]*keyedLock{}
+	}
+	l := k.held[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.held[key] = l
+	}
+	l.waiters++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.waiters--; l.waiters == 0 {
+			delete(k.held, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	netmail "net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -319,6 +320,29 @@ func (r *sentRecords) lookup(inv *v1alpha1.PartnerInvitation) (sendOutcome, bool
 		return sendOutcome{}, false
 	}
 	return o, true
+}
+
+// overlay puts, into copies, the remembered send of each of invs whose
+// status the cache does not show yet: a sibling that has sent is live
+// (PendingApproval), not a tie another invitation of the address could win
+// by its name and send a second email for.
+func (r *sentRecords) overlay(invs []v1alpha1.PartnerInvitation) []v1alpha1.PartnerInvitation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := invs
+	for i := range invs {
+		o, ok := r.out[keyOf(&invs[i])]
+		st := &invs[i].Status
+		if !ok || o.uid != invs[i].UID || o.rejected || (st.SentAt != nil && st.ObservedResend >= o.resend) {
+			continue
+		}
+		if &out[0] == &invs[0] {
+			out = slices.Clone(invs)
+		}
+		out[i] = *invs[i].DeepCopy()
+		o.apply(&out[i])
+	}
+	return out
 }
 
 // caughtUp forgets inv's outcome once the cache shows its status (or the

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -14,10 +15,15 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/config"
+	"github.com/partnerops/partnerops/internal/i18n"
 	"github.com/partnerops/partnerops/internal/identity"
 	"github.com/partnerops/partnerops/internal/identity/identitytest"
+	"github.com/partnerops/partnerops/internal/ratelimit"
+	"github.com/partnerops/partnerops/internal/smtp"
 	"github.com/partnerops/partnerops/internal/smtp/smtptest"
 	"github.com/partnerops/partnerops/internal/testenv"
 	"github.com/partnerops/partnerops/internal/token"
@@ -63,12 +69,14 @@ func newSteps(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) *ste
 		return c.SubResource(sub).Patch(ctx, obj, p, opts...)
 	}
 	s.Reconciler = &Reconciler{
-		Client:  testenv.FakeClient(objs...).WithInterceptorFuncs(funcs).Build(),
-		Config:  decideConfig(),
-		Clock:   clk,
-		Sender:  s.sender,
-		Signer:  token.NewSigner(token.StaticKeys{K: keys}, clk),
-		Backend: &identitytest.Fake{CreateGroups: true},
+		Client:    testenv.FakeClient(objs...).WithInterceptorFuncs(funcs).Build(),
+		Config:    decideConfig(),
+		Clock:     clk,
+		Sender:    s.sender,
+		Signer:    token.NewSigner(token.StaticKeys{K: keys}, clk),
+		Backend:   &identitytest.Fake{CreateGroups: true},
+		Limiter:   ratelimit.New(clk, 1000, 1000),
+		Templates: i18n.NewConfigMapTemplates(nil, "", ""),
 	}
 	return s
 }
@@ -127,6 +135,86 @@ func TestSendOutcomeOutlivesAConflictedWrite(t *testing.T) {
 	}
 	if n := s.sender.Attempts(); n != 0 {
 		t.Errorf("%d emails sent; want none", n)
+	}
+}
+
+// Two invitations of one address created in the same second: the one
+// whose name sorts last is reconciled first, before the other is in the
+// cache, and sends; its status write has not reached the cache (here: it
+// conflicts) when the other is reconciled. The other must not win the tie
+// by its name and send a second email (killing the first link): the send
+// the manager remembers counts as the first one's pending status.
+func TestSiblingSentButNotYetCachedIsLive(t *testing.T) {
+	ctx := context.Background()
+	created := metav1.NewTime(d0.Add(-time.Minute))
+	zeta := stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "zeta", created })
+	s := newSteps(t, interceptor.Funcs{SubResourcePatch: func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+		return conflict(zeta)
+	}}, zeta, newAccount(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: zeta.Namespace}})
+	s.Config.Catalogue = emailCatalogue()
+	s.Config.Acceptance.PublicURL = "https://partners.example.com"
+	if _, err := s.Reconcile(ctx, reconcile.Request{NamespacedName: keyOf(zeta)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.sender.Attempts(); n != 1 {
+		t.Fatalf("zeta: %d emails, want 1", n)
+	}
+
+	alpha := stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "alpha", created })
+	alpha.UID, alpha.ResourceVersion = "u-2", ""
+	if err := s.Client.Create(ctx, alpha); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reconcile(ctx, reconcile.Request{NamespacedName: keyOf(alpha)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.sender.Attempts(); n != 1 {
+		t.Errorf("%d emails to one address: alpha, created in the same second as zeta, won the tie by its name while zeta's email was out", n)
+	}
+}
+
+// The same race with both reconciles at once: alpha, created while zeta's
+// email is on its way (zeta decided alone), is reconciled before zeta's
+// send is remembered. Reconciles of one address wait for each other, so
+// alpha decides once zeta's send is known.
+func TestSiblingsOfOneAddressDecideInTurn(t *testing.T) {
+	ctx := context.Background()
+	created := metav1.NewTime(d0.Add(-time.Minute))
+	zeta := stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "zeta", created })
+	s := newSteps(t, interceptor.Funcs{SubResourcePatch: func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+		return conflict(zeta)
+	}}, zeta, newAccount(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: zeta.Namespace}})
+	s.Config.Catalogue = emailCatalogue()
+	s.Config.Acceptance.PublicURL = "https://partners.example.com"
+	alpha := stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "alpha", created })
+	alpha.UID, alpha.ResourceVersion = "u-2", ""
+	alphaDone := make(chan error, 1)
+	s.sender.FailWith(func(n int, _ *smtp.Message) error {
+		if n != 1 {
+			return nil
+		}
+		if err := s.Client.Create(ctx, alpha); err != nil {
+			return err
+		}
+		go func() {
+			_, err := s.Reconcile(ctx, reconcile.Request{NamespacedName: keyOf(alpha)})
+			alphaDone <- err
+		}()
+		select { // room for alpha to decide while zeta's email is out
+		case err := <-alphaDone:
+			alphaDone <- err
+		case <-time.After(300 * time.Millisecond):
+		}
+		return nil
+	})
+	if _, err := s.Reconcile(ctx, reconcile.Request{NamespacedName: keyOf(zeta)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-alphaDone; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.sender.Sent()); n != 1 {
+		t.Errorf("%d emails to one address: alpha decided while zeta's email was out", n)
 	}
 }
 
@@ -319,5 +407,13 @@ func TestLeaversDoNotHoldTheUserForEachOther(t *testing.T) {
 	fake := s.Backend.(*identitytest.Fake)
 	if fake.HasUser(string(b.Spec.Email)) {
 		t.Error("the user partnerops created was kept for an invitation that is itself leaving")
+	}
+}
+
+// emailCatalogue is the tests' catalogue with the names an email shows.
+func emailCatalogue() config.Catalogue {
+	return config.Catalogue{
+		Roles:   []config.CatalogueEntry{{Key: "editor", DisplayName: config.LocalizedText{"en": "Editor"}}},
+		Systems: []config.CatalogueEntry{{Key: "insights", DisplayName: config.LocalizedText{"en": "Insights"}}},
 	}
 }
