@@ -206,10 +206,6 @@ func TestWithdrawRefusesRevoked(t *testing.T) {
 			inv:  invitation{status: status{state: v1alpha1.InvitationRevoked}},
 			want: `partnerinvitation "jane" is already withdrawn (state Revoked)`,
 		},
-		"invalid": {
-			inv:  invitation{status: status{state: v1alpha1.InvitationInvalid}},
-			want: `cannot resend partnerinvitation "jane": it is Invalid (only PendingApproval or Expired invitations can be resent): fix what its Ready condition says (kubectl describe pinv jane), and the email goes by itself`,
-		},
 		"withdrawn, not yet seen by the operator": {
 			inv:  invitation{revoked: true},
 			want: `partnerinvitation "jane" is already withdrawn (spec.revoked is already true)`,

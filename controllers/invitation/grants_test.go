@@ -196,19 +196,8 @@ func TestDeletingAnAccount(t *testing.T) {
 	t.Run("Retain still takes away what an edit was taking away", func(t *testing.T) {
 		h := start(t)
 		h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
-		h.Invite("mindy", "mindy@globex.example", func(i *v1alpha1.PartnerInvitation) {
-			i.Spec.Systems = []v1alpha1.CatalogueKey{"editor", "insights"}
-		})
-		h.Accept("mindy")
-		h.waitGranted("mindy")
-		h.Backend.SetDown(fmt.Errorf("%w: connection refused", identity.ErrUnavailable))
-		h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
-		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
-		h.DeleteAccount("globex")
-		h.Backend.SetDown(nil)
-		h.EventuallyStepping("the account to go", 2*time.Second, func() bool {
-			return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "globex"), &v1alpha1.PartnerAccount{}))
-		})
+		h.grant("mindy", "mindy@globex.example")
+		h.deleteAccountWhileAnEditWaits()
 		if got := groupsOf(h.Backend, "mindy@globex.example"); !slices.Equal(got, []string{h.Group("insights", "editor")}) {
 			t.Errorf("after the account went with Retain, mindy is in %v, want only the group of the system her spec still asks", got)
 		}
@@ -224,26 +213,9 @@ func TestDeletingAnAccount(t *testing.T) {
 	t.Run("Retain adds nothing back", func(t *testing.T) {
 		h := start(t)
 		h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
-		h.Invite("mindy", "mindy@globex.example", func(i *v1alpha1.PartnerInvitation) {
-			i.Spec.Systems = []v1alpha1.CatalogueKey{"editor", "insights"}
-		})
-		h.Accept("mindy")
-		h.waitGranted("mindy")
-		user, err := h.Backend.FindUser(context.Background(), "mindy@globex.example")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Backend.RemoveMember(context.Background(), h.Group("insights", "editor"), user); err != nil {
-			t.Fatal(err)
-		}
-		h.Backend.SetDown(fmt.Errorf("%w: connection refused", identity.ErrUnavailable))
-		h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
-		h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
-		h.DeleteAccount("globex")
-		h.Backend.SetDown(nil)
-		h.EventuallyStepping("the account to go", 2*time.Second, func() bool {
-			return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "globex"), &v1alpha1.PartnerAccount{}))
-		})
+		h.grant("mindy", "mindy@globex.example")
+		h.takeOutByHand("mindy@globex.example", h.Group("insights", "editor"))
+		h.deleteAccountWhileAnEditWaits()
 		if got := groupsOf(h.Backend, "mindy@globex.example"); len(got) != 0 {
 			t.Errorf("after the account went with Retain, mindy is in %v: the group she had been taken out of by hand was added back", got)
 		}
@@ -290,6 +262,34 @@ func TestDeletingAnAccount(t *testing.T) {
 	})
 }
 
+// deleteAccountWhileAnEditWaits takes the system editor away from mindy
+// (a member of editor and insights) while the backend is down, deletes the
+// account, brings the backend back and waits until the account is gone.
+func (h *harness) deleteAccountWhileAnEditWaits() {
+	h.T.Helper()
+	h.Backend.SetDown(fmt.Errorf("%w: connection refused", identity.ErrUnavailable))
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = []v1alpha1.CatalogueKey{"insights"} })
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonBackendUnavailable)
+	h.DeleteAccount("globex")
+	h.Backend.SetDown(nil)
+	h.EventuallyStepping("the account to go", 2*time.Second, func() bool {
+		return apierrors.IsNotFound(env.Client.Get(context.Background(), keyOf(h.NS, "globex"), &v1alpha1.PartnerAccount{}))
+	})
+}
+
+// takeOutByHand removes email's user from group in the backend, as an
+// administrator would, behind partnerops's back.
+func (h *harness) takeOutByHand(email, group string) {
+	h.T.Helper()
+	user, err := h.Backend.FindUser(context.Background(), email)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	if err := h.Backend.RemoveMember(context.Background(), group, user); err != nil {
+		h.T.Fatal(err)
+	}
+}
+
 // TestBackendFailureBacksOff: a backend whose error differs from one call
 // to the next (a request id, a local port) makes each failure's status
 // write a new watch event; still the next call waits its backoff, and a
@@ -325,13 +325,7 @@ func TestResyncRepairsDrift(t *testing.T) {
 	h := start(t)
 	h.Account("globex")
 	h.grant("mindy", "mindy@globex.example")
-	user, err := h.Backend.FindUser(context.Background(), "mindy@globex.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Backend.RemoveMember(context.Background(), h.Group("insights", "editor"), user); err != nil {
-		t.Fatal(err)
-	}
+	h.takeOutByHand("mindy@globex.example", h.Group("insights", "editor"))
 	h.Clock.Step(h.Config.IdentityBackend.ResyncInterval.Duration + time.Second)
 	h.EventuallyStepping("the membership to come back", 2*time.Second, func() bool {
 		return slices.Equal(h.Backend.Members(h.Group("insights", "editor")), []string{"mindy@globex.example"})

@@ -146,22 +146,13 @@ func TestSendOutcomeOutlivesAConflictedWrite(t *testing.T) {
 // the manager remembers counts as the first one's pending status.
 func TestSiblingSentButNotYetCachedIsLive(t *testing.T) {
 	ctx := context.Background()
-	created := metav1.NewTime(d0.Add(-time.Minute))
-	zeta := stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "zeta", created })
-	s := newSteps(t, interceptor.Funcs{SubResourcePatch: func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
-		return conflict(zeta)
-	}}, zeta, newAccount(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: zeta.Namespace}})
-	s.Config.Catalogue = emailCatalogue()
-	s.Config.Acceptance.PublicURL = "https://partners.example.com"
+	s, zeta, alpha := sameSecondSiblings(t)
 	if _, err := s.Reconcile(ctx, reconcile.Request{NamespacedName: keyOf(zeta)}); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.sender.Attempts(); n != 1 {
 		t.Fatalf("zeta: %d emails, want 1", n)
 	}
-
-	alpha := stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "alpha", created })
-	alpha.UID, alpha.ResourceVersion = "u-2", ""
 	if err := s.Client.Create(ctx, alpha); err != nil {
 		t.Fatal(err)
 	}
@@ -179,15 +170,7 @@ func TestSiblingSentButNotYetCachedIsLive(t *testing.T) {
 // alpha decides once zeta's send is known.
 func TestSiblingsOfOneAddressDecideInTurn(t *testing.T) {
 	ctx := context.Background()
-	created := metav1.NewTime(d0.Add(-time.Minute))
-	zeta := stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "zeta", created })
-	s := newSteps(t, interceptor.Funcs{SubResourcePatch: func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
-		return conflict(zeta)
-	}}, zeta, newAccount(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: zeta.Namespace}})
-	s.Config.Catalogue = emailCatalogue()
-	s.Config.Acceptance.PublicURL = "https://partners.example.com"
-	alpha := stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "alpha", created })
-	alpha.UID, alpha.ResourceVersion = "u-2", ""
+	s, zeta, alpha := sameSecondSiblings(t)
 	alphaDone := make(chan error, 1)
 	s.sender.FailWith(func(n int, _ *smtp.Message) error {
 		if n != 1 {
@@ -410,10 +393,21 @@ func TestLeaversDoNotHoldTheUserForEachOther(t *testing.T) {
 	}
 }
 
-// emailCatalogue is the tests' catalogue with the names an email shows.
-func emailCatalogue() config.Catalogue {
-	return config.Catalogue{
+// sameSecondSiblings are two invitations of one address created in the
+// same second, zeta (stored) and alpha (to create), and steps that send
+// emails and whose status writes all conflict (the cache never shows them).
+func sameSecondSiblings(t *testing.T) (s *steps, zeta, alpha *v1alpha1.PartnerInvitation) {
+	created := metav1.NewTime(d0.Add(-time.Minute))
+	zeta = stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "zeta", created })
+	alpha = stored(func(i *v1alpha1.PartnerInvitation) { i.Name, i.CreationTimestamp = "alpha", created })
+	alpha.UID, alpha.ResourceVersion = "u-2", ""
+	s = newSteps(t, interceptor.Funcs{SubResourcePatch: func(_ context.Context, _ client.Client, _ string, obj client.Object, _ client.Patch, _ ...client.SubResourcePatchOption) error {
+		return conflict(obj)
+	}}, zeta, newAccount(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: zeta.Namespace}})
+	s.Config.Catalogue = config.Catalogue{ // with the names an email shows
 		Roles:   []config.CatalogueEntry{{Key: "editor", DisplayName: config.LocalizedText{"en": "Editor"}}},
 		Systems: []config.CatalogueEntry{{Key: "insights", DisplayName: config.LocalizedText{"en": "Insights"}}},
 	}
+	s.Config.Acceptance.PublicURL = "https://partners.example.com"
+	return s, zeta, alpha
 }

@@ -16,8 +16,14 @@ type Requests struct {
 
 func (r *Requests) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		method := req.Method
+		if req.URL.Query().Get("watch") == "true" {
+			// An informer's watch, opened at its own pace after the list
+			// it syncs with: not a read anyone waits for.
+			method = "WATCH"
+		}
 		r.mu.Lock()
-		r.counts[req.Method+" "+req.URL.Path]++
+		r.counts[method+" "+req.URL.Path]++
 		r.mu.Unlock()
 		if r.inject != nil {
 			if resp := r.inject(req); resp != nil {
@@ -38,15 +44,15 @@ func (r *Requests) Writes() map[string]int {
 	defer r.mu.Unlock()
 	out := map[string]int{}
 	for k, n := range r.counts {
-		if !strings.HasPrefix(k, "GET ") {
+		if !strings.HasPrefix(k, "GET ") && !strings.HasPrefix(k, "WATCH ") {
 			out[k] = n
 		}
 	}
 	return out
 }
 
-// Reads returns the read requests (GET: gets, lists and watches, by path)
-// seen so far.
+// Reads returns the read requests (GET: gets and lists, by path; not
+// watches) seen so far.
 func (r *Requests) Reads() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
