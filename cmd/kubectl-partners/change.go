@@ -53,7 +53,7 @@ func resend(inv *v1alpha1.PartnerInvitation) (string, error) {
 	case state == v1alpha1.InvitationInvalid:
 		// The operator sends nothing while it is Invalid; once what its
 		// Ready condition names is fixed, the email goes by itself.
-		return "", fmt.Errorf("cannot resend partnerinvitation %q: it is Invalid (only PendingApproval or Expired invitations can be resent): fix what its Ready condition says (kubectl describe pinv %s), and the email goes by itself", inv.Name, inv.Name)
+		return "", fmt.Errorf("cannot resend partnerinvitation %q: it is Invalid (only PendingApproval or Expired invitations can be resent): fix what its Ready condition says (kubectl describe pinv %s): the email then goes by itself, or, if its link expired meanwhile, it shows Expired and can be resent", inv.Name, inv.Name)
 	default:
 		inv.Spec.Resend++
 		return fmt.Sprintf("resend requested for %s (spec.resend %d → %d)", inv.Spec.Email, inv.Spec.Resend-1, inv.Spec.Resend), nil

@@ -52,7 +52,7 @@ func TestResendRefusesAcceptedRevokedAndInvalid(t *testing.T) {
 		},
 		"invalid": {
 			inv:  invitation{status: status{state: v1alpha1.InvitationInvalid}},
-			want: `cannot resend partnerinvitation "jane": it is Invalid (only PendingApproval or Expired invitations can be resent): fix what its Ready condition says (kubectl describe pinv jane), and the email goes by itself`,
+			want: `cannot resend partnerinvitation "jane": it is Invalid (only PendingApproval or Expired invitations can be resent): fix what its Ready condition says (kubectl describe pinv jane): the email then goes by itself, or, if its link expired meanwhile, it shows Expired and can be resent`,
 		},
 		"withdrawn, not yet seen by the operator": {
 			inv:  invitation{revoked: true, status: status{state: v1alpha1.InvitationPendingApproval, expiresAt: t1}},

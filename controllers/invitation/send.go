@@ -334,7 +334,10 @@ func (r *sentRecords) overlay(invs []v1alpha1.PartnerInvitation) []v1alpha1.Part
 		o, ok := r.out[keyOf(&invs[i])]
 		st := &invs[i].Status
 		if !ok || o.uid != invs[i].UID || o.rejected || (st.SentAt != nil && st.ObservedResend >= o.resend) {
-			continue
+			continue // not sent, or already shown
+		}
+		if _, live := liveRank(&invs[i]); !live {
+			continue // ended since (withdrawn, deleted, its account gone, invalid)
 		}
 		if &out[0] == &invs[0] {
 			out = slices.Clone(invs)

@@ -164,6 +164,26 @@ func TestSiblingSentButNotYetCachedIsLive(t *testing.T) {
 	}
 }
 
+// A remembered send of a sibling that has ended since (here its account
+// went: Revoked) does not make it live again: a new invitation of the
+// address is not held as its duplicate for good.
+func TestEndedSiblingsSendIsNotLive(t *testing.T) {
+	ctx := context.Background()
+	s, zeta, alpha := sameSecondSiblings(t)
+	zeta.Spec.Resend = 1
+	s.sent.sent(keyOf(zeta), sendOutcome{uid: zeta.UID, resend: 1, sentAt: &metav1.Time{Time: d0}, expiresAt: &metav1.Time{Time: d0.Add(time.Hour)}})
+	zeta.Status.State = v1alpha1.InvitationRevoked
+	alpha.CreationTimestamp = metav1.NewTime(d0)
+	in, err := s.load(ctx, alpha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.siblings = s.sent.overlay([]v1alpha1.PartnerInvitation{*zeta})
+	if d := decide(in); !d.wantSend || d.problem != nil {
+		t.Errorf("alpha beside a Revoked zeta with a remembered send: wantSend %v, problem %+v; want it sent", d.wantSend, d.problem)
+	}
+}
+
 // The same race with both reconciles at once: alpha, created while zeta's
 // email is on its way (zeta decided alone), is reconciled before zeta's
 // send is remembered. Reconciles of one address wait for each other, so

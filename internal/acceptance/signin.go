@@ -298,5 +298,5 @@ func cookieScope(publicURL string) (path string, secure bool) {
 	if err != nil { // config.Validate refuses such a URL
 		return "/invitations/", true
 	}
-	return strings.TrimSuffix(u.Path, "/") + "/invitations/", u.Scheme == "https"
+	return strings.TrimSuffix(u.EscapedPath(), "/") + "/invitations/", u.Scheme == "https"
 }

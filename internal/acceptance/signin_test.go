@@ -396,6 +396,7 @@ func TestCookieScope(t *testing.T) {
 		"HTTPS://partners.example.com/a/b":       {"/a/b/invitations/", true},
 		"http://127.0.0.1:8082":                  {"/invitations/", false},
 		"http://partners.example.com/a-prefix/x": {"/a-prefix/x/invitations/", false},
+		"https://example.com/our%20partners":     {"/our%20partners/invitations/", true},
 	} {
 		if path, secure := cookieScope(publicURL); path != want.path || secure != want.secure {
 			t.Errorf("cookieScope(%q) = %q, secure %v; want %q, secure %v", publicURL, path, secure, want.path, want.secure)

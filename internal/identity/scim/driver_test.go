@@ -711,3 +711,22 @@ func TestPathEscaping(t *testing.T) {
 		t.Errorf("paths %q, want [%s]", got, want)
 	}
 }
+
+// TestGroupNameOutsideASCIICase: a group the service returns whose name
+// differs from the one asked for only in the case of a letter outside ASCII
+// (a groupTemplate with "éditeur", a group "ÉDITEUR") is neither taken for
+// the group nor for "no such group": a removal would count as done while the
+// partner stays in it.
+func TestGroupNameOutsideASCIICase(t *testing.T) {
+	var patches int
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch {
+			patches++
+		}
+		writeSCIM(w, 200, listOf(map[string]any{"id": "g1", "displayName": "partnerops.acme.insights.\u00c9DITEUR"}))
+	})
+	err := c.RemoveMember(t.Context(), "partnerops.acme.insights.\u00e9diteur", identity.User{ID: "u1", Email: "zoe@example.test"})
+	if !errors.Is(err, identity.ErrConflict) || patches != 0 {
+		t.Errorf("RemoveMember = %v with %d PATCHes, want ErrConflict and none", err, patches)
+	}
+}

@@ -50,6 +50,16 @@ func (c *Client) findGroup(ctx context.Context, name string) (scimGroup, error) 
 	}
 	switch len(match) {
 	case 0:
+		for _, g := range found {
+			if g.ID != "" && strings.EqualFold(g.DisplayName, name) {
+				// The same name but for the case of a letter outside ASCII:
+				// maybe the group, maybe another. Neither "no such group"
+				// (a removal would count as done while the member stays)
+				// nor the group (a grant could land in another).
+				return scimGroup{}, fmt.Errorf("%w: the SCIM service answered for group %s with group %s (%s), which differs from it in the case of a letter outside ASCII; rename one of them",
+					identity.ErrConflict, name, g.DisplayName, g.ID)
+			}
+		}
 		return scimGroup{}, fmt.Errorf("SCIM group %s: %w", name, identity.ErrGroupNotFound)
 	case 1:
 		return match[0], nil
