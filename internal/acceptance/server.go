@@ -28,7 +28,7 @@ type timeouts struct {
 
 // defaultTimeouts: a client gets 5s to send its headers and 10s for the
 // whole request; an answer gets 10s; an idle keep-alive connection lasts a
-// minute; shutdown waits 10s for requests in flight (the manager waits 30s
+// minute; shutdown waits 10s for requests in flight (the manager waits 45s
 // for all its parts).
 var defaultTimeouts = timeouts{
 	readHeader: 5 * time.Second,

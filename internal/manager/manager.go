@@ -228,5 +228,8 @@ func smtpCredentials(c client.Reader, cfg *config.Config) smtp.Credentials {
 }
 
 // GracefulShutdownTimeout is how long the manager waits for reconciles in
-// flight (an SMTP send, say) when it is asked to stop.
-const GracefulShutdownTimeout = 30 * time.Second
+// flight when it is asked to stop: an SMTP transaction begun, bounded by
+// smtp.timeout (30s by default), then the status write that records it
+// (sentWriteTimeout, 10s), so that the next manager does not send the
+// email again.
+const GracefulShutdownTimeout = 45 * time.Second
