@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -13,7 +14,6 @@ import (
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
 	"github.com/partnerops/partnerops/internal/identity"
-	"github.com/partnerops/partnerops/internal/token"
 )
 
 // This file is the invitation's lifecycle as one pure function: decide
@@ -346,8 +346,13 @@ func (d *decision) grants(inv *v1alpha1.PartnerInvitation, in input) {
 	case len(plan.desired) == 0 && rec == nil && in.grants == nil:
 		// Nothing recorded to revoke. With the finalizer, syncGrants asks
 		// the backend before it goes (a grant whose record was lost may
-		// have landed), and its answer comes below.
+		// have landed), and its answer comes below. Without it nothing
+		// will: a GrantsSynced=False left by a problem fixed since (a
+		// mistyped role) goes, as no grant applies.
 		d.releaseFinalizer = !controllerutil.ContainsFinalizer(inv, v1alpha1.GrantsFinalizer)
+		if c := findCondition(st, v1alpha1.ConditionGrantsSynced); d.releaseFinalizer && c != nil && c.Status == metav1.ConditionFalse {
+			meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionGrantsSynced)
+		}
 		return
 	case in.grants == nil:
 		return // the backend was not called: nothing new to say
@@ -435,14 +440,4 @@ func backendErrorReason(err error) string {
 		return v1alpha1.ReasonBackendUnavailable
 	}
 	return v1alpha1.ReasonBackendRejected
-}
-
-// verified tells a proof check's result apart: nil (verifies), a bad
-// proof (returned as the input's proof error), or a failure to check
-// (returned as err).
-func verified(err error) (proof, failure error) {
-	if err == nil || errors.Is(err, token.ErrProofInvalid) {
-		return err, nil
-	}
-	return nil, err
 }

@@ -80,6 +80,26 @@ func TestUnknownRoleLeavesGrantsAlone(t *testing.T) {
 	}
 }
 
+// TestFixedRoleOfAMemberWithNoSystem: a member with no system (no grant,
+// no finalizer) whose role was mistyped and then fixed loses the
+// GrantsSynced=False the typo left: nothing else would ever clear it, and
+// its account stayed Stalled (GrantsNotSynced) for good.
+func TestFixedRoleOfAMemberWithNoSystem(t *testing.T) {
+	h := start(t)
+	h.Account("globex")
+	h.Invite("mindy", "mindy@globex.example", func(i *v1alpha1.PartnerInvitation) { i.Spec.Systems = nil })
+	h.Accept("mindy")
+	h.WaitState("mindy", v1alpha1.InvitationAccepted)
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "superuser" })
+	h.WaitCondition("mindy", v1alpha1.ConditionGrantsSynced, metav1.ConditionFalse, v1alpha1.ReasonUnknownRole)
+	h.EditInvitation("mindy", func(i *v1alpha1.PartnerInvitation) { i.Spec.Role = "editor" })
+	h.Eventually("the typo's GrantsSynced to go", func() bool { return condition(h.Invitation("mindy"), v1alpha1.ConditionGrantsSynced) == nil })
+	h.WaitAccount("globex", "Ready", func(a *v1alpha1.PartnerAccount) bool {
+		c := meta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+}
+
 // TestGrantsNeverTouchWhatPartneropsDidNotMake: a user who existed before,
 // already in one of the grant's groups, keeps that membership and the
 // account after the revocation; only the membership partnerops added goes.

@@ -69,6 +69,16 @@ func (r *Reconciler) reprove(ctx context.Context, inv *v1alpha1.PartnerInvitatio
 	return &v1alpha1.AcceptanceProof{KeyID: p.KeyID, MAC: p.MAC}, nil
 }
 
+// verified tells a proof check's result apart: nil (verifies), a bad
+// proof (returned as the input's proof error), or a failure to check
+// (returned as err).
+func verified(err error) (proof, failure error) {
+	if err == nil || errors.Is(err, token.ErrProofInvalid) {
+		return err, nil
+	}
+	return nil, err
+}
+
 // acceptanceOf is what inv's acceptance proof binds.
 func acceptanceOf(inv *v1alpha1.PartnerInvitation) token.Acceptance {
 	st := &inv.Status
