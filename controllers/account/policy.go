@@ -135,11 +135,16 @@ type plan struct {
 	// declined are owned invitations that ended Revoked (declined or
 	// withdrawn) while their entry is still listed: left as they are.
 	declined []*v1alpha1.PartnerInvitation
+	// observing are owned invitations in line with their entry whose
+	// controller has not taken their last change yet: their status still
+	// speaks of the spec before (a system Git took away still granted),
+	// so the account is not Ready on it.
+	observing []*v1alpha1.PartnerInvitation
 }
 
 // pending reports whether the plan still has work in flight.
 func (p *plan) pending() bool {
-	return len(p.create)+len(p.update)+len(p.remove)+len(p.removing)+len(p.waiting) > 0
+	return len(p.create)+len(p.update)+len(p.remove)+len(p.removing)+len(p.waiting)+len(p.observing) > 0
 }
 
 // planChildren compares spec.users with invs, the invitations naming the
@@ -204,6 +209,9 @@ func planChildren(acct *v1alpha1.PartnerAccount, invs []v1alpha1.PartnerInvitati
 			p.declined = append(p.declined, cur)
 		case !upToDate(cur, desired):
 			p.update = append(p.update, update{current: cur, desired: desired})
+		case cur.Status.ObservedGeneration > 0 && cur.Status.ObservedGeneration < cur.Generation:
+			// An edit (not a new invitation, waiting for its first send).
+			p.observing = append(p.observing, cur)
 		}
 	}
 	for i := range invs {

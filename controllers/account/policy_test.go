@@ -213,7 +213,7 @@ func TestPlanChildren(t *testing.T) {
 	pending := v1alpha1.InvitationPendingApproval
 
 	type want struct {
-		create, update, remove, removing, waiting, conflicts, declined []string
+		create, update, remove, removing, waiting, conflicts, declined, observing []string
 	}
 	cases := map[string]struct {
 		invs  []v1alpha1.PartnerInvitation
@@ -233,6 +233,12 @@ func TestPlanChildren(t *testing.T) {
 		"system removed": {
 			invs: []v1alpha1.PartnerInvitation{child(a, mindy, pending), child(a, hank, pending, systems("insights"))},
 			want: want{update: []string{nameOf(hank)}},
+		},
+		// Up to date, but its controller has not taken the edit yet: its
+		// status (GrantsSynced, state) still speaks of the spec before.
+		"an edit the invitation has not taken yet": {
+			invs: []v1alpha1.PartnerInvitation{child(a, mindy, pending, func(i *v1alpha1.PartnerInvitation) { i.Generation, i.Status.ObservedGeneration = 2, 1 }), child(a, hank, pending)},
+			want: want{observing: []string{nameOf(mindy)}},
 		},
 		"label removed by hand": {
 			invs: []v1alpha1.PartnerInvitation{child(a, mindy, pending, func(i *v1alpha1.PartnerInvitation) { i.Labels = nil }), child(a, hank, pending)},
@@ -316,7 +322,7 @@ func TestPlanChildren(t *testing.T) {
 			for _, u := range p.update {
 				got.update = append(got.update, u.current.Name)
 			}
-			got.remove, got.removing, got.declined, got.waiting = names(p.remove), names(p.removing), names(p.declined), p.waiting
+			got.remove, got.removing, got.declined, got.waiting, got.observing = names(p.remove), names(p.removing), names(p.declined), p.waiting, names(p.observing)
 			for _, c := range p.conflicts {
 				nt := "false"
 				if c.NameTaken {
@@ -331,7 +337,7 @@ func TestPlanChildren(t *testing.T) {
 				{"create", got.create, tc.want.create}, {"update", got.update, tc.want.update},
 				{"remove", got.remove, tc.want.remove}, {"removing", got.removing, tc.want.removing},
 				{"waiting", got.waiting, tc.want.waiting}, {"conflicts", got.conflicts, tc.want.conflicts},
-				{"declined", got.declined, tc.want.declined},
+				{"declined", got.declined, tc.want.declined}, {"observing", got.observing, tc.want.observing},
 			} {
 				if strings.Join(f.got, " ") != strings.Join(f.want, " ") {
 					t.Errorf("%s: %v, want %v", f.what, f.got, f.want)

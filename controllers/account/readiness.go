@@ -226,6 +226,9 @@ func pendingMessage(p *plan, refused []string) string {
 	if n := len(p.waiting); n > 0 {
 		parts = append(parts, fmt.Sprintf("waiting for the previous invitation of %s to be deleted before inviting again", list(p.waiting)))
 	}
+	if n := len(p.observing); n > 0 {
+		parts = append(parts, fmt.Sprintf("waiting for %s to take the change (%s)", plural(n, "invitation", "invitations"), invitationNames(p.observing)))
+	}
 	msg := "Applying spec.users: " + strings.Join(parts, "; ")
 	if len(refused) > 0 {
 		msg += fmt.Sprintf(". The API server refused %s (retried with backoff; a quota or an admission policy needs someone): %s",
