@@ -447,6 +447,28 @@ func TestHourlyCapCountsEmailsNotAttempts(t *testing.T) {
 	h.WaitCondition("carlos", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonRateLimited)
 }
 
+// TestRefusedMessagesCountAgainstTheCap: a message the mail server refuses
+// in the transaction (a spam filter at DATA, 4xx: retried) counts against
+// the namespace's hourly cap like an email sent. Refunded, a tenant whose
+// messages the server refuses would retry without end, and take the shared
+// pace of emails from every other namespace.
+func TestRefusedMessagesCountAgainstTheCap(t *testing.T) {
+	h := start(t, managertest.WithConfig(func(c *opconfig.Config) { c.RateLimits.EmailsPerNamespacePerHour = 1 }))
+	h.Sender.FailWith(func(int, *smtp.Message) error {
+		return fmt.Errorf("%w: %w", smtp.ErrTemporary, &smtp.ReplyError{Stage: smtp.StageData, Code: 451, EnhancedCode: "4.7.1", Message: "spam suspected, try again later"})
+	})
+	h.Account("globex")
+	h.Invite("mindy", mindy)
+	h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
+	h.EventuallyStepping("the retry to wait for the hour's allowance", time.Second, func() bool {
+		c := condition(h.Invitation("mindy"), v1alpha1.ConditionEmailSent)
+		return c != nil && c.Reason == v1alpha1.ReasonRateLimited
+	})
+	if n := h.Sender.Attempts(); n != 1 {
+		t.Errorf("%d attempts within the hour, want 1", n)
+	}
+}
+
 // TestPacedSendsLeaveTheWorkersFree: a burst of invitations paced by
 // rateLimits.emailsPerSecond waits in the queue, not in the workers: an
 // acceptance meanwhile gets its grants at once, without the clock moving;

@@ -64,7 +64,7 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 	expiresAt := now.Add(ttl(inv, in.account)).Truncate(time.Second)
 	msg, err := r.compose(ctx, inv, in.account, expiresAt)
 	if err != nil {
-		r.notSent(inv, now, true)
+		r.notSent(inv, now, true, true)
 		r.sendFailed(inv, v1alpha1.ReasonSendFailed, err.Error())
 		return &sendResult{failure: &problem{v1alpha1.ReasonSendFailed, err.Error()}}, err
 	}
@@ -92,26 +92,31 @@ func (r *Reconciler) send(ctx context.Context, inv *v1alpha1.PartnerInvitation, 
 		// Withdrawn, resent or deleted while the email waited for a
 		// connection: nothing went out, and the change's own watch event
 		// brings the invitation back.
-		r.notSent(inv, now, false)
+		r.notSent(inv, now, false, true)
 		log.FromContext(ctx).V(1).Info("Invitation email no longer wanted", "reason", err.Error())
 		return &sendResult{paced: true}, nil
 	case errors.Is(err, smtp.ErrRecipientRejected):
 		// Permanent for this address: no retry until the next resend. The
 		// previous link, if any, is dead since spec.resend moved past it.
 		note := fmt.Sprintf("The mail server refused %s: %v; fix the address with a new invitation, or raise spec.resend to try again", inv.Spec.Email, err)
-		r.notSent(inv, now, false)
+		r.notSent(inv, now, false, false) // refused at RCPT TO: it counts
 		r.sendFailed(inv, v1alpha1.ReasonRecipientRejected, note)
 		return &sendResult{outcome: &sendOutcome{uid: inv.UID, resend: inv.Spec.Resend, rejected: true,
 			emailSent: condition(inv, v1alpha1.ConditionEmailSent, false, v1alpha1.ReasonRecipientRejected, note, now)}}, nil
 	case errors.Is(err, smtp.ErrInvalidMessage):
 		// Our own bug or a broken template: retrying cannot help.
 		note := fmt.Sprintf("The email could not be built: %v", err)
-		r.notSent(inv, now, true)
+		r.notSent(inv, now, true, true)
 		r.sendFailed(inv, v1alpha1.ReasonSendFailed, note)
 		return &sendResult{failure: &problem{v1alpha1.ReasonSendFailed, note}}, nil
 	default:
 		note := fmt.Sprintf("Could not hand the email to the mail server (retrying with backoff): %v", err)
-		r.notSent(inv, now, true)
+		// A refusal of the recipient or of the message (say, a spam
+		// filter at DATA) counts against the namespace's hourly cap like
+		// an email sent: else a tenant whose messages the server refuses
+		// retries without end, and takes the shared pace of emails from
+		// every other namespace.
+		r.notSent(inv, now, true, !smtp.RefusedInTransaction(err))
 		r.sendFailed(inv, v1alpha1.ReasonSMTPUnavailable, note)
 		return &sendResult{failure: &problem{v1alpha1.ReasonSMTPUnavailable, note}}, fmt.Errorf("sending invitation: %w", err)
 	}
@@ -138,11 +143,13 @@ func (r *Reconciler) stillWanted(ctx context.Context, inv *v1alpha1.PartnerInvit
 	return nil
 }
 
-// notSent gives back the namespace's hourly allowance an email that did
-// not go out took, and, when it is retried, sets when the next attempt may
-// be made.
-func (r *Reconciler) notSent(inv *v1alpha1.PartnerInvitation, now time.Time, retried bool) {
-	r.Limiter.Refund(inv.Namespace)
+// notSent gives back (refund) the namespace's hourly allowance an email
+// that did not go out took, and, when it is retried, sets when the next
+// attempt may be made.
+func (r *Reconciler) notSent(inv *v1alpha1.PartnerInvitation, now time.Time, retried, refund bool) {
+	if refund {
+		r.Limiter.Refund(inv.Namespace)
+	}
 	if retried {
 		r.retries.failed(inv, int64(inv.Spec.Resend), now, 0)
 	} else {

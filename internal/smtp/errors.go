@@ -81,6 +81,15 @@ type ReplyError struct {
 	err error
 }
 
+// RefusedInTransaction says whether err is the server refusing a
+// recipient or a message (at RCPT TO or DATA), not the connection, the
+// login or the sender: what the message holds, or where it goes, is what
+// the server refused.
+func RefusedInTransaction(err error) bool {
+	var re *ReplyError
+	return errors.As(err, &re) && (re.Stage == StageRcptTo || re.Stage == StageData)
+}
+
 // Error returns the reply as "RCPT TO: 550 5.1.1 No such user".
 func (e *ReplyError) Error() string {
 	var b strings.Builder
