@@ -309,7 +309,10 @@ func (lt *localeTemplates) renderSubject(data TemplateData) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s = OneLine(s)
+	// An RFC 2047 encoded word ("=?UTF-8?Q?…?=") in a name would be decoded
+	// by mail clients into what OneLine removes (line breaks, bidi
+	// overrides): its opening is broken up, so it shows as written.
+	s = strings.ReplaceAll(OneLine(s), "=?", "= ?")
 	if s == "" {
 		return "", errors.New("the subject is empty")
 	}

@@ -3,6 +3,7 @@ package i18n
 import (
 	"errors"
 	"flag"
+	"mime"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -224,6 +225,20 @@ func TestSubjectIsOneLine(t *testing.T) {
 		}
 		if !strings.HasPrefix(r.Subject, "Acme Bcc: victim@example.com Retail liateR ") {
 			t.Errorf("%s: subject %q", locale, r.Subject)
+		}
+	}
+	// An encoded word in a name would be decoded by mail clients into a line
+	// break and a bidi override: it shows as written instead.
+	for _, locale := range Locales {
+		r := render(t, Builtin(), invitation(locale, func(inv *Invitation) {
+			inv.CustomerName = "=?UTF-8?Q?Globex_=E2=80=AEmoc.xelbolg=E2=80=AC_Security=0D=0ABcc:_x?="
+		}))
+		decoded, err := new(mime.WordDecoder).DecodeHeader(r.Subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(r.Subject, "=?") || strings.ContainsFunc(decoded, func(r rune) bool { return isBreak(r) || isBidiControl(r) }) {
+			t.Errorf("%s: subject %q decodes to %q", locale, r.Subject, decoded)
 		}
 	}
 	// An override that spreads the subject over lines still gives one.
