@@ -228,6 +228,12 @@ const (
 	// ReasonInvitationsPending surfaces while the invitations of spec.users
 	// are being created, updated or removed.
 	ReasonInvitationsPending = "InvitationsPending"
+	// ReasonInvitationsRefused surfaces (Stalled) while the API server
+	// refuses the writes of the invitations of spec.users (a
+	// ResourceQuota, an admission webhook or policy): retried with backoff,
+	// but a retry alone will not get through. The message gives the API
+	// server's words.
+	ReasonInvitationsRefused = "InvitationsRefused"
 	// ReasonInvalidInvitations surfaces when some of the account's invitations are Invalid.
 	ReasonInvalidInvitations = "InvalidInvitations"
 	// ReasonGrantsNotSynced surfaces on an account's Ready=False (Stalled)

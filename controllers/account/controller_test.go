@@ -360,9 +360,10 @@ func TestInvalidInvitationsAreNamed(t *testing.T) {
 }
 
 // TestRefusedCreatesAreNamed: an admission policy refuses the invitations
-// of the namespace (as a quota or a webhook could); Ready says so, with the
-// API server's words, instead of "creating" forever; once the policy is
-// gone the invitation is created.
+// of the namespace (as a quota or a webhook could); Ready says so
+// (InvitationsRefused, Stalled: someone must act), with the API server's
+// words, instead of "creating" forever; once the policy is gone the
+// invitation is created.
 func TestRefusedCreatesAreNamed(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
@@ -394,7 +395,7 @@ func TestRefusedCreatesAreNamed(t *testing.T) {
 	h.account("globex", user("mindy@globex.example", "editor", "editor"))
 	a := h.WaitAccount("globex", "Ready to name the refusal", func(a *v1alpha1.PartnerAccount) bool {
 		c := readyOf(a)
-		return c != nil && c.Reason == v1alpha1.ReasonInvitationsPending && strings.Contains(c.Message, "The API server refused 1 write")
+		return c != nil && c.Reason == v1alpha1.ReasonInvitationsRefused && strings.Contains(c.Message, "The API server refused 1 write")
 	})
 	if msg := readyOf(a).Message; !strings.Contains(msg, "the namespace's invitation budget is spent") {
 		t.Errorf("Ready does not give the API server's words: %q", msg)

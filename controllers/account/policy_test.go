@@ -386,7 +386,7 @@ func TestReadiness(t *testing.T) {
 			[]string{"creating 2 invitations"}},
 		"creating, refused": {readyInput{plan: plan{create: []*v1alpha1.PartnerInvitation{&hank}},
 			refused: []string{`creating PartnerInvitation globex-hank for hank@x.example: partnerinvitations "globex-hank" is forbidden: exceeded quota: partners`}},
-			false, v1alpha1.ReasonInvitationsPending,
+			false, v1alpha1.ReasonInvitationsRefused,
 			[]string{"creating 1 invitation", "The API server refused 1 write", "a quota or an admission policy needs someone", "exceeded quota: partners"}},
 		"updating": {readyInput{plan: plan{update: []update{{current: &hank}}}}, false, v1alpha1.ReasonInvitationsPending,
 			[]string{"updating the role or systems of 1 invitation"}},
@@ -427,6 +427,7 @@ func TestReadiness(t *testing.T) {
 	// including an account waiting for its partners).
 	kstatus := map[string]string{
 		v1alpha1.ReasonReconciled: "", v1alpha1.ReasonInvitationsPending: "Reconciling", v1alpha1.ReasonDeleting: "Reconciling",
+		v1alpha1.ReasonInvitationsRefused: "Stalled",
 		v1alpha1.ReasonInvalidInvitations: "Stalled", v1alpha1.ReasonDuplicateUser: "Stalled",
 		v1alpha1.ReasonGrantsNotSynced: "Stalled", v1alpha1.ReasonGrantsPending: "Reconciling",
 		v1alpha1.ReasonInvitationsExpired: "Stalled", v1alpha1.ReasonInvitationsFailed: "Stalled",

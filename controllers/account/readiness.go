@@ -45,7 +45,9 @@ type readyInput struct {
 // (some Invalid or refused by the mail server, and nothing else can work),
 // InvalidInvitations (some Invalid while others are active or waiting),
 // GrantsNotSynced or GrantsPending (the backend does not hold what some
-// invitation asks: an edit or a removal not applied), InvitationsPending, then, in state ActionRequired, InvitationsExpired;
+// invitation asks: an edit or a removal not applied), InvitationsRefused
+// (the API server refuses their writes), InvitationsPending, then, in
+// state ActionRequired, InvitationsExpired;
 // else Reconciled.
 func readiness(in readyInput) (ok bool, reason, message string) {
 	switch {
@@ -59,6 +61,10 @@ func readiness(in readyInput) (ok bool, reason, message string) {
 		return false, v1alpha1.ReasonInvalidInvitations, invalidMessage(in.invalid)
 	case len(in.unsynced) > 0:
 		return false, unsyncedReason(in.unsynced), unsyncedMessage(in.unsynced)
+	case in.plan.pending() && len(in.refused) > 0:
+		// Someone must act (a quota, a policy): not "in progress" forever,
+		// which would hold a GitOps sync waiting for health.
+		return false, v1alpha1.ReasonInvitationsRefused, pendingMessage(&in.plan, in.refused)
 	case in.plan.pending():
 		return false, v1alpha1.ReasonInvitationsPending, pendingMessage(&in.plan, in.refused)
 	case in.state == v1alpha1.AccountActionRequired:

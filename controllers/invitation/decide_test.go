@@ -387,7 +387,7 @@ func TestDecideCoversEveryReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	accountReasons := map[string]bool{
-		v1alpha1.ReasonReconciled: true, v1alpha1.ReasonInvitationsPending: true, v1alpha1.ReasonInvalidInvitations: true,
+		v1alpha1.ReasonReconciled: true, v1alpha1.ReasonInvitationsPending: true, v1alpha1.ReasonInvitationsRefused: true, v1alpha1.ReasonInvalidInvitations: true,
 		v1alpha1.ReasonDuplicateUser: true, v1alpha1.ReasonDeleting: true, v1alpha1.ReasonGrantsNotSynced: true,
 		v1alpha1.ReasonInvitationsExpired: true, v1alpha1.ReasonInvitationsFailed: true, v1alpha1.ReasonNoneNeedAttention: true,
 	}
