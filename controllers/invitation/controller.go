@@ -287,6 +287,13 @@ func (r *Reconciler) load(ctx context.Context, inv *v1alpha1.PartnerInvitation) 
 	if err := r.loadAccount(ctx, inv, &in); err != nil {
 		return in, err
 	}
+	if a := in.account; a != nil && !inv.DeletionTimestamp.IsZero() && a.DeletionTimestamp.IsZero() && a.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain {
+		ns := &corev1.Namespace{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Name: inv.Namespace}, ns); err != nil {
+			return in, fmt.Errorf("reading namespace %s: %w", inv.Namespace, err)
+		}
+		in.namespaceGone = ns.DeletionTimestamp
+	}
 	siblings, err := r.sameAddress(ctx, inv, inv.Namespace)
 	if err != nil {
 		return in, err

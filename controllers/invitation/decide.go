@@ -1,7 +1,6 @@
 package invitation
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,7 +12,6 @@ import (
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/config"
-	"github.com/partnerops/partnerops/internal/identity"
 )
 
 // This file is the invitation's lifecycle as one pure function: decide
@@ -50,8 +48,11 @@ type input struct {
 	// read); proof is then nil, and only a plan that grants nothing may
 	// go on (Reconcile sees to it).
 	unchecked error
-	cfg       *config.Config
-	now       time.Time
+	// namespaceGone is the deletion timestamp of inv's namespace, read
+	// when it matters (inv being deleted, its account kept with Retain).
+	namespaceGone *metav1.Time
+	cfg           *config.Config
+	now           time.Time
 
 	// send is what the send step did; nil before it ran (or when no email
 	// was wanted).
@@ -388,7 +389,7 @@ func (d *decision) grants(inv *v1alpha1.PartnerInvitation, in input) {
 // unknown role or system) or the acceptance is not proven: nothing is
 // granted on status someone else could have written.
 func planGrants(inv *v1alpha1.PartnerInvitation, in input) (*grantsPlan, *problem) {
-	if retained(inv, in.account) {
+	if retained(inv, in.account, in.namespaceGone) {
 		// What an edit was taking away when the account went is taken
 		// away first, then the rest is retained. That pass only removes:
 		// it is planned without the acceptance proof, and Retain never
@@ -421,23 +422,24 @@ func planGrants(inv *v1alpha1.PartnerInvitation, in input) (*grantsPlan, *proble
 // A partner withdrawn, or removed or deleted before the account, or whose
 // membership had ended (its domain no longer allowed), is revoked as ever,
 // also when the revocation had not landed yet: Retain keeps access, it
-// never keeps what was being taken away.
-func retained(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount) bool {
+// never keeps what was being taken away. The namespace's deletion
+// (namespaceGone) is the account's too: the namespace controller deletes
+// invitations and accounts in no set order.
+func retained(inv *v1alpha1.PartnerInvitation, account *v1alpha1.PartnerAccount, namespaceGone *metav1.Time) bool {
+	if account == nil || account.Spec.DeletionPolicy != v1alpha1.DeletionPolicyRetain {
+		return false
+	}
+	gone := account.DeletionTimestamp
+	if gone.IsZero() || (namespaceGone != nil && namespaceGone.Before(gone)) {
+		gone = namespaceGone
+	}
 	switch {
-	case account == nil || account.DeletionTimestamp.IsZero() || account.Spec.DeletionPolicy != v1alpha1.DeletionPolicyRetain:
+	case gone.IsZero():
 		return false
 	case inv.Spec.Revoked || !accepted(&inv.Status):
 		return false
-	case !inv.DeletionTimestamp.IsZero() && inv.DeletionTimestamp.Before(account.DeletionTimestamp):
+	case !inv.DeletionTimestamp.IsZero() && inv.DeletionTimestamp.Before(gone):
 		return false
 	}
 	return true
-}
-
-// backendErrorReason is the GrantsSynced reason of a backend error.
-func backendErrorReason(err error) string {
-	if errors.Is(err, identity.ErrUnavailable) {
-		return v1alpha1.ReasonBackendUnavailable
-	}
-	return v1alpha1.ReasonBackendRejected
 }

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 	"github.com/partnerops/partnerops/internal/identity"
@@ -245,6 +247,31 @@ func TestDeletingAnAccount(t *testing.T) {
 		}
 		if rec := inv.Status.AppliedGrants; rec != nil && len(rec.Groups) != 0 {
 			t.Errorf("status.appliedGrants records %v, which the user is not in", rec.Groups)
+		}
+	})
+
+	// Deleting the namespace deletes its invitations and accounts in no
+	// set order: an invitation deleted before its account (by the
+	// namespace controller, after the namespace) is the account going, and
+	// Retain keeps its grants.
+	t.Run("Retain holds when the namespace goes, whatever goes first", func(t *testing.T) {
+		h := start(t)
+		h.Account("globex", func(a *v1alpha1.PartnerAccount) { a.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain })
+		h.grant("mindy", "mindy@globex.example")
+		ns := &corev1.Namespace{}
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: h.NS}, ns); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Delete(context.Background(), ns); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond) // deletion timestamps are in seconds: the invitation's is later
+		if err := env.Client.Delete(context.Background(), h.Invitation("mindy")); err != nil {
+			t.Fatal(err)
+		}
+		h.WaitGone(&v1alpha1.PartnerInvitation{}, "mindy")
+		if g := groupsOf(h.Backend, "mindy@globex.example"); len(g) != 2 {
+			t.Errorf("the namespace went with a Retain account, and mindy is in %v: want her 2 groups kept", g)
 		}
 	})
 

@@ -1,6 +1,7 @@
 package invitation
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
+	"github.com/partnerops/partnerops/internal/identity"
 )
 
 // This file sets the invitation's conditions: one function per condition,
@@ -176,4 +178,12 @@ func boolStatus(b bool) metav1.ConditionStatus {
 		return metav1.ConditionTrue
 	}
 	return metav1.ConditionFalse
+}
+
+// backendErrorReason is the GrantsSynced reason of a backend error.
+func backendErrorReason(err error) string {
+	if errors.Is(err, identity.ErrUnavailable) {
+		return v1alpha1.ReasonBackendUnavailable
+	}
+	return v1alpha1.ReasonBackendRejected
 }
