@@ -425,16 +425,12 @@ func TestSendRecordedDuringAShutdown(t *testing.T) {
 // a namespace whose allowance is 1 still gets its email out once the
 // server comes back, instead of waiting an hour for its own failures.
 func TestHourlyCapCountsEmailsNotAttempts(t *testing.T) {
-	h := start(t, managertest.WithConfig(func(c *opconfig.Config) { c.RateLimits.EmailsPerNamespacePerHour = 1 }))
-	h.Sender.FailWith(func(n int, _ *smtp.Message) error {
+	h := firstSendFails(t, func(n int, _ *smtp.Message) error {
 		if n <= 2 {
 			return fmt.Errorf("%w: 451 4.3.0 try again later", smtp.ErrTemporary)
 		}
 		return nil
 	})
-	h.Account("globex")
-	h.Invite("mindy", mindy)
-	h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
 	h.EventuallyStepping("the email once the server answers", time.Second, func() bool {
 		c := condition(h.Invitation("mindy"), v1alpha1.ConditionEmailSent)
 		return c != nil && c.Status == metav1.ConditionTrue
@@ -447,19 +443,28 @@ func TestHourlyCapCountsEmailsNotAttempts(t *testing.T) {
 	h.WaitCondition("carlos", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonRateLimited)
 }
 
+// firstSendFails starts a manager whose namespace may send one email an
+// hour and whose mail server answers as fail says, invites mindy and waits
+// until her first send failed.
+func firstSendFails(t *testing.T, fail func(n int, m *smtp.Message) error) *harness {
+	t.Helper()
+	h := start(t, managertest.WithConfig(func(c *opconfig.Config) { c.RateLimits.EmailsPerNamespacePerHour = 1 }))
+	h.Sender.FailWith(fail)
+	h.Account("globex")
+	h.Invite("mindy", mindy)
+	h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
+	return h
+}
+
 // TestRefusedMessagesCountAgainstTheCap: a message the mail server refuses
 // in the transaction (a spam filter at DATA, 4xx: retried) counts against
 // the namespace's hourly cap like an email sent. Refunded, a tenant whose
 // messages the server refuses would retry without end, and take the shared
 // pace of emails from every other namespace.
 func TestRefusedMessagesCountAgainstTheCap(t *testing.T) {
-	h := start(t, managertest.WithConfig(func(c *opconfig.Config) { c.RateLimits.EmailsPerNamespacePerHour = 1 }))
-	h.Sender.FailWith(func(int, *smtp.Message) error {
+	h := firstSendFails(t, func(int, *smtp.Message) error {
 		return fmt.Errorf("%w: %w", smtp.ErrTemporary, &smtp.ReplyError{Stage: smtp.StageData, Code: 451, EnhancedCode: "4.7.1", Message: "spam suspected, try again later"})
 	})
-	h.Account("globex")
-	h.Invite("mindy", mindy)
-	h.WaitCondition("mindy", v1alpha1.ConditionEmailSent, metav1.ConditionFalse, v1alpha1.ReasonSMTPUnavailable)
 	h.EventuallyStepping("the retry to wait for the hour's allowance", time.Second, func() bool {
 		c := condition(h.Invitation("mindy"), v1alpha1.ConditionEmailSent)
 		return c != nil && c.Reason == v1alpha1.ReasonRateLimited
