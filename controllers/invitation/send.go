@@ -221,10 +221,7 @@ func (r *Reconciler) customerName(ctx context.Context, namespace string) (string
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
 		return "", fmt.Errorf("reading namespace %s: %w", namespace, err)
 	}
-	if n := strings.TrimSpace(ns.Annotations[v1alpha1.DisplayNameAnnotation]); n != "" {
-		return n, nil
-	}
-	return namespace, nil
+	return i18n.CustomerName(namespace, ns.Annotations), nil
 }
 
 // AcceptURL is the link of the email: the acceptance page with the token.

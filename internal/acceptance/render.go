@@ -97,10 +97,7 @@ func (h *handler) customerName(ctx context.Context, namespace string) (string, e
 		}
 		return "", fmt.Errorf("reading namespace %s: %w", namespace, err)
 	}
-	if n := oneLine(ns.Annotations[v1alpha1.DisplayNameAnnotation]); n != "" {
-		return n, nil
-	}
-	return namespace, nil
+	return i18n.CustomerName(namespace, ns.Annotations), nil
 }
 
 // dead answers the one generic page for a link that can never work: 404,

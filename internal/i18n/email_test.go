@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current templates")
@@ -535,4 +537,28 @@ func textOf(n *html.Node) string {
 	}
 	walk(n)
 	return b.String()
+}
+
+// TestCustomerName: the email and the page name who invites the same way:
+// the display-name annotation on one line and at most MaxCustomerName
+// characters (a longer one made every subject too long to send), else,
+// empty or invisible, the namespace's name (the email used to fail on an
+// annotation of a lone control character).
+func TestCustomerName(t *testing.T) {
+	for name, tc := range map[string]struct {
+		annotation, want string
+	}{
+		"set":                   {"Acme Retail", "Acme Retail"},
+		"none":                  {"", "acme"},
+		"invisible":             {"\u200e\x00 ", "acme"},
+		"on several lines":      {"Acme\r\nRetail", "Acme Retail"},
+		"longer than the bound": {strings.Repeat("é", 2000), strings.Repeat("é", MaxCustomerName)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := CustomerName("acme", map[string]string{v1alpha1.DisplayNameAnnotation: tc.annotation})
+			if got != tc.want {
+				t.Errorf("CustomerName = %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

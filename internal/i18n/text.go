@@ -3,6 +3,8 @@ package i18n
 import (
 	"strings"
 	"unicode"
+
+	v1alpha1 "github.com/partnerops/partnerops/api/v1alpha1"
 )
 
 // This file holds the text cleaners: every name and note a partner reads,
@@ -24,6 +26,26 @@ func isBidiControl(r rune) bool {
 
 func isBreak(r rune) bool {
 	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
+
+// MaxCustomerName is how long a customer account's name (the namespace's
+// display-name annotation) may be, in characters, in the email and on the
+// page; the rest is cut. The annotation itself is not bounded.
+const MaxCustomerName = 128
+
+// CustomerName is who invites, as partners read it: the namespace's
+// display-name annotation on one line, at most MaxCustomerName
+// characters, else (empty or invisible) the namespace's name. The email
+// and the page both show this.
+func CustomerName(namespace string, annotations map[string]string) string {
+	n := []rune(OneLine(annotations[v1alpha1.DisplayNameAnnotation]))
+	if len(n) == 0 {
+		return namespace
+	}
+	if len(n) > MaxCustomerName {
+		n = n[:MaxCustomerName]
+	}
+	return strings.TrimSpace(string(n))
 }
 
 // OneLine puts a name on one line: control characters and line breaks
