@@ -93,12 +93,11 @@ type Reconciler struct {
 	// Workers is how many invitations are reconciled at once (default 4).
 	Workers int
 
-	resync  resyncSchedule
-	sent    sentRecords
-	retries retryGate // of sends, by resend generation
-	// grantRetries is of grants syncs, by plan (planVersion).
-	grantRetries retryGate
-	addresses    keyedMutex
+	resync       resyncSchedule
+	sent         sentRecords
+	retries      retryGate  // of sends, by resend generation
+	grantRetries retryGate  // of grants syncs, by grantsPlan.version
+	addresses    keyedMutex // one reconcile at a time per address in a namespace
 }
 
 // +kubebuilder:rbac:groups=partners.partnerops.dev,resources=partnerinvitations,verbs=get;list;watch

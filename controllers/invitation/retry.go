@@ -19,7 +19,7 @@ import (
 // reply differs from one attempt to the next (a session ID, a local port,
 // a request id), each write is another event and another attempt. An
 // entry holds for one object (its UID) and one version of what the step
-// does (the resend generation of a send, the generation of the grants): a
+// does (the resend generation of a send, grantsPlan.version for grants): a
 // new version goes at once. Entries live only while the step keeps
 // failing; a success, the step no longer wanted, or the object's deletion
 // drops them.
@@ -96,40 +96,4 @@ func (p *grantsPlan) version() int64 {
 		_, _ = h.Write([]byte{0})
 	}
 	return int64(h.Sum64())
-}
-
-// keyedMutex is one mutex per key, kept only while someone holds or waits
-// for it.
-type keyedMutex struct {
-	mu   sync.Mutex
-	held map[string]*keyedLock
-}
-
-type keyedLock struct {
-	sync.Mutex
-	waiters int
-}
-
-// lock locks key and returns its unlock.
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.held == nil {
-		k.held = map[string]*keyedLock{}
-	}
-	l := k.held[key]
-	if l == nil {
-		l = &keyedLock{}
-		k.held[key] = l
-	}
-	l.waiters++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.waiters--; l.waiters == 0 {
-			delete(k.held, key)
-		}
-		k.mu.Unlock()
-	}
 }

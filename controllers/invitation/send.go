@@ -6,7 +6,6 @@ import (
 	"fmt"
 	netmail "net/mail"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -326,14 +325,13 @@ func (r *sentRecords) lookup(inv *v1alpha1.PartnerInvitation) (sendOutcome, bool
 	return o, true
 }
 
-// overlay puts, into copies, the remembered send of each of invs whose
-// status the cache does not show yet: a sibling that has sent is live
-// (PendingApproval), not a tie another invitation of the address could win
-// by its name and send a second email for.
+// overlay puts into invs (copies the cache gave) the remembered send of
+// each one whose status the cache does not show yet: a sibling that has
+// sent is live (PendingApproval), not a tie another invitation of the
+// address could win by its name and send a second email for.
 func (r *sentRecords) overlay(invs []v1alpha1.PartnerInvitation) []v1alpha1.PartnerInvitation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := invs
 	for i := range invs {
 		o, ok := r.out[keyOf(&invs[i])]
 		st := &invs[i].Status
@@ -343,13 +341,9 @@ func (r *sentRecords) overlay(invs []v1alpha1.PartnerInvitation) []v1alpha1.Part
 		if _, live := liveRank(&invs[i]); !live {
 			continue // ended since (withdrawn, deleted, its account gone, invalid)
 		}
-		if &out[0] == &invs[0] {
-			out = slices.Clone(invs)
-		}
-		out[i] = *invs[i].DeepCopy()
-		o.apply(&out[i])
+		o.apply(&invs[i])
 	}
-	return out
+	return invs
 }
 
 // caughtUp forgets inv's outcome once the cache shows its status (or the
